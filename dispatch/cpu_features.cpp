@@ -1,0 +1,65 @@
+// CPUID + XGETBV decoding (DESIGN.md §3, dispatch rules; as Highway's
+// ReadXCR0). A feature counts only if the OS also saves its registers:
+// AVX2 needs XCR0 bits 1-2 (SSE, AVX state); AVX-512 needs bits 5-7 too
+// (opmask, ZMM_Hi256, Hi16_ZMM). xsimd 8's own check omits bit 7, so we do
+// not use it.
+#include "dispatch/cpu_features.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+namespace fw {
+namespace dispatch {
+
+CpuFeatures decode_x86(const CpuidBits& b) {
+  CpuFeatures f;
+  const bool osxsave = (b.leaf1_ecx >> 27) & 1u;
+  const bool avx = (b.leaf1_ecx >> 28) & 1u;
+  const bool fma = (b.leaf1_ecx >> 12) & 1u;
+  if (!osxsave || !avx || !b.max_leaf_ge7) return f;
+  const bool ymm_state = (b.xcr0 & 0x6u) == 0x6u;
+  const bool zmm_state = (b.xcr0 & 0xE6u) == 0xE6u;
+  const bool avx2 = (b.leaf7_ebx >> 5) & 1u;
+  f.avx2_fma = ymm_state && avx2 && fma;
+  const unsigned avx512_bits = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
+  f.avx512 = f.avx2_fma && zmm_state && (b.leaf7_ebx & avx512_bits) == avx512_bits;
+  return f;
+}
+
+namespace {
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#if defined(__x86_64__) || defined(__i386__)
+  CpuidBits b;
+  unsigned a = 0, bx = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &bx, &c, &d)) return f;
+  b.max_leaf_ge7 = a >= 7;
+  __get_cpuid(1, &a, &bx, &c, &d);
+  b.leaf1_ecx = c;
+  if (b.max_leaf_ge7) {
+    __cpuid_count(7, 0, a, bx, c, d);
+    b.leaf7_ebx = bx;
+  }
+  if ((b.leaf1_ecx >> 27) & 1u) {  // XGETBV faults unless OSXSAVE is set
+    unsigned lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    b.xcr0 = (static_cast<unsigned long long>(hi) << 32) | lo;
+  }
+  f = decode_x86(b);
+#elif defined(__aarch64__)
+  f.neon = true;  // Advanced SIMD is mandatory in AArch64
+#endif
+  return f;
+}
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = detect();  // C++11 thread-safe init
+  return features;
+}
+
+}  // namespace dispatch
+}  // namespace fw

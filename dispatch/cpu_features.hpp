@@ -1,0 +1,26 @@
+// What the CPU and OS let us execute. Compiled at the baseline ISA.
+#pragma once
+
+namespace fw {
+namespace dispatch {
+
+struct CpuFeatures {
+  bool avx2_fma = false;  // AVX2 + FMA + OS saves ymm (XCR0 bits 1-2)
+  bool avx512 = false;    // AVX-512 F/BW/DQ/VL + OS saves zmm (XCR0 bits 5-7)
+  bool neon = false;      // baseline on aarch64
+};
+
+// Raw register values the decision is made from, so tests can feed tables.
+struct CpuidBits {
+  bool max_leaf_ge7 = false;
+  unsigned leaf1_ecx = 0;   // FMA bit 12, OSXSAVE bit 27, AVX bit 28
+  unsigned leaf7_ebx = 0;   // AVX2 bit 5, AVX512F 16, DQ 17, BW 30, VL 31
+  unsigned long long xcr0 = 0;
+};
+
+CpuFeatures decode_x86(const CpuidBits& bits);
+// Detected once (thread-safe), cached.
+const CpuFeatures& cpu_features();
+
+}  // namespace dispatch
+}  // namespace fw

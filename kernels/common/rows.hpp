@@ -1,0 +1,106 @@
+// Row primitives over contiguous float arrays, written once over a vector
+// policy (vec_scalar.hpp, vec_xsimd.hpp). Every scan kernel is composed of
+// these: the state is K rows of V floats, so nearly all work is a
+// multiply-add along V.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace fw {
+namespace rows {
+
+// y += a * x
+template <class Vec>
+inline void axpy(int64_t n, float a, const float* x, float* y) {
+  const typename Vec::type va = Vec::set1(a);
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N)
+    Vec::store(y + i, Vec::fma(va, Vec::load(x + i), Vec::load(y + i)));
+  for (; i < n; ++i) y[i] = Vec::fma1(a, x[i], y[i]);
+}
+
+// y = s * y + a * x   (decay-then-write of a gated state row)
+template <class Vec>
+inline void scale_axpy(int64_t n, float s, float* y, float a, const float* x) {
+  const typename Vec::type vs = Vec::set1(s), va = Vec::set1(a);
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N)
+    Vec::store(y + i, Vec::fma(va, Vec::load(x + i), Vec::mul(vs, Vec::load(y + i))));
+  for (; i < n; ++i) y[i] = Vec::fma1(a, x[i], s * y[i]);
+}
+
+// y *= a
+template <class Vec>
+inline void scal(int64_t n, float a, float* y) {
+  const typename Vec::type va = Vec::set1(a);
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) Vec::store(y + i, Vec::mul(va, Vec::load(y + i)));
+  for (; i < n; ++i) y[i] *= a;
+}
+
+// y = a * x
+template <class Vec>
+inline void scaled_copy(int64_t n, float a, const float* x, float* y) {
+  const typename Vec::type va = Vec::set1(a);
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) Vec::store(y + i, Vec::mul(va, Vec::load(x + i)));
+  for (; i < n; ++i) y[i] = a * x[i];
+}
+
+// y = x - y
+template <class Vec>
+inline void rsub(int64_t n, const float* x, float* y) {
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) Vec::store(y + i, Vec::sub(Vec::load(x + i), Vec::load(y + i)));
+  for (; i < n; ++i) y[i] = x[i] - y[i];
+}
+
+template <class Vec>
+inline void fill(int64_t n, float a, float* y) {
+  const typename Vec::type va = Vec::set1(a);
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) Vec::store(y + i, va);
+  for (; i < n; ++i) y[i] = a;
+}
+
+// sum_i x_i * y_i
+template <class Vec>
+inline float dot(int64_t n, const float* x, const float* y) {
+  typename Vec::type acc = Vec::zero();
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) acc = Vec::fma(Vec::load(x + i), Vec::load(y + i), acc);
+  float s = Vec::hsum(acc);
+  for (; i < n; ++i) s = Vec::fma1(x[i], y[i], s);
+  return s;
+}
+
+// The fused recurrent sweep over one state row:
+//   S_row = s * S_row + a * d;  acc += b * S_row
+template <class Vec>
+inline void update_and_read(int64_t n, float s, float* S_row, float a, const float* d,
+                            float b, float* acc) {
+  const typename Vec::type vs = Vec::set1(s), va = Vec::set1(a), vb = Vec::set1(b);
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) {
+    const typename Vec::type r = Vec::fma(va, Vec::load(d + i), Vec::mul(vs, Vec::load(S_row + i)));
+    Vec::store(S_row + i, r);
+    Vec::store(acc + i, Vec::fma(vb, r, Vec::load(acc + i)));
+  }
+  for (; i < n; ++i) {
+    const float r = Vec::fma1(a, d[i], s * S_row[i]);
+    S_row[i] = r;
+    acc[i] = Vec::fma1(b, r, acc[i]);
+  }
+}
+
+// dst = src, or src / sqrt(|src|^2 + 1e-6) with l2norm (fla's l2norm).
+template <class Vec>
+inline void load_row(int64_t n, const float* src, float* dst, bool l2norm) {
+  float a = 1.0f;
+  if (l2norm) a = 1.0f / std::sqrt(dot<Vec>(n, src, src) + 1e-6f);
+  scaled_copy<Vec>(n, a, src, dst);
+}
+
+}  // namespace rows
+}  // namespace fw

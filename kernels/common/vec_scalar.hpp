@@ -1,0 +1,35 @@
+// Vector policy for the portable backend: one float per "batch".
+//
+// Kernels are written once against the policy interface (N, load, store,
+// set1, fma, mul, add, sub, max, min, exp, sqrt, hsum); this one compiles to plain
+// scalar code. Tag is a type from the instantiating file's anonymous
+// namespace, which gives every instantiation internal linkage (no ODR merging
+// of kernels across ISA files).
+#pragma once
+
+#include <cmath>
+
+namespace fw {
+
+template <class Tag>
+struct ScalarVec {
+  using type = float;
+  static constexpr int N = 1;
+  static type load(const float* p) { return *p; }
+  static void store(float* p, type x) { *p = x; }
+  static type set1(float a) { return a; }
+  static type zero() { return 0.0f; }
+  // No fused multiply-add: without FMA hardware fmaf is a slow libm call, and
+  // the project builds with -ffp-contract=off, so this is a rounded mul + add.
+  static type fma(type a, type b, type c) { return a * b + c; }
+  static float fma1(float a, float b, float c) { return a * b + c; }
+  static type mul(type a, type b) { return a * b; }
+  static type add(type a, type b) { return a + b; }
+  static type sub(type a, type b) { return a - b; }
+  static type max(type a, type b) { return a > b ? a : b; }
+  static type min(type a, type b) { return a < b ? a : b; }
+  static type exp(type a) { return std::exp(a); }
+  static float hsum(type a) { return a; }
+};
+
+}  // namespace fw

@@ -1,0 +1,32 @@
+// Vector policy over an xsimd 8.1 architecture (see vec_scalar.hpp for the
+// interface). Scalar tails use std::fma so that they round like the vector
+// body; each ISA file is compiled with flags that make std::fma one
+// instruction.
+#pragma once
+
+#include <cmath>
+
+#include <xsimd/xsimd.hpp>
+
+namespace fw {
+
+template <class Arch, class Tag>
+struct XsimdVec {
+  using type = xsimd::batch<float, Arch>;
+  static constexpr int N = static_cast<int>(type::size);
+  static type load(const float* p) { return type::load_unaligned(p); }
+  static void store(float* p, type x) { x.store_unaligned(p); }
+  static type set1(float a) { return type(a); }
+  static type zero() { return type(0.0f); }
+  static type fma(type a, type b, type c) { return xsimd::fma(a, b, c); }
+  static float fma1(float a, float b, float c) { return std::fma(a, b, c); }
+  static type mul(type a, type b) { return a * b; }
+  static type add(type a, type b) { return a + b; }
+  static type sub(type a, type b) { return a - b; }
+  static type max(type a, type b) { return xsimd::max(a, b); }
+  static type min(type a, type b) { return xsimd::min(a, b); }
+  static type exp(type a) { return xsimd::exp(a); }
+  static float hsum(type a) { return xsimd::hadd(a); }  // 8.1 name of reduce_add
+};
+
+}  // namespace fw

@@ -1,0 +1,86 @@
+// Feature maps phi of Schlag et al. 2021 §5, applied row by row. The kinds
+// and formulas are those of fw_feature_map_kind in the public header.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/common/rows.hpp"
+#include "kernels/kernel_table.hpp"
+
+namespace fw {
+namespace kern {
+
+// Same values as fw_feature_map_kind (the public enum stays out of kernels).
+enum FeatureKind : int32_t {
+  kIdentity = 0, kEluPlusOne = 1, kRelu = 2, kDpfp = 3, kFavorPlus = 4, kSumNorm = 5, kL2Norm = 6
+};
+
+// out = max(x, 0) + exp(min(x, 0)) when elu, else max(x, 0): ELU+1 is x + 1
+// for x > 0 and exp(x) otherwise, written branch-free.
+template <class Vec>
+inline void rectify_row(int64_t n, const float* x, float* out, bool elu) {
+  const typename Vec::type zero = Vec::zero();
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) {
+    const typename Vec::type xi = Vec::load(x + i);
+    typename Vec::type r = Vec::max(xi, zero);
+    if (elu) r = Vec::add(r, Vec::exp(Vec::min(xi, zero)));
+    Vec::store(out + i, r);
+  }
+  for (; i < n; ++i) {
+    const float xi = x[i];
+    out[i] = elu ? (xi > 0.0f ? xi : 0.0f) + std::exp(xi < 0.0f ? xi : 0.0f)
+                 : (xi > 0.0f ? xi : 0.0f);
+  }
+}
+
+// DPFP-nu: r = [relu(x), relu(-x)] (2d), out[(i-1) 2d + j] = r_j r_{(j - i) mod 2d}.
+template <class Vec>
+inline void dpfp_row(int64_t d, int32_t nu, const float* x, float* out) {
+  const int64_t n = 2 * d;
+  auto r = [&](int64_t j) {
+    const float xi = j < d ? x[j] : -x[j - d];
+    return xi > 0.0f ? xi : 0.0f;
+  };
+  for (int64_t i = 1; i <= nu; ++i)
+    for (int64_t j = 0; j < n; ++j) out[(i - 1) * n + j] = r(j) * r(((j - i) % n + n) % n);
+}
+
+// FAVOR+: out_i = exp(w_i . x - |x|^2 / 2) / sqrt(m)
+template <class Vec>
+inline void favor_row(int64_t d, int64_t m, const float* proj, const float* x, float* out) {
+  const float half_sq = 0.5f * rows::dot<Vec>(d, x, x);
+  const float norm = 1.0f / std::sqrt(static_cast<float>(m));
+  for (int64_t i = 0; i < m; ++i)
+    out[i] = std::exp(rows::dot<Vec>(d, proj + i * d, x) - half_sq) * norm;
+}
+
+template <class Vec>
+void feature_map(const FeatureMapTask& t) {
+  const int64_t d = t.dim;
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const float* x = t.x + r * t.x_rs;
+    float* out = t.out + r * t.out_rs;
+    switch (t.kind) {
+      case kIdentity: rows::scaled_copy<Vec>(d, 1.0f, x, out); break;
+      case kEluPlusOne: rectify_row<Vec>(d, x, out, true); break;
+      case kRelu: rectify_row<Vec>(d, x, out, false); break;
+      case kDpfp: dpfp_row<Vec>(d, t.nu, x, out); break;
+      case kFavorPlus: favor_row<Vec>(d, t.m, t.proj, x, out); break;
+      case kSumNorm: {
+        float s = 0.0f;
+        for (int64_t i = 0; i < d; ++i) s += x[i];
+        rows::scaled_copy<Vec>(d, 1.0f / (s + t.eps), x, out);
+        break;
+      }
+      case kL2Norm:
+        rows::scaled_copy<Vec>(d, 1.0f / std::sqrt(rows::dot<Vec>(d, x, x) + t.eps), x, out);
+        break;
+      default: break;  // kinds are validated by the API layer
+    }
+  }
+}
+
+}  // namespace kern
+}  // namespace fw

@@ -1,0 +1,44 @@
+// Linear attention, chunked (prefill): DESIGN.md §2. Per chunk of L <= C
+// tokens with in-chunk cumulative log-decay G:
+//   O = exp(G) * (Q S) + ((Q K^T) * exp(G_i - G_j) * M) V
+//   S <- exp(G_last) S + (exp(G_last - G) * K)^T V
+// normalize (ungated): q_t . z_t = (Q z)_t + sum_{j <= t} (Q K^T)_tj.
+#pragma once
+
+#include "kernels/common/chunk_ops.hpp"
+#include "kernels/common/rows.hpp"
+#include "kernels/kernel_table.hpp"
+
+namespace fw {
+namespace kern {
+
+template <class Vec>
+void linear_attn_chunk(const ScanTask& t) {
+  const int64_t K = t.K, V = t.V, C = t.chunk;
+  const bool gated = t.g != nullptr;
+  const chunk::Buffers b = chunk::buffers<Vec>(t);
+  for (int64_t c0 = 0; c0 < t.T; c0 += C) {
+    const int64_t L = t.T - c0 < C ? t.T - c0 : C;
+    chunk::load<Vec>(t, c0, L, b);
+    for (int64_t i = 0; i < L; ++i)
+      rows::scaled_copy<Vec>(V, 1.0f, t.v + (c0 + i) * t.v_ts, b.U + i * V);
+    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O);
+    chunk::causal_scores<Vec>(L, K, C, b.Q, b.Kc, b.G, gated, /*strict=*/false, b.A);
+    chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, b.O);
+    for (int64_t i = 0; i < L; ++i) {
+      float out_scale = t.scale;
+      if (t.normalize) {
+        float den = rows::dot<Vec>(K, b.Q + i * K, t.z);
+        for (int64_t j = 0; j <= i; ++j) den += b.A[i * C + j];
+        out_scale = 1.0f / (den + t.eps);
+      }
+      rows::scaled_copy<Vec>(V, out_scale, b.O + i * V, t.o + (c0 + i) * t.o_ts);
+    }
+    if (t.normalize)
+      for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, b.Kc + j * K, t.z);
+    chunk::update_state<Vec>(L, K, V, b.Kc, b.U, b.G, gated, t.S);
+  }
+}
+
+}  // namespace kern
+}  // namespace fw

@@ -1,0 +1,118 @@
+// Feature-map entry points: check, then map rows on the active backend,
+// rows split over threads in fixed contiguous blocks.
+#include <cmath>
+
+#include "dispatch/backend.hpp"
+#include "fastweights/fastweights.h"
+#include "kernels/kernel_table.hpp"
+#include "src/favor_projection.hpp"
+#include "src/layout.hpp"
+#include "src/threads.hpp"
+#include "src/workspace.hpp"
+
+namespace fw {
+namespace {
+
+constexpr int64_t kMaxFeatures = int64_t{1} << 20;
+
+fw_status output_dim(const fw_feature_map_args* a, int64_t* dim) {
+  switch (a->kind) {
+    case FW_FEATURE_IDENTITY:
+    case FW_FEATURE_ELU_PLUS_ONE:
+    case FW_FEATURE_RELU:
+    case FW_FEATURE_SUM_NORM:
+    case FW_FEATURE_L2_NORM: *dim = a->dim; return FW_OK;
+    case FW_FEATURE_DPFP:
+      if (a->nu < 1 || a->nu >= 2 * a->dim) return FW_ERR_INVALID_ARGUMENT;
+      *dim = 2 * a->nu * a->dim;
+      return FW_OK;
+    case FW_FEATURE_FAVOR_PLUS:
+      if (a->num_features < 1 || a->num_features > kMaxFeatures) return FW_ERR_INVALID_ARGUMENT;
+      *dim = a->num_features;
+      return FW_OK;
+  }
+  return FW_ERR_UNSUPPORTED;
+}
+
+// Checks shared by fw_feature_map_dim and fw_feature_map; *out_dim on FW_OK.
+fw_status check(const fw_feature_map_args* a, int64_t* out_dim) {
+  if (!a) return FW_ERR_NULL_POINTER;
+  if (a->struct_size != sizeof(fw_feature_map_args)) return FW_ERR_INVALID_STRUCT_SIZE;
+  if (a->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
+  if (a->reserved != 0 || a->reserved2 != 0) return FW_ERR_INVALID_ARGUMENT;
+  if (a->dim < 1 || a->dim > FW_MAX_HEAD_DIM || a->rows < 0) return FW_ERR_INVALID_DIMENSION;
+  if (!std::isfinite(a->eps) || a->eps < 0.0f) return FW_ERR_INVALID_ARGUMENT;
+  return output_dim(a, out_dim);
+}
+
+}  // namespace
+}  // namespace fw
+
+extern "C" {
+
+FW_API fw_status fw_feature_map_dim(const fw_feature_map_args* a, int64_t* out_dim) {
+  if (!out_dim) return FW_ERR_NULL_POINTER;
+  int64_t d = 0;
+  const fw_status s = fw::check(a, &d);
+  if (s == FW_OK) *out_dim = d;
+  return s;
+}
+
+FW_API fw_status fw_feature_map(const fw_feature_map_args* a) {
+  int64_t out_dim = 0;
+  fw_status s = fw::check(a, &out_dim);
+  if (s != FW_OK) return s;
+  if (a->rows < 1) return FW_ERR_INVALID_DIMENSION;
+  if (!a->x || !a->out) return FW_ERR_NULL_POINTER;
+  if (a->x_row_stride < 0 || a->out_row_stride < 0) return FW_ERR_INVALID_STRIDE;
+  const fw::Layout in = {2, {a->rows, a->dim}, {a->x_row_stride, 1}};
+  const fw::Layout out = {2, {a->rows, out_dim}, {a->out_row_stride, 1}};
+  int64_t in_span = 0, out_span = 0;
+  if (!fw::layout_span(in, 4, &in_span) || !fw::layout_span(out, 4, &out_span))
+    return FW_ERR_INVALID_DIMENSION;
+  if (!fw::layout_is_injective(out)) return FW_ERR_INVALID_STRIDE;
+  if (fw::ranges_overlap(a->x, in_span * 4, a->out, out_span * 4)) return FW_ERR_ALIASING;
+
+  const bool favor = a->kind == FW_FEATURE_FAVOR_PLUS;
+  const int64_t m = a->num_features, d = a->dim;
+  fw::Workspace proj(favor ? m * d : 0);
+  fw::Workspace scratch(favor ? 2 * fw::favor_projection_scratch(d) : 0);  // doubles
+  if (!proj.get() || !scratch.get()) return FW_ERR_OUT_OF_MEMORY;
+  if (favor)
+    fw::favor_projection(d, m, a->seed, reinterpret_cast<double*>(scratch.get()), proj.get());
+
+  const fw::KernelTable& kt = *fw::dispatch::active_table();
+  int64_t threads = fw::num_threads();
+  if (threads > a->rows) threads = a->rows;
+#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(static, 1)
+  for (int64_t part = 0; part < threads; ++part) {
+    const int64_t r0 = a->rows * part / threads, r1 = a->rows * (part + 1) / threads;
+    fw::FeatureMapTask t;
+    t.kind = a->kind;
+    t.rows = r1 - r0;
+    t.dim = d;
+    t.x = static_cast<const float*>(a->x) + r0 * a->x_row_stride;
+    t.x_rs = a->x_row_stride;
+    t.out = static_cast<float*>(a->out) + r0 * a->out_row_stride;
+    t.out_rs = a->out_row_stride;
+    t.nu = a->nu;
+    t.m = m;
+    t.proj = proj.get();
+    t.eps = a->eps;
+    kt.feature_map(t);
+  }
+  return FW_OK;
+}
+
+FW_API fw_status fw_favor_plus_projection(int64_t dim, int64_t num_features, uint64_t seed,
+                                          float* out) {
+  if (!out) return FW_ERR_NULL_POINTER;
+  if (dim < 1 || dim > FW_MAX_HEAD_DIM || num_features < 1 || num_features > fw::kMaxFeatures)
+    return FW_ERR_INVALID_DIMENSION;
+  fw::Workspace scratch(2 * fw::favor_projection_scratch(dim));
+  if (!scratch.get()) return FW_ERR_OUT_OF_MEMORY;
+  fw::favor_projection(dim, num_features, seed, reinterpret_cast<double*>(scratch.get()), out);
+  return FW_OK;
+}
+
+}  // extern "C"

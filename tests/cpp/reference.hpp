@@ -1,0 +1,102 @@
+// Double-precision reference of every scan, written as plainly as the math
+// in DESIGN.md §1: one token at a time, no chunking, no vectors. Inputs are
+// taken in the same strided layout the library reads.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "fastweights/fastweights.h"
+
+namespace fwtest {
+
+enum class Op { kLinearAttn, kSimpleGla, kDeltaRule, kGatedDeltaRule };
+
+inline bool is_gated(Op op) { return op == Op::kSimpleGla || op == Op::kGatedDeltaRule; }
+inline bool is_delta(Op op) { return op == Op::kDeltaRule || op == Op::kGatedDeltaRule; }
+
+struct RefResult {
+  std::vector<double> o;      // [B, T, HV, V] contiguous
+  std::vector<double> state;  // [N, HV, K, V]
+  std::vector<double> norm;   // [N, HV, K]
+};
+
+inline std::vector<double> ref_row(const float* p, int64_t n, bool l2) {
+  std::vector<double> x(p, p + n);
+  if (l2) {
+    double s = 0;
+    for (double e : x) s += e * e;
+    const double inv = 1.0 / std::sqrt(s + 1e-6);
+    for (double& e : x) e *= inv;
+  }
+  return x;
+}
+
+// a: the library arguments (strides included); initial states read from a.
+inline RefResult reference_scan(Op op, const fw_scan_args& a) {
+  const int64_t B = a.batch, T = a.seq_len, H = a.num_heads, HV = a.num_value_heads;
+  const int64_t K = a.head_dim_k, V = a.head_dim_v;
+  const int64_t N = a.cu_seqlens ? a.num_seqs : B;
+  const bool l2 = a.flags & FW_FLAG_QK_L2NORM, normalize = a.flags & FW_FLAG_NORMALIZE;
+  const double scale = a.scale != 0.0f ? a.scale : 1.0 / std::sqrt(double(K));
+  const float* q = static_cast<const float*>(a.q);
+  const float* k = static_cast<const float*>(a.k);
+  const float* v = static_cast<const float*>(a.v);
+  const float* g = static_cast<const float*>(a.g);
+  const float* beta = static_cast<const float*>(a.beta);
+  RefResult r;
+  r.o.assign(B * T * HV * V, 0.0);
+  r.state.assign(N * HV * K * V, 0.0);
+  r.norm.assign(N * HV * K, 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t b = a.cu_seqlens ? 0 : n;
+    const int64_t t0 = a.cu_seqlens ? a.cu_seqlens[n] : 0;
+    const int64_t t1 = a.cu_seqlens ? a.cu_seqlens[n + 1] : T;
+    for (int64_t hv = 0; hv < HV; ++hv) {
+      const int64_t h = hv / (HV / H);
+      double* S = &r.state[(n * HV + hv) * K * V];
+      double* z = &r.norm[(n * HV + hv) * K];
+      if (a.initial_state)
+        for (int64_t i = 0; i < K * V; ++i) S[i] = a.initial_state[(n * HV + hv) * K * V + i];
+      if (a.initial_norm)
+        for (int64_t i = 0; i < K; ++i) z[i] = a.initial_norm[(n * HV + hv) * K + i];
+      for (int64_t t = t0; t < t1; ++t) {
+        const auto qt = ref_row(q + b * a.q_stride[0] + t * a.q_stride[1] + h * a.q_stride[2], K, l2);
+        const auto kt = ref_row(k + b * a.k_stride[0] + t * a.k_stride[1] + h * a.k_stride[2], K, l2);
+        const float* vt = v + b * a.v_stride[0] + t * a.v_stride[1] + hv * a.v_stride[2];
+        const double decay =
+            is_gated(op) ? std::exp(double(g[b * a.g_stride[0] + t * a.g_stride[1] + hv * a.g_stride[2]])) : 1.0;
+        for (int64_t i = 0; i < K * V; ++i) S[i] *= decay;  // S' (forget before error)
+        std::vector<double> w(vt, vt + V);                   // what is written
+        if (is_delta(op)) {
+          const double bt = beta[b * a.beta_stride[0] + t * a.beta_stride[1] + hv * a.beta_stride[2]];
+          for (int64_t j = 0; j < V; ++j) {
+            double kS = 0;
+            for (int64_t i = 0; i < K; ++i) kS += kt[i] * S[i * V + j];
+            w[j] = bt * (vt[j] - kS);
+          }
+        }
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < V; ++j) S[i * V + j] += kt[i] * w[j];
+        double den = 1.0 / scale;
+        if (normalize) {
+          den = a.eps;
+          for (int64_t i = 0; i < K; ++i) {
+            z[i] += kt[i];
+            den += qt[i] * z[i];
+          }
+        }
+        double* ot = &r.o[((b * T + t) * HV + hv) * V];
+        for (int64_t j = 0; j < V; ++j) {
+          double s = 0;
+          for (int64_t i = 0; i < K; ++i) s += qt[i] * S[i * V + j];
+          ot[j] = s / den;
+        }
+      }
+    }
+  }
+  return r;
+}
+
+}  // namespace fwtest

@@ -1,0 +1,122 @@
+// Every scan x {chunked, recurrent} against the double reference, over
+// shapes that hit chunk and vector tails (DESIGN.md §5), on every backend.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <tuple>
+#include <vector>
+
+#include "backends.hpp"
+#include "problem.hpp"
+
+namespace fwtest {
+namespace {
+
+// Relative max error allowed (issue 2: < 1e-5 for T <= 1000, unit keys).
+constexpr double kTol = 1e-5;
+
+std::vector<Shape> accuracy_shapes() {
+  struct Variant { Op op; uint32_t flags; };
+  const Variant variants[] = {
+      {Op::kLinearAttn, 0},           {Op::kLinearAttn, FW_FLAG_NORMALIZE},
+      {Op::kSimpleGla, 0},            {Op::kDeltaRule, 0},
+      {Op::kDeltaRule, FW_FLAG_QK_L2NORM}, {Op::kGatedDeltaRule, 0},
+      {Op::kGatedDeltaRule, FW_FLAG_QK_L2NORM}};
+  const int64_t Ts[] = {1, 2, 63, 64, 65, 1000};
+  const int64_t KVs[][2] = {{1, 1}, {7, 16}, {16, 7}, {64, 64}, {100, 128}, {128, 100}, {256, 256}};
+  std::vector<Shape> out;
+  int i = 0;
+  for (const Variant& var : variants)
+    for (int64_t T : Ts)
+      for (const auto& kv : KVs) {
+        if (T * kv[0] * kv[1] > 1000 * 128 * 128) continue;  // keeps the run to seconds
+        for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+          Shape s;
+          s.op = var.op;
+          s.flags = var.flags;
+          s.T = T;
+          s.K = kv[0];
+          s.V = kv[1];
+          s.mode = mode;
+          const bool small = T * kv[0] * kv[1] <= 65 * 64 * 64;
+          s.B = small ? 2 : 1;
+          s.H = small && i % 2 ? 2 : 1;  // H/HV = 2/4 and 1/1 alternate
+          s.HV = small && i % 2 ? 4 : 1;
+          s.bhtd = i % 3 == 1;
+          s.initial_state = i % 2 == 0;
+          out.push_back(s);
+          ++i;
+        }
+      }
+  // Packed variable-length batches, an empty sequence among them.
+  for (const Variant& var : variants)
+    for (int64_t T : {2, 70, 200})
+      for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+        Shape s;
+        s.op = var.op;
+        s.flags = var.flags;
+        s.T = T;
+        s.H = 2;
+        s.HV = 4;
+        s.K = 16;
+        s.V = 24;
+        s.mode = mode;
+        s.cu_seqlens = true;
+        s.initial_state = T != 70;
+        s.bhtd = T == 200;
+        out.push_back(s);
+      }
+  // Chunk sizes that divide nothing.
+  for (const Variant& var : variants)
+    for (int64_t chunk : {1, 7, 16, 100}) {
+      Shape s;
+      s.op = var.op;
+      s.flags = var.flags;
+      s.T = 130;
+      s.K = 20;
+      s.V = 9;
+      s.mode = FW_MODE_CHUNKED;
+      s.chunk = chunk;
+      s.initial_state = true;
+      out.push_back(s);
+    }
+  return out;
+}
+
+std::string shape_name(const Shape& s) {
+  std::ostringstream n;
+  n << op_name(s.op) << (s.flags & FW_FLAG_NORMALIZE ? "_norm" : "")
+    << (s.flags & FW_FLAG_QK_L2NORM ? "_l2" : "") << "_B" << s.B << "_T" << s.T << "_H" << s.H
+    << "_HV" << s.HV << "_K" << s.K << "_V" << s.V << (s.bhtd ? "_bhtd" : "_bthd")
+    << (s.initial_state ? "_init" : "") << (s.cu_seqlens ? "_cu" : "")
+    << (s.mode == FW_MODE_CHUNKED ? "_chunk" : "_recur") << s.chunk;
+  return n.str();
+}
+
+using Param = std::tuple<fw_backend, Shape>;
+
+class ScanAccuracy : public ::testing::TestWithParam<Param> {};
+
+TEST_P(ScanAccuracy, MatchesDoubleReference) {
+  FW_USE_BACKEND_OR_SKIP(std::get<0>(GetParam()));
+  const Shape& s = std::get<1>(GetParam());
+  Problem p(s);
+  ASSERT_EQ(p.run(), FW_OK);
+  const RefResult ref = p.reference();
+  EXPECT_LT(rel_max_error(ref.o, p.o_contiguous()), kTol) << "output";
+  EXPECT_LT(rel_max_error(ref.state, p.state_out), kTol) << "final state";
+  if (s.flags & FW_FLAG_NORMALIZE) {
+    EXPECT_LT(rel_max_error(ref.norm, p.norm_out), kTol) << "normaliser state";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, ScanAccuracy,
+    ::testing::Combine(::testing::ValuesIn(all_backends()), ::testing::ValuesIn(accuracy_shapes())),
+    [](const ::testing::TestParamInfo<Param>& info) {
+      return std::string(fw_backend_name(std::get<0>(info.param))) + "_" +
+             shape_name(std::get<1>(info.param));
+    });
+
+}  // namespace
+}  // namespace fwtest
