@@ -1,0 +1,125 @@
+// Properties beyond accuracy: thread-count determinism, in-place states,
+// optional outputs, and g = 0 reducing to the ungated op.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "problem.hpp"
+
+namespace fwtest {
+namespace {
+
+const Op kOps[] = {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule};
+
+Shape props_shape(Op op, int32_t mode) {
+  Shape s;
+  s.op = op;
+  s.B = 2;
+  s.T = 150;
+  s.H = 2;
+  s.HV = 4;
+  s.K = 32;
+  s.V = 40;
+  s.mode = mode;
+  s.initial_state = true;
+  return s;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+class ThreadScope {
+ public:
+  explicit ThreadScope(int n) { fw_set_num_threads(n); }
+  ~ThreadScope() { fw_set_num_threads(0); }
+};
+
+TEST(ScanProperties, ThreadCountNeverChangesABit) {
+  for (Op op : kOps)
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+      Problem one(props_shape(op, mode));
+      {
+        ThreadScope t(1);
+        ASSERT_EQ(one.run(), FW_OK);
+      }
+      for (int threads : {2, 3}) {
+        Problem many(props_shape(op, mode));
+        ThreadScope t(threads);
+        ASSERT_EQ(fw_get_num_threads(), threads);
+        ASSERT_EQ(many.run(), FW_OK);
+        EXPECT_TRUE(same_bits(one.o, many.o)) << op_name(op) << " threads " << threads;
+        EXPECT_TRUE(same_bits(one.state_out, many.state_out)) << op_name(op) << " " << threads;
+      }
+    }
+}
+
+TEST(ScanProperties, InPlaceStateUpdateMatchesSeparateBuffers) {
+  for (Op op : kOps) {
+    Problem separate(props_shape(op, FW_MODE_AUTO));
+    ASSERT_EQ(separate.run(), FW_OK);
+    Problem in_place(props_shape(op, FW_MODE_AUTO));
+    in_place.args.final_state = in_place.state_in.data();
+    ASSERT_EQ(in_place.run(), FW_OK);
+    EXPECT_TRUE(same_bits(separate.o, in_place.o)) << op_name(op);
+    EXPECT_TRUE(same_bits(separate.state_out, in_place.state_in)) << op_name(op);
+  }
+}
+
+TEST(ScanProperties, FinalStateIsOptional) {
+  for (Op op : kOps) {
+    Problem with(props_shape(op, FW_MODE_CHUNKED));
+    ASSERT_EQ(with.run(), FW_OK);
+    Problem without(props_shape(op, FW_MODE_CHUNKED));
+    without.args.final_state = nullptr;
+    ASSERT_EQ(without.run(), FW_OK);
+    EXPECT_TRUE(same_bits(with.o, without.o)) << op_name(op);
+  }
+}
+
+TEST(ScanProperties, DefaultScaleIsInverseSqrtK) {
+  Problem def(props_shape(Op::kDeltaRule, FW_MODE_CHUNKED));
+  ASSERT_EQ(def.run(), FW_OK);
+  Problem expl(props_shape(Op::kDeltaRule, FW_MODE_CHUNKED));
+  expl.args.scale = 1.0f / std::sqrt(32.0f);
+  ASSERT_EQ(expl.run(), FW_OK);
+  EXPECT_TRUE(same_bits(def.o, expl.o));
+}
+
+// With g = 0 the gated ops are the ungated ones (the instability fla users
+// hit there must not exist here).
+TEST(ScanProperties, ZeroGateMatchesUngatedOp) {
+  const Op pairs[][2] = {{Op::kSimpleGla, Op::kLinearAttn}, {Op::kGatedDeltaRule, Op::kDeltaRule}};
+  for (const auto& pr : pairs)
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+      Problem gated(props_shape(pr[0], mode));
+      std::fill(gated.g.begin(), gated.g.end(), 0.0f);
+      ASSERT_EQ(gated.run(), FW_OK);
+      Problem plain(props_shape(pr[1], mode));
+      // The same inputs: point the ungated call at the gated problem's.
+      plain.args.q = gated.q.data();
+      plain.args.k = gated.k.data();
+      plain.args.v = gated.v.data();
+      plain.args.initial_state = gated.state_in.data();
+      if (plain.args.beta) plain.args.beta = gated.beta.data();
+      ASSERT_EQ(plain.run(), FW_OK);
+      std::vector<double> ref(plain.o.begin(), plain.o.end());
+      EXPECT_LT(rel_max_error(ref, gated.o), 1e-6) << op_name(pr[0]);
+    }
+}
+
+TEST(ScanProperties, ChunkedAndRecurrentAgree) {
+  for (Op op : kOps) {
+    Problem c(props_shape(op, FW_MODE_CHUNKED));
+    Problem r(props_shape(op, FW_MODE_RECURRENT));
+    ASSERT_EQ(c.run(), FW_OK);
+    ASSERT_EQ(r.run(), FW_OK);
+    std::vector<double> ref(r.o.begin(), r.o.end());
+    EXPECT_LT(rel_max_error(ref, c.o), 1e-5) << op_name(op);
+  }
+}
+
+}  // namespace
+}  // namespace fwtest
