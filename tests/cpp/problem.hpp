@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -44,6 +45,11 @@ inline fw_status call_op(Op op, const fw_scan_args* a) {
     case Op::kGatedDeltaRule: return fw_gated_delta_rule(a);
   }
   return FW_ERR_INVALID_ARGUMENT;
+}
+
+// Short form for test logs (gtest would dump the struct's bytes).
+inline void PrintTo(const Shape& s, std::ostream* os) {
+  *os << "T=" << s.T << " K=" << s.K << " V=" << s.V;
 }
 
 // max |x - ref| / max |ref| over all elements (0 when both vanish).

@@ -18,6 +18,8 @@ struct BadCase {
   std::function<void(Problem&)> mutate;
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
 Shape base_shape(Op op) {
   Shape s;
   s.op = op;

@@ -1,0 +1,25 @@
+"""fastweights: CPU kernels for causal linear attention and delta-rule scans.
+
+A ctypes binding of libfastweights (found through FASTWEIGHTS_LIBRARY, the
+build tree, or the system's library path); function names and argument
+order follow flash-linear-attention.
+"""
+from ._lib import FastweightsError
+from .feature_maps import favor_plus_projection, feature_map
+from .ops import (chunk_delta_rule, chunk_gated_delta_rule, chunk_linear_attn,
+                  chunk_simple_gla, fused_recurrent_delta_rule,
+                  fused_recurrent_gated_delta_rule, fused_recurrent_linear_attn,
+                  fused_recurrent_simple_gla)
+from .runtime import (backend, compiled_backends, get_num_threads, set_backend,
+                      set_num_threads, supported_backends, version)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "chunk_linear_attn", "fused_recurrent_linear_attn", "chunk_simple_gla",
+    "fused_recurrent_simple_gla", "chunk_delta_rule", "fused_recurrent_delta_rule",
+    "chunk_gated_delta_rule", "fused_recurrent_gated_delta_rule", "feature_map",
+    "favor_plus_projection", "backend", "set_backend", "compiled_backends",
+    "supported_backends", "set_num_threads", "get_num_threads", "version",
+    "FastweightsError",
+]

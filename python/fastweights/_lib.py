@@ -1,0 +1,110 @@
+"""Loading libfastweights and the ctypes mirror of its C structs."""
+import ctypes
+import ctypes.util
+import os
+
+c_i32, c_u32, c_i64, c_u64, c_f32 = (ctypes.c_int32, ctypes.c_uint32, ctypes.c_int64,
+                                     ctypes.c_uint64, ctypes.c_float)
+c_ptr = ctypes.c_void_p
+
+
+class ScanArgs(ctypes.Structure):
+    """fw_scan_args (include/fastweights/fastweights.h), field for field."""
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t), ("dtype", c_i32), ("mode", c_i32),
+        ("flags", c_u32), ("reserved", c_i32),
+        ("batch", c_i64), ("seq_len", c_i64), ("num_heads", c_i64),
+        ("num_value_heads", c_i64), ("head_dim_k", c_i64), ("head_dim_v", c_i64),
+        ("chunk_size", c_i64), ("scale", c_f32), ("eps", c_f32),
+        ("q", c_ptr), ("q_stride", c_i64 * 4),
+        ("k", c_ptr), ("k_stride", c_i64 * 4),
+        ("v", c_ptr), ("v_stride", c_i64 * 4),
+        ("g", c_ptr), ("g_stride", c_i64 * 3),
+        ("beta", c_ptr), ("beta_stride", c_i64 * 3),
+        ("o", c_ptr), ("o_stride", c_i64 * 4),
+        ("initial_state", c_ptr), ("final_state", c_ptr),
+        ("initial_norm", c_ptr), ("final_norm", c_ptr),
+        ("cu_seqlens", c_ptr), ("num_seqs", c_i64),
+    ]
+
+
+class FeatureMapArgs(ctypes.Structure):
+    """fw_feature_map_args, field for field."""
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t), ("dtype", c_i32), ("kind", c_i32),
+        ("rows", c_i64), ("dim", c_i64),
+        ("x", c_ptr), ("x_row_stride", c_i64),
+        ("out", c_ptr), ("out_row_stride", c_i64),
+        ("nu", c_i32), ("reserved", c_i32), ("num_features", c_i64),
+        ("seed", c_u64), ("eps", c_f32), ("reserved2", c_i32),
+    ]
+
+
+def _candidates():
+    env = os.environ.get("FASTWEIGHTS_LIBRARY")
+    if env:
+        return [env]  # an explicit choice is never second-guessed
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    found = [os.path.join(root, "build", "libfastweights.so"),
+             os.path.join(here, "libfastweights.so")]
+    system = ctypes.util.find_library("fastweights")
+    if system:
+        found.append(system)
+    found.append("libfastweights.so.0")
+    return found
+
+
+def _load():
+    errors = []
+    for path in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            errors.append(f"{path}: not found")
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+    raise OSError("libfastweights not found; set FASTWEIGHTS_LIBRARY. Tried:\n  "
+                  + "\n  ".join(errors))
+
+
+lib = _load()
+
+_sigs = {
+    "fw_status_string": (ctypes.c_char_p, [c_i32]),
+    "fw_version": (None, [ctypes.POINTER(ctypes.c_int)] * 3),
+    "fw_version_string": (ctypes.c_char_p, []),
+    "fw_set_num_threads": (None, [ctypes.c_int]),
+    "fw_get_num_threads": (ctypes.c_int, []),
+    "fw_get_backend": (c_i32, []),
+    "fw_set_backend": (c_i32, [c_i32]),
+    "fw_backend_name": (ctypes.c_char_p, [c_i32]),
+    "fw_backend_is_compiled": (ctypes.c_int, [c_i32]),
+    "fw_backend_is_supported": (ctypes.c_int, [c_i32]),
+    "fw_linear_attn": (c_i32, [ctypes.POINTER(ScanArgs)]),
+    "fw_simple_gla": (c_i32, [ctypes.POINTER(ScanArgs)]),
+    "fw_delta_rule": (c_i32, [ctypes.POINTER(ScanArgs)]),
+    "fw_gated_delta_rule": (c_i32, [ctypes.POINTER(ScanArgs)]),
+    "fw_feature_map_dim": (c_i32, [ctypes.POINTER(FeatureMapArgs), ctypes.POINTER(c_i64)]),
+    "fw_feature_map": (c_i32, [ctypes.POINTER(FeatureMapArgs)]),
+    "fw_favor_plus_projection": (c_i32, [c_i64, c_i64, c_u64, c_ptr]),
+}
+for _name, (_res, _args) in _sigs.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+
+
+class FastweightsError(RuntimeError):
+    """A call returned a non-zero fw_status; .status holds the code."""
+
+    def __init__(self, status, where):
+        self.status = status
+        text = lib.fw_status_string(status).decode()
+        super().__init__(f"{where}: {text} (status {status})")
+
+
+def check(status, where):
+    if status != 0:
+        raise FastweightsError(status, where)
