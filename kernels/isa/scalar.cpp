@@ -1,28 +1,17 @@
-// Portable backend: every kernel instantiated over the one-float policy.
-// Compiled at the baseline ISA; runs on any CPU.
+// Portable backend: every kernel over the one-float policy, compiled at the
+// baseline ISA; runs on any CPU.
 #include "kernels/common/vec_scalar.hpp"
-#include "kernels/delta_rule/chunk.hpp"
-#include "kernels/delta_rule/recurrent.hpp"
-#include "kernels/feature_maps/feature_maps.hpp"
 #include "kernels/isa/backends.hpp"
-#include "kernels/linear_attn/chunk.hpp"
-#include "kernels/linear_attn/recurrent.hpp"
+#include "kernels/isa/table.hpp"
 
 namespace fw {
 namespace scalar {
 namespace {
-struct Tag {};  // internal linkage for every instantiation below
+struct Tag {};  // gives every instantiation below internal linkage
 using Vec = ScalarVec<Tag>;
 }  // namespace
 
-const KernelTable* kernel_table() {
-  static const KernelTable table = {
-      &kern::linear_attn_recurrent<Vec>, &kern::linear_attn_chunk<Vec>,
-      &kern::delta_rule_recurrent<Vec>,  &kern::delta_rule_chunk<Vec>,
-      &kern::feature_map<Vec>,
-  };
-  return &table;
-}
+const KernelTable* kernel_table() { return kern::table<Vec>(); }
 
 }  // namespace scalar
 }  // namespace fw

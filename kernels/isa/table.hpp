@@ -1,0 +1,26 @@
+// The kernel table of one vector policy: every kernel of the library
+// instantiated over Vec. Included once by each kernels/isa/<isa>.cpp, whose
+// Vec carries a tag from that file's anonymous namespace.
+#pragma once
+
+#include "kernels/delta_rule/chunk.hpp"
+#include "kernels/delta_rule/recurrent.hpp"
+#include "kernels/feature_maps/feature_maps.hpp"
+#include "kernels/kernel_table.hpp"
+#include "kernels/linear_attn/chunk.hpp"
+#include "kernels/linear_attn/recurrent.hpp"
+
+namespace fw {
+namespace kern {
+
+template <class Vec>
+const KernelTable* table() {
+  static const KernelTable t = {
+      &linear_attn_recurrent<Vec>, &linear_attn_chunk<Vec>, &delta_rule_recurrent<Vec>,
+      &delta_rule_chunk<Vec>,      &feature_map<Vec>,
+  };
+  return &t;
+}
+
+}  // namespace kern
+}  // namespace fw
