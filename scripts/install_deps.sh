@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing fastweights needs, from Debian's
 # packages only. Safe to run again; uses sudo when not root.
+#   install_deps.sh          build + benchmark + native tests
+#   install_deps.sh --emulation   also the aarch64 cross compiler and qemu-user
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -9,6 +11,9 @@ packages=(
   libxsimd-dev libhwloc-dev libgtest-dev googletest libbenchmark-dev
   python3 python3-numpy python3-pytest
 )
+if [ "${1:-}" = "--emulation" ]; then
+  packages+=(g++-aarch64-linux-gnu qemu-user)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
