@@ -3,17 +3,27 @@
 # runs, the C11 consumer, the export and ISA checks, the install check, the
 # Python binding tests, then NEON (qemu-aarch64) and the no-AVX scalar
 # fallback (qemu-x86_64 -cpu Westmere). FW_SKIP_EMULATED=1 skips the last two.
+# Any failure stops the run with a non-zero exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh --emulation
 bash scripts/build.sh
-echo "== C++ and C tests (ctest)"
-(cd build && ctest -j "$(nproc)" --output-on-failure)
-echo "== install check"
-bash scripts/check_install.sh
-echo "== Python binding tests"
+suites=0
+# Runs one suite; any failure ends the script (a bare `cmd && ...` would not,
+# set -e exempts && lists).
+suite() {
+  echo "== $1"
+  shift
+  "$@" || { echo "suites: $suites passed, 1 failed"; exit 1; }
+  suites=$((suites + 1))
+}
+suite "C++ and C tests (ctest)" bash -c 'cd build && ctest -j "$(nproc)" --output-on-failure'
+suite "install check" bash scripts/check_install.sh
 # Debian's python3 has python3-numpy and python3-pytest; PYTHON picks another.
-FASTWEIGHTS_LIBRARY="$PWD/build/libfastweights.so" "${PYTHON:-/usr/bin/python3}" -m pytest -q tests/python
+suite "Python binding tests" env FASTWEIGHTS_LIBRARY="$PWD/build/libfastweights.so" \
+  "${PYTHON:-/usr/bin/python3}" -m pytest -q tests/python
 if [ "${FW_SKIP_EMULATED:-0}" != "1" ]; then
-  bash scripts/test_emulated.sh neon noavx
+  suite "NEON under qemu-aarch64" bash scripts/test_emulated.sh neon
+  suite "no-AVX scalar under qemu-x86_64" bash scripts/test_emulated.sh noavx
 fi
+echo "suites: $suites passed, 0 failed"

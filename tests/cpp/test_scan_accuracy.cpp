@@ -4,6 +4,7 @@
 
 #include <sstream>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backends.hpp"
@@ -64,6 +65,21 @@ std::vector<Shape> accuracy_shapes() {
         s.cu_seqlens = true;
         s.initial_state = T != 70;
         s.bhtd = T == 200;
+        out.push_back(s);
+      }
+  // The largest head sizes the issue names (512), beside tiny ones.
+  for (const Variant& var : variants)
+    for (const auto& kv : {std::pair<int64_t, int64_t>{512, 33}, {3, 512}, {512, 512}})
+      for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+        Shape s;
+        s.op = var.op;
+        s.flags = var.flags;
+        s.T = kv.first == kv.second ? 9 : 65;
+        s.K = kv.first;
+        s.V = kv.second;
+        s.mode = mode;
+        s.chunk = 8;
+        s.initial_state = true;
         out.push_back(s);
       }
   // Chunk sizes that divide nothing.
