@@ -19,6 +19,9 @@ fw_backend best_backend();
 fw_backend active_backend();
 const KernelTable* active_table();
 fw_status set_backend(fw_backend backend);
+// The table a call runs on: its own supported backend, or the active one
+// for FW_BACKEND_AUTO (the argument checks have vetted the value).
+const KernelTable* table_for_call(int32_t backend);
 
 // "scalar" -> FW_BACKEND_SCALAR, ...; FW_BACKEND_AUTO for "auto"; -1 unknown.
 int backend_from_name(const char* name);

@@ -111,7 +111,7 @@ fw_status run_scan(const fw_scan_args* a, ScanOp op) {
   Workspace ws(total);
   if (!ws.get()) return FW_ERR_OUT_OF_MEMORY;
 
-  const KernelTable& kt = *dispatch::active_table();
+  const KernelTable& kt = *dispatch::table_for_call(a->backend);
 #pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
   for (int64_t task = 0; task < tasks; ++task) {
 #ifdef _OPENMP

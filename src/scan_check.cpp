@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "dispatch/backend.hpp"
 #include "src/layout.hpp"
 
 namespace fw {
@@ -57,7 +58,8 @@ fw_status check_scan_args(const fw_scan_args* a, ScanOp op, ScanPlan* plan) {
     return FW_ERR_UNSUPPORTED;
   if ((a->flags & ~kKnownFlags) != 0) return FW_ERR_INVALID_FLAGS;
   if ((a->flags & FW_FLAG_NORMALIZE) && op != ScanOp::kLinearAttn) return FW_ERR_INVALID_FLAGS;
-  if (a->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
+  if (a->backend != FW_BACKEND_AUTO && !dispatch::is_supported(static_cast<fw_backend>(a->backend)))
+    return FW_ERR_BACKEND_UNAVAILABLE;
 
   // Required pointers; g and beta exactly when the op reads them.
   if (!a->q || !a->k || !a->v || !a->o) return FW_ERR_NULL_POINTER;

@@ -123,7 +123,8 @@ typedef struct fw_scan_args {
   int32_t dtype;          /* fw_dtype of q, k, v, g, beta and o */
   int32_t mode;           /* fw_mode */
   uint32_t flags;         /* FW_FLAG_* */
-  int32_t reserved;       /* must be 0 */
+  int32_t backend;        /* fw_backend for this call; 0 (AUTO) = the
+                             process's active backend */
 
   int64_t batch;          /* B (1 with cu_seqlens) */
   int64_t seq_len;        /* T */
@@ -199,11 +200,11 @@ typedef struct fw_feature_map_args {
   const void *x;   int64_t x_row_stride;   /* elements between rows */
   void *out;       int64_t out_row_stride; /* rows of fw_feature_map_dim */
   int32_t nu;              /* DPFP order, 1..d*2-1 (default 1) */
-  int32_t reserved;        /* must be 0 */
+  int32_t backend;         /* fw_backend for this call; 0 = active one */
   int64_t num_features;    /* FAVOR+ m */
   uint64_t seed;           /* FAVOR+ random projection seed */
   float eps;               /* SUM_NORM and L2_NORM; 1e-6 by init */
-  int32_t reserved2;       /* must be 0 */
+  int32_t reserved;       /* must be 0 */
 } fw_feature_map_args;
 
 static inline void fw_feature_map_args_init(fw_feature_map_args *args) {

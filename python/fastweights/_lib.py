@@ -12,7 +12,7 @@ class ScanArgs(ctypes.Structure):
     """fw_scan_args (include/fastweights/fastweights.h), field for field."""
     _fields_ = [
         ("struct_size", ctypes.c_size_t), ("dtype", c_i32), ("mode", c_i32),
-        ("flags", c_u32), ("reserved", c_i32),
+        ("flags", c_u32), ("backend", c_i32),
         ("batch", c_i64), ("seq_len", c_i64), ("num_heads", c_i64),
         ("num_value_heads", c_i64), ("head_dim_k", c_i64), ("head_dim_v", c_i64),
         ("chunk_size", c_i64), ("scale", c_f32), ("eps", c_f32),
@@ -35,8 +35,8 @@ class FeatureMapArgs(ctypes.Structure):
         ("rows", c_i64), ("dim", c_i64),
         ("x", c_ptr), ("x_row_stride", c_i64),
         ("out", c_ptr), ("out_row_stride", c_i64),
-        ("nu", c_i32), ("reserved", c_i32), ("num_features", c_i64),
-        ("seed", c_u64), ("eps", c_f32), ("reserved2", c_i32),
+        ("nu", c_i32), ("backend", c_i32), ("num_features", c_i64),
+        ("seed", c_u64), ("eps", c_f32), ("reserved", c_i32),
     ]
 
 

@@ -142,6 +142,7 @@ TEST(FeatureMapArgs, BadInputRejectedOutputUntouched) {
       {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.nu = 8; }},
       {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.eps = -1.0f; }},
       {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.reserved = 3; }},
+      {FW_ERR_BACKEND_UNAVAILABLE, [](fw_feature_map_args& a) { a.backend = 42; }},
       {FW_ERR_INVALID_ARGUMENT,
        [](fw_feature_map_args& a) { a.kind = FW_FEATURE_FAVOR_PLUS; a.num_features = 0; }},
       {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.x_row_stride = -4; }},

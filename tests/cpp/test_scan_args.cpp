@@ -128,7 +128,7 @@ std::vector<BadCase> bad_cases() {
       {"mode_unknown", GD, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.mode = 3; }},
       {"scale_nan", L, FW_ERR_INVALID_ARGUMENT, [](Problem& p) { p.args.scale = NAN; }},
       {"eps_negative", L, FW_ERR_INVALID_ARGUMENT, [](Problem& p) { p.args.eps = -1.0f; }},
-      {"reserved_set", D, FW_ERR_INVALID_ARGUMENT, [](Problem& p) { p.args.reserved = 1; }},
+      {"backend_unknown", D, FW_ERR_BACKEND_UNAVAILABLE, [](Problem& p) { p.args.backend = 99; }},
       {"g_on_ungated", L, FW_ERR_INVALID_ARGUMENT, [](Problem& p) { p.args.g = p.v.data(); }},
       {"beta_on_linear", G, FW_ERR_INVALID_ARGUMENT, [](Problem& p) { p.args.beta = p.v.data(); }},
       {"norm_state_without_normalize", L, FW_ERR_INVALID_ARGUMENT,
