@@ -1,0 +1,86 @@
+// Workspace allocation, observed through an interposed aligned_alloc (the
+// library's only allocator; this executable's definition takes precedence
+// over libc's for every shared object). Separate executable: the interposer
+// must not disturb the other tests.
+#include <gtest/gtest.h>
+
+#include <malloc.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "problem.hpp"
+
+namespace {
+std::atomic<int> g_calls{0};
+std::atomic<bool> g_fail{false};
+}  // namespace
+
+extern "C" void* aligned_alloc(size_t alignment, size_t size) {
+  g_calls.fetch_add(1);
+  if (g_fail.load()) return nullptr;
+  return memalign(alignment, size);
+}
+
+namespace fwtest {
+namespace {
+
+const Op kOps[] = {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule};
+
+Shape shape(Op op, int64_t T, int32_t mode) {
+  Shape s;
+  s.op = op;
+  s.mode = mode;
+  s.B = 2;
+  s.T = T;
+  s.H = 1;
+  s.HV = 2;
+  s.K = 16;
+  s.V = 16;
+  s.initial_state = true;
+  return s;
+}
+
+// One workspace allocation per call, whatever T: nothing allocates per token.
+TEST(Allocation, OnePerCallIndependentOfLength) {
+  for (Op op : kOps)
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
+      for (int64_t T : {1, 10, 1000}) {
+        Problem p(shape(op, T, mode));
+        const int before = g_calls.load();
+        ASSERT_EQ(p.run(), FW_OK);
+        EXPECT_EQ(g_calls.load() - before, 1) << op_name(op) << " T=" << T;
+      }
+}
+
+TEST(Allocation, FailureReturnsOutOfMemoryAndWritesNothing) {
+  for (Op op : kOps) {
+    Problem p(shape(op, 50, FW_MODE_CHUNKED));
+    g_fail = true;
+    const fw_status s = p.run();
+    g_fail = false;
+    EXPECT_EQ(s, FW_ERR_OUT_OF_MEMORY) << op_name(op);
+    for (float e : p.o) ASSERT_EQ(e, Problem::kSentinel);
+    for (float e : p.state_out) ASSERT_EQ(e, Problem::kSentinel);
+  }
+  std::vector<float> x(16, 1.0f), out(64, -1.0f);
+  fw_feature_map_args a;
+  fw_feature_map_args_init(&a);
+  a.kind = FW_FEATURE_FAVOR_PLUS;
+  a.rows = 2;
+  a.dim = 8;
+  a.num_features = 32;
+  a.x = x.data();
+  a.x_row_stride = 8;
+  a.out = out.data();
+  a.out_row_stride = 32;
+  g_fail = true;
+  EXPECT_EQ(fw_feature_map(&a), FW_ERR_OUT_OF_MEMORY);
+  EXPECT_EQ(fw_favor_plus_projection(8, 32, 1, out.data()), FW_ERR_OUT_OF_MEMORY);
+  g_fail = false;
+  for (float e : out) ASSERT_EQ(e, -1.0f);
+  EXPECT_EQ(fw_feature_map(&a), FW_OK);
+}
+
+}  // namespace
+}  // namespace fwtest
