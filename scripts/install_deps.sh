@@ -2,7 +2,9 @@
 # Installs what building and testing fastweights needs, from Debian's
 # packages only. Safe to run again; uses sudo when not root.
 #   install_deps.sh          build + benchmark + native tests
-#   install_deps.sh --emulation   also the aarch64 cross compiler and qemu-user
+#   install_deps.sh --test   also what scripts/test.sh needs beyond that: the
+#                            aarch64 cross compiler and qemu-user, clang with
+#                            its sanitizer/fuzzer runtimes, valgrind, libabigail
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -11,8 +13,8 @@ packages=(
   libxsimd-dev libhwloc-dev libgtest-dev googletest libbenchmark-dev
   python3 python3-numpy python3-pytest
 )
-if [ "${1:-}" = "--emulation" ]; then
-  packages+=(g++-aarch64-linux-gnu qemu-user)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(g++-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev valgrind abigail-tools)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: GoogleTest on every backend this CPU
 # runs, the C11 consumer, the export and ISA checks, the install check, the
-# Python binding tests, then NEON (qemu-aarch64) and the no-AVX scalar
-# fallback (qemu-x86_64 -cpu Westmere). FW_SKIP_EMULATED=1 skips the last two.
+# Python binding tests, the ABI baseline check, ASan + UBSan and valgrind,
+# a minute of fuzzing, then NEON (qemu-aarch64) and the no-AVX scalar
+# fallback (qemu-x86_64 -cpu Westmere). FW_QUICK=1 runs only the first four.
 # Any failure stops the run with a non-zero exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install_deps.sh --emulation
+bash scripts/install_deps.sh --test
 bash scripts/build.sh
 suites=0
 # Runs one suite; any failure ends the script (a bare `cmd && ...` would not,
@@ -22,7 +23,10 @@ suite "install check" bash scripts/check_install.sh
 # Debian's python3 has python3-numpy and python3-pytest; PYTHON picks another.
 suite "Python binding tests" env FASTWEIGHTS_LIBRARY="$PWD/build/libfastweights.so" \
   "${PYTHON:-/usr/bin/python3}" -m pytest -q tests/python
-if [ "${FW_SKIP_EMULATED:-0}" != "1" ]; then
+suite "ABI baseline" bash scripts/check_abi.sh
+if [ "${FW_QUICK:-0}" != "1" ]; then
+  suite "ASan + UBSan, valgrind" bash scripts/test_sanitizers.sh
+  suite "fuzzing the C API" bash scripts/fuzz.sh "${FW_FUZZ_SECONDS:-60}"
   suite "NEON under qemu-aarch64" bash scripts/test_emulated.sh neon
   suite "no-AVX scalar under qemu-x86_64" bash scripts/test_emulated.sh noavx
 fi

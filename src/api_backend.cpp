@@ -15,6 +15,7 @@ FW_API const char* fw_backend_name(fw_backend backend) {
     case FW_BACKEND_AVX2: return "avx2";
     case FW_BACKEND_AVX512: return "avx512";
     case FW_BACKEND_NEON: return "neon";
+    default: break;
   }
   return "unknown";
 }

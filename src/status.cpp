@@ -24,6 +24,7 @@ FW_API const char* fw_status_string(fw_status status) {
     case FW_ERR_ALIASING: return "an output buffer overlaps an input or another output";
     case FW_ERR_OUT_OF_MEMORY: return "out of memory";
     case FW_ERR_BACKEND_UNAVAILABLE: return "backend not compiled in or not supported by this CPU";
+    default: break;
   }
   return "unknown status";
 }

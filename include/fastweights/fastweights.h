@@ -55,8 +55,11 @@ typedef enum fw_status {
   FW_ERR_ALIASING = 11,           /* an output overlaps an input or another
                                      output (initial == final state is fine) */
   FW_ERR_OUT_OF_MEMORY = 12,      /* workspace allocation failed */
-  FW_ERR_BACKEND_UNAVAILABLE = 13 /* backend not compiled in or not supported
-                                     by this CPU and OS */
+  FW_ERR_BACKEND_UNAVAILABLE = 13, /* backend not compiled in or not supported
+                                      by this CPU and OS */
+  /* Not a status: with it every int32 value is a valid fw_status, so any
+     value a C caller passes is defined behaviour in the library (C++). */
+  FW_STATUS_FORCE_32BIT = (-0x7fffffff - 1)
 } fw_status;
 
 /* Static English text for a status; never NULL (unknown codes included). */
@@ -83,7 +86,8 @@ typedef enum fw_backend {
   FW_BACKEND_SCALAR = 1,
   FW_BACKEND_AVX2 = 2,
   FW_BACKEND_AVX512 = 3,
-  FW_BACKEND_NEON = 4
+  FW_BACKEND_NEON = 4,
+  FW_BACKEND_FORCE_32BIT = (-0x7fffffff - 1) /* not a backend; see FW_STATUS_FORCE_32BIT */
 } fw_backend;
 
 /* Active backend. The first call (of any function) chooses it: the value of
