@@ -1,115 +1,182 @@
-// Throughput of every scan, chunked (prefill) and recurrent (decode), on the
-// active backend (FASTWEIGHTS_BACKEND picks another). Counters: tokens/s and
-// model GFLOP/s, with model FLOPs per token and value head of 4*K*V (linear
-// attention) and 6*K*V (delta rule), DESIGN.md §2.
+// Throughput suite: every scan x {chunked prefill, recurrent decode, auto} x
+// shapes x threads, with the peers on the same shapes in the same run:
+// (a) chunked scans composed from OpenBLAS calls (bench/peers), (c) this
+// library's portable scalar backend. (b), PyTorch, is bench/peers/torch_peer.py.
+//
+// Counters: tokens/s; model GFLOP/s (4KV per token and value head for linear
+// attention, 6KV for the delta rule: DESIGN.md §2); efficiency = model FLOP/s
+// / the FMA peak of the active backend measured here on the same number of
+// threads; for decode, state GB/s (each step reads and writes every state)
+// and its fraction of the measured copy bandwidth. The JSON context records
+// the CPU, backend, topology, peaks and bandwidths.
+//
+// FW_BENCH_FULL=1 registers the whole shape matrix of issue 6 (hours on two
+// cores); the default set holds the shapes its targets name.
 #include <benchmark/benchmark.h>
 
-#include <cmath>
-#include <cstdint>
-#include <random>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "bench/machine/machine.hpp"
+#include "bench/peers/blas_chunked.hpp"
+#include "bench/scan_problem.hpp"
 #include "fastweights/fastweights.h"
 
+namespace fwbench {
 namespace {
 
-enum Op { kLinear, kGla, kDelta, kGatedDelta };
-const char* kOpNames[] = {"linear_attn", "simple_gla", "delta_rule", "gated_delta_rule"};
+constexpr int kPeerScalar = -1;  // backend argument: this library's scalar backend
 
-struct Buffers {
-  std::vector<float> q, k, v, g, beta, o, state;
-};
+fw_status (*const kOps[])(const fw_scan_args*) = {fw_linear_attn, fw_simple_gla, fw_delta_rule,
+                                                  fw_gated_delta_rule};
 
-void fill(std::vector<float>& x, size_t n, float lo, float hi, std::mt19937& rng) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  x.resize(n);
-  for (float& e : x) e = d(rng);
-}
-
-void BM_Scan(benchmark::State& st, Op op, int32_t mode) {
-  const int64_t B = st.range(0), T = st.range(1), H = st.range(2), HV = st.range(3);
-  const int64_t K = st.range(4), V = st.range(4);
-  std::mt19937 rng(0);
-  Buffers b;
-  fill(b.q, B * T * H * K, -1, 1, rng);
-  fill(b.k, B * T * H * K, -1, 1, rng);
-  fill(b.v, B * T * HV * V, -1, 1, rng);
-  fill(b.g, B * T * HV, -0.1f, 0, rng);
-  fill(b.beta, B * T * HV, 0.1f, 0.9f, rng);
-  b.o.resize(B * T * HV * V);
-  b.state.assign(B * HV * K * V, 0.0f);
-
+fw_scan_args make_args(ScanProblem& p, int op, int32_t mode) {
   fw_scan_args a;
   fw_scan_args_init(&a);
   a.mode = mode;
-  a.batch = B;
-  a.seq_len = T;
-  a.num_heads = H;
-  a.num_value_heads = HV;
-  a.head_dim_k = K;
-  a.head_dim_v = V;
-  a.flags = (op == kDelta || op == kGatedDelta) ? FW_FLAG_QK_L2NORM : 0;
-  const int64_t qs[4] = {T * H * K, H * K, K, 1}, vs[4] = {T * HV * V, HV * V, V, 1};
-  const int64_t gs[3] = {T * HV, HV, 1};
-  for (int i = 0; i < 4; ++i) a.q_stride[i] = a.k_stride[i] = qs[i], a.v_stride[i] = a.o_stride[i] = vs[i];
+  a.batch = p.B;
+  a.seq_len = p.T;
+  a.num_heads = p.H;
+  a.num_value_heads = p.HV;
+  a.head_dim_k = p.K;
+  a.head_dim_v = p.V;
+  const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
+  const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
+  const int64_t gs[3] = {p.T * p.HV, p.HV, 1};
+  for (int i = 0; i < 4; ++i) {
+    a.q_stride[i] = a.k_stride[i] = qs[i];
+    a.v_stride[i] = a.o_stride[i] = vs[i];
+  }
   for (int i = 0; i < 3; ++i) a.g_stride[i] = a.beta_stride[i] = gs[i];
-  a.q = b.q.data();
-  a.k = b.k.data();
-  a.v = b.v.data();
-  a.o = b.o.data();
-  if (op == kGla || op == kGatedDelta) a.g = b.g.data();
-  if (op == kDelta || op == kGatedDelta) a.beta = b.beta.data();
-  // Decode carries its state from step to step, as a serving loop does.
-  a.initial_state = a.final_state = b.state.data();
+  a.q = p.q.data();
+  a.k = p.k.data();
+  a.v = p.v.data();
+  a.o = p.o.data();
+  if (op == kGla || op == kGatedDelta) a.g = p.g.data();
+  if (op == kDelta || op == kGatedDelta) a.beta = p.beta.data();
+  // Decode carries its state from step to step in place, as a serving loop.
+  a.initial_state = a.final_state = p.state.data();
+  return a;
+}
 
-  fw_status (*fn)(const fw_scan_args*) = op == kLinear ? fw_linear_attn
-                                         : op == kGla  ? fw_simple_gla
-                                         : op == kDelta ? fw_delta_rule
-                                                        : fw_gated_delta_rule;
+void set_counters(benchmark::State& st, const ScanProblem& p, int op, int threads,
+                  fw_backend backend, bool decode) {
+  const double tokens = double(p.B * p.T);
+  const double gflop = tokens * p.HV * model_flops(op, p.K, p.V) * 1e-9;
+  const double peak = fma_peak_gflops(backend, threads);
+  using C = benchmark::Counter;
+  st.counters["tokens/s"] = C(tokens, C::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] = C(gflop, C::kIsIterationInvariantRate);
+  st.counters["efficiency"] = C(gflop / peak, C::kIsIterationInvariantRate);
+  if (decode) {
+    const double gb = 2.0 * p.B * p.HV * p.K * p.V * sizeof(float) * p.T * 1e-9;
+    st.counters["state_GB/s"] = C(gb, C::kIsIterationInvariantRate);
+    st.counters["copy_bw_frac"] = C(gb / copy_bandwidth_gbs(threads), C::kIsIterationInvariantRate);
+  }
+}
+
+// args: B, T, H, HV, K (= V), threads
+void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg) {
+  ScanProblem p(st.range(0), st.range(1), st.range(2), st.range(3), st.range(4), st.range(4));
+  const int threads = int(st.range(5));
+  fw_scan_args a = make_args(p, op, mode);
+  const fw_backend backend = backend_arg == kPeerScalar ? FW_BACKEND_SCALAR : fw_get_backend();
+  a.backend = backend;
+  fw_set_num_threads(threads);
   for (auto _ : st) {
-    if (fn(&a) != FW_OK) {
+    if (kOps[op](&a) != FW_OK) {
       st.SkipWithError("scan failed");
       break;
     }
     benchmark::ClobberMemory();
   }
-  const double tokens = double(B * T), flops_per = (op >= kDelta ? 6.0 : 4.0) * K * V * HV;
-  st.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["GFLOP/s"] =
-      benchmark::Counter(tokens * flops_per * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  if (mode == FW_MODE_RECURRENT)  // each step reads and writes every state
-    st.counters["state_bytes/s"] = benchmark::Counter(
-        2.0 * B * HV * K * V * sizeof(float) * T, benchmark::Counter::kIsIterationInvariantRate,
-        benchmark::Counter::kIs1024);
+  fw_set_num_threads(0);
+  set_counters(st, p, op, threads, backend, mode == FW_MODE_RECURRENT && p.T == 1);
+  st.SetLabel(fw_backend_name(backend));
 }
 
-void register_all() {
-  for (int op = 0; op < 4; ++op) {
-    const std::string name = kOpNames[op];
-    // Prefill: B, T, H, HV, K = V.
-    benchmark::RegisterBenchmark(("chunk_" + name).c_str(), BM_Scan, Op(op), FW_MODE_CHUNKED)
-        ->Args({1, 1024, 4, 4, 64})
-        ->Args({1, 1024, 2, 4, 128})
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    // Decode: one token per call.
-    benchmark::RegisterBenchmark(("fused_recurrent_" + name).c_str(), BM_Scan, Op(op),
-                                 FW_MODE_RECURRENT)
-        ->Args({8, 1, 16, 32, 128})
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
+void BM_BlasChunked(benchmark::State& st, int op) {
+  ScanProblem p(st.range(0), st.range(1), st.range(2), st.range(3), st.range(4), st.range(4));
+  const int threads = int(st.range(5));
+  blas_set_single_threaded();
+  for (auto _ : st) {
+    if (op == kLinear)
+      blas_chunked_linear_attn(p, 64, threads);
+    else
+      blas_chunked_delta_rule(p, 64, threads);
+    benchmark::ClobberMemory();
   }
+  set_counters(st, p, op, threads, fw_get_backend(), false);
+  st.SetLabel("openblas");
+}
+
+using Shape = std::vector<int64_t>;  // B, T, H, HV, K, threads
+
+void add(const std::string& name, benchmark::internal::Benchmark* b, const std::vector<Shape>& shapes) {
+  (void)name;
+  for (const Shape& s : shapes) b->Args(s);
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
+}
+
+void register_all(bool full) {
+  const char* modes[] = {"auto", "chunk", "fused_recurrent"};
+  const int32_t mode_ids[] = {FW_MODE_AUTO, FW_MODE_CHUNKED, FW_MODE_RECURRENT};
+  std::vector<Shape> prefill = {{1, 4096, 16, 16, 128, 1}, {1, 4096, 16, 16, 128, 2},
+                                {1, 8192, 1, 1, 128, 1},   {1, 8192, 1, 1, 128, 2},
+                                {1, 2048, 16, 32, 128, 2}};
+  std::vector<Shape> decode;
+  for (int64_t B : {1, 8, 64})
+    for (int64_t th : {1, 2}) decode.push_back({B, 1, 16, 32, 128, th});
+  std::vector<Shape> crossover;  // where AUTO switches between the two forms
+  for (int64_t T : {1, 16, 32, 64, 128, 256, 1024}) crossover.push_back({1, T, 4, 4, 128, 1});
+  if (full) {
+    prefill.clear();
+    for (int64_t B : {1, 4})
+      for (int64_t T : {512, 2048, 8192})
+        for (auto hh : {std::pair<int64_t, int64_t>{16, 32}, {16, 16}})
+          for (int64_t K : {64, 128, 256})
+            for (int64_t th : {1, 2}) prefill.push_back({B, T, hh.first, hh.second, K, th});
+  }
+  for (int op = 0; op < 4; ++op) {
+    const std::string n = op_name(op);
+    add(n, benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED, 0),
+        prefill);
+    add(n, benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode").c_str(), BM_Fastweights, op,
+                                        FW_MODE_RECURRENT, 0),
+        decode);
+    for (int m = 0; m < 3; ++m)
+      add(n, benchmark::RegisterBenchmark((std::string(modes[m]) + "_" + n + "/crossover").c_str(),
+                                          BM_Fastweights, op, mode_ids[m], 0),
+          crossover);
+    // Peer (c): the portable backend on the target shape, one thread.
+    add(n, benchmark::RegisterBenchmark(("scalar_chunk_" + n).c_str(), BM_Fastweights, op,
+                                        FW_MODE_CHUNKED, kPeerScalar),
+        {{1, 4096, 16, 16, 128, 1}});
+  }
+  add("", benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked, int(kLinear)), prefill);
+  add("", benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked, int(kDelta)), prefill);
 }
 
 }  // namespace
+}  // namespace fwbench
 
 int main(int argc, char** argv) {
+  using namespace fwbench;
   benchmark::Initialize(&argc, argv);
-  benchmark::AddCustomContext("fastweights_backend", fw_backend_name(fw_get_backend()));
+  const fw_backend backend = fw_get_backend();
   benchmark::AddCustomContext("fastweights_version", fw_version_string());
-  benchmark::AddCustomContext("fastweights_threads", std::to_string(fw_get_num_threads()));
-  register_all();
+  benchmark::AddCustomContext("fastweights_backend", fw_backend_name(backend));
+  benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("topology", topology());
+  for (int th : {1, 2}) {
+    const std::string t = std::to_string(th);
+    benchmark::AddCustomContext("fma_peak_gflops_" + t + "t",
+                                std::to_string(fma_peak_gflops(backend, th)));
+    benchmark::AddCustomContext("copy_bw_gbs_" + t + "t", std::to_string(copy_bandwidth_gbs(th)));
+  }
+  const char* full = std::getenv("FW_BENCH_FULL");
+  register_all(full && full[0] == '1');
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -30,10 +30,10 @@ struct ScanTask {
 };
 
 // Floats of per-thread workspace any scan kernel may use. Recurrent kernels
-// use the first 2K + 2V; chunked ones the rest too (Q, K, W: C x K;
-// U, O: C x V; two C x C score matrices; cumulative gates and betas: C).
+// use the first 2K + 2V; chunked ones the rest too (Q, K, scaled K, W and
+// K transposed: C x K; U, O: C x V; two C x C matrices; gates, betas: C).
 inline int64_t scan_workspace_floats(int64_t K, int64_t V, int64_t chunk) {
-  return 2 * K + 2 * V + 3 * chunk * K + 2 * chunk * V + 2 * chunk * chunk +
+  return 2 * K + 2 * V + 5 * chunk * K + 2 * chunk * V + 2 * chunk * chunk +
          2 * chunk;
 }
 

@@ -10,8 +10,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(
   build-essential cmake ninja-build pkg-config binutils
-  libxsimd-dev libhwloc-dev libgtest-dev googletest libbenchmark-dev
-  python3 python3-numpy python3-pytest
+  libxsimd-dev libhwloc-dev libgtest-dev googletest libbenchmark-dev libopenblas-dev
+  python3 python3-numpy python3-pytest python3-matplotlib
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(g++-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev valgrind abigail-tools)

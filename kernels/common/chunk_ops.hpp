@@ -1,13 +1,15 @@
 // Building blocks of the chunked scans (DESIGN.md §2), shared by linear
-// attention and the delta rule. Every helper is a template on the vector
-// policy, even where it could be plain: a non-template inline function here
-// would be compiled once per ISA file and the linker could keep the AVX-512
-// copy for the scalar backend (xsimd issue #1311).
+// attention and the delta rule; the products go through gemm.hpp. Every
+// helper is a template on the vector policy, even where it could be plain: a
+// non-template inline function here would be compiled once per ISA file and
+// the linker could keep the AVX-512 copy for the scalar backend (xsimd issue
+// #1311).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/gemm.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/kernel_table.hpp"
 
@@ -15,12 +17,13 @@ namespace fw {
 namespace chunk {
 
 // Chunk-local buffers carved from the task's workspace (layout matches
-// scan_workspace_floats). Row-major, leading dimensions K, V and C.
+// scan_workspace_floats). Row-major; leading dimensions K, V, C.
 struct Buffers {
-  float *Q, *Kc, *W;  // C x K
-  float *U, *O;       // C x V
-  float *A, *B;       // C x C scores
-  float *G, *beta;    // C
+  float *Q, *Kc, *Kb, *W;  // C x K
+  float* KT;               // K x C: Kc transposed, the B operand of Q K^T
+  float *U, *O;            // C x V
+  float *A, *B;            // C x C
+  float *G, *beta;         // C
 };
 
 template <class Vec>
@@ -29,8 +32,10 @@ inline Buffers buffers(const ScanTask& t) {
   Buffers b;
   b.Q = t.ws + 2 * K + 2 * V;
   b.Kc = b.Q + C * K;
-  b.W = b.Kc + C * K;
-  b.U = b.W + C * K;
+  b.Kb = b.Kc + C * K;
+  b.W = b.Kb + C * K;
+  b.KT = b.W + C * K;
+  b.U = b.KT + C * K;
   b.O = b.U + C * V;
   b.A = b.O + C * V;
   b.B = b.A + C * C;
@@ -39,11 +44,12 @@ inline Buffers buffers(const ScanTask& t) {
   return b;
 }
 
-// Rows c0 .. c0+L-1 of q and k (L2-normalised on request), and the in-chunk
-// cumulative log-decay G_i = g_1 + ... + g_i (zeros when ungated).
+// Rows c0 .. c0+L-1 of q and k (L2-normalised on request), k transposed,
+// and the in-chunk cumulative log-decay G_i = g_1 + ... + g_i (zeros when
+// ungated).
 template <class Vec>
 inline void load(const ScanTask& t, int64_t c0, int64_t L, const Buffers& b) {
-  const int64_t K = t.K;
+  const int64_t K = t.K, C = t.chunk;
   float G = 0.0f;
   for (int64_t i = 0; i < L; ++i) {
     rows::load_row<Vec>(K, t.q + (c0 + i) * t.q_ts, b.Q + i * K, t.qk_l2norm);
@@ -51,58 +57,69 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, const Buffers& b) {
     if (t.g) G += t.g[(c0 + i) * t.g_ts];
     b.G[i] = G;
   }
+  for (int64_t i = 0; i < L; ++i)
+    for (int64_t p = 0; p < K; ++p) b.KT[p * C + i] = b.Kc[i * K + p];
 }
 
-// Out (L x V) = X (L x K) S (K x V), then row i scaled by exp(G_i) when gated.
+// row[j] *= exp(Gi - G[j]) for j < n. One exponent of a difference:
+// exp(G_i) * exp(-G_j) overflows for long chunks.
+template <class Vec>
+inline void decay_row(int64_t n, float Gi, const float* G, float* row) {
+  const typename Vec::type vgi = Vec::set1(Gi);
+  int64_t j = 0;
+  for (; j + Vec::N <= n; j += Vec::N)
+    Vec::store(row + j, Vec::mul(Vec::load(row + j), Vec::exp(Vec::sub(vgi, Vec::load(G + j)))));
+  for (; j < n; ++j) row[j] *= std::exp(Gi - G[j]);
+}
+
+// A_ij = (X_i . K_j) exp(G_i - G_j) for j <= i (j < i when strict), zero
+// elsewhere in the L x L block; row-major, leading dimension C.
+template <class Vec>
+inline void causal_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* KT,
+                          const float* G, bool gated, bool strict, float* A) {
+  for (int64_t i = 0; i < L; ++i) rows::fill<Vec>(L, 0.0f, A + i * C);
+  gemm::gemm_acc<Vec>(gemm::kLowerC, L, L, K, X, K, 1, KT, C, A, C);
+  for (int64_t i = 0; i < L; ++i) {
+    const int64_t keep = strict ? i : i + 1;
+    if (gated) decay_row<Vec>(keep, G[i], G, A + i * C);
+    rows::fill<Vec>(L - keep, 0.0f, A + i * C + keep);
+  }
+}
+
+// Out (L x V, row stride ldo) = X (L x K) S (K x V), row i then scaled by
+// exp(G_i) if gated. Out may be the caller's output rows.
 template <class Vec>
 inline void times_state(int64_t L, int64_t K, int64_t V, const float* X, const float* S,
-                        const float* G, bool gated, float* Out) {
-  for (int64_t i = 0; i < L; ++i) {
-    float* out = Out + i * V;
-    rows::fill<Vec>(V, 0.0f, out);
-    for (int64_t k = 0; k < K; ++k) rows::axpy<Vec>(V, X[i * K + k], S + k * V, out);
-    if (gated) rows::scal<Vec>(V, std::exp(G[i]), out);
-  }
+                        const float* G, bool gated, float* Out, int64_t ldo) {
+  for (int64_t i = 0; i < L; ++i) rows::fill<Vec>(V, 0.0f, Out + i * ldo);
+  gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, X, K, 1, S, V, Out, ldo);
+  if (gated)
+    for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(V, std::exp(G[i]), Out + i * ldo);
 }
 
-// A_ij = (X_i . Y_j) exp(G_i - G_j) for j <= i (j < i when strict), row-major
-// with leading dimension C. The decay is formed as one exponent of a
-// difference: exp(G_i) * exp(-G_j) overflows for long chunks.
-template <class Vec>
-inline void causal_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* Y,
-                          const float* G, bool gated, bool strict, float* A) {
-  for (int64_t i = 0; i < L; ++i) {
-    const int64_t jend = strict ? i : i + 1;
-    for (int64_t j = 0; j < jend; ++j) {
-      float a = rows::dot<Vec>(K, X + i * K, Y + j * K);
-      if (gated) a *= std::exp(G[i] - G[j]);
-      A[i * C + j] = a;
-    }
-  }
-}
-
-// Out_i += sum_{j <= i} A_ij U_j   (A lower-triangular, leading dim C)
+// Out += A U with A lower-triangular (L x L, leading dim C); U rows of V at
+// stride ldu (the caller's v rows for linear attention: no copy).
 template <class Vec>
 inline void add_causal_product(int64_t L, int64_t V, int64_t C, const float* A, const float* U,
-                               float* Out) {
-  for (int64_t i = 0; i < L; ++i)
-    for (int64_t j = 0; j <= i; ++j) rows::axpy<Vec>(V, A[i * C + j], U + j * V, Out + i * V);
+                               int64_t ldu, float* Out, int64_t ldo) {
+  gemm::gemm_acc<Vec>(gemm::kCausalK, L, V, L, A, C, 1, U, ldu, Out, ldo);
 }
 
-// S = exp(G_last) S + sum_j exp(G_last - G_j) K_j^T U_j
+// S = exp(G_last) S + sum_j exp(G_last - G_j) K_j^T U_j (U rows at stride
+// ldu); Kd is scratch for the decayed keys (L x K). K^T is read in place
+// through gemm's strides.
 template <class Vec>
 inline void update_state(int64_t L, int64_t K, int64_t V, const float* Kc, const float* U,
-                         const float* G, bool gated, float* S) {
-  const float G_last = G[L - 1];
-  const float decay = gated ? std::exp(G_last) : 1.0f;
-  for (int64_t k = 0; k < K; ++k) {
-    float* s = S + k * V;
-    if (gated) rows::scal<Vec>(V, decay, s);
-    for (int64_t j = 0; j < L; ++j) {
-      const float w = gated ? Kc[j * K + k] * std::exp(G_last - G[j]) : Kc[j * K + k];
-      rows::axpy<Vec>(V, w, U + j * V, s);
-    }
+                         int64_t ldu, const float* G, bool gated, float* Kd, float* S) {
+  const float* keys = Kc;
+  if (gated) {
+    const float G_last = G[L - 1];
+    rows::scal<Vec>(K * V, std::exp(G_last), S);
+    for (int64_t j = 0; j < L; ++j)
+      rows::scaled_copy<Vec>(K, std::exp(G_last - G[j]), Kc + j * K, Kd + j * K);
+    keys = Kd;
   }
+  gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, keys, 1, K, U, ldu, S, V);
 }
 
 }  // namespace chunk

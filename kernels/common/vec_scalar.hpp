@@ -15,6 +15,8 @@ template <class Tag>
 struct ScalarVec {
   using type = float;
   static constexpr int N = 1;
+  // gemm.hpp register block: 4 rows x 4 columns of scalars.
+  static constexpr int kMR = 4, kNV = 4;
   static type load(const float* p) { return *p; }
   static void store(float* p, type x) { *p = x; }
   static type set1(float a) { return a; }

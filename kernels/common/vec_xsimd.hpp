@@ -10,10 +10,13 @@
 
 namespace fw {
 
-template <class Arch, class Tag>
+// MR x NV: gemm.hpp's register block, rows x vectors of accumulators; each
+// ISA file picks it (kernels/isa/*.cpp says which figures chose it).
+template <class Arch, class Tag, int MR = 4, int NV = 3>
 struct XsimdVec {
   using type = xsimd::batch<float, Arch>;
   static constexpr int N = static_cast<int>(type::size);
+  static constexpr int kMR = MR, kNV = NV;
   static type load(const float* p) { return type::load_unaligned(p); }
   static void store(float* p, type x) { x.store_unaligned(p); }
   static type set1(float a) { return type(a); }

@@ -2,22 +2,37 @@
 // Yang et al. 2024). Per chunk of L <= C tokens, G the in-chunk cumulative
 // log-decay (zero when ungated):
 //   A_ij = beta_i (k_i . k_j) exp(G_i - G_j), i > j
-//   W = (I + A)^{-1} (beta exp(G) K),  U = (I + A)^{-1} (beta V)
+//   T = (I + A)^{-1}   (forward substitution, L^3 / 6: small beside the rest)
+//   W = T (beta exp(G) K),  U = T (beta V)
 //   U' = U - W S
 //   O = scale (exp(G) (Q S) + ((Q K^T) exp(G_i - G_j) M) U')
 //   S <- exp(G_last) S + (exp(G_last - G) K)^T U'
-// (I + A)^{-1} is never formed: W and U come from forward substitution,
-// row i minus A_ij times the finished rows j < i, the same O(L^2 (K + V)).
+// All products but the solve are gemm_acc calls; T, A and Q K^T are
+// triangular and cost half.
 #pragma once
 
 #include <cmath>
 
 #include "kernels/common/chunk_ops.hpp"
+#include "kernels/common/gemm.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace fw {
 namespace kern {
+
+// T = (I + A)^{-1} for strictly lower-triangular A (leading dim C): row i of
+// T is e_i - sum_{m < i} A_im T_m. Entries above the diagonal are zeroed
+// (gemm's kCausalK reads them inside diagonal blocks).
+template <class Vec>
+inline void unit_lower_inverse(int64_t L, int64_t C, const float* A, float* T) {
+  for (int64_t i = 0; i < L; ++i) {
+    float* Ti = T + i * C;
+    rows::fill<Vec>(L, 0.0f, Ti);
+    Ti[i] = 1.0f;
+    for (int64_t m = 0; m < i; ++m) rows::axpy<Vec>(m + 1, -A[i * C + m], T + m * C, Ti);
+  }
+}
 
 template <class Vec>
 void delta_rule_chunk(const ScanTask& t) {
@@ -29,33 +44,33 @@ void delta_rule_chunk(const ScanTask& t) {
     chunk::load<Vec>(t, c0, L, b);
     for (int64_t i = 0; i < L; ++i) b.beta[i] = t.beta[(c0 + i) * t.beta_ts];
 
-    // A (strict lower part of b.A), then beta_i on each row.
-    chunk::causal_scores<Vec>(L, K, C, b.Kc, b.Kc, b.G, gated, /*strict=*/true, b.A);
-    for (int64_t i = 0; i < L; ++i)
-      for (int64_t j = 0; j < i; ++j) b.A[i * C + j] *= b.beta[i];
+    // A = strict_lower(beta K K^T exp(G_i - G_j)), then T = (I + A)^{-1} in b.B.
+    chunk::causal_scores<Vec>(L, K, C, b.Kc, b.KT, b.G, gated, /*strict=*/true, b.A);
+    for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(i, b.beta[i], b.A + i * C);
+    unit_lower_inverse<Vec>(L, C, b.A, b.B);
 
-    // Forward substitution: W_i = beta_i exp(G_i) K_i - sum_{j<i} A_ij W_j,
-    // U_i = beta_i V_i - sum_{j<i} A_ij U_j.
+    // W = T (beta exp(G) K) and U = T (beta V); beta V waits in b.O.
     for (int64_t i = 0; i < L; ++i) {
       const float wk = gated ? b.beta[i] * std::exp(b.G[i]) : b.beta[i];
-      rows::scaled_copy<Vec>(K, wk, b.Kc + i * K, b.W + i * K);
-      rows::scaled_copy<Vec>(V, b.beta[i], t.v + (c0 + i) * t.v_ts, b.U + i * V);
-      for (int64_t j = 0; j < i; ++j) {
-        rows::axpy<Vec>(K, -b.A[i * C + j], b.W + j * K, b.W + i * K);
-        rows::axpy<Vec>(V, -b.A[i * C + j], b.U + j * V, b.U + i * V);
-      }
+      rows::scaled_copy<Vec>(K, wk, b.Kc + i * K, b.Kb + i * K);
+      rows::scaled_copy<Vec>(V, b.beta[i], t.v + (c0 + i) * t.v_ts, b.O + i * V);
     }
+    rows::fill<Vec>(L * K, 0.0f, b.W);
+    rows::fill<Vec>(L * V, 0.0f, b.U);
+    gemm::gemm_acc<Vec>(gemm::kCausalK, L, K, L, b.B, C, 1, b.Kb, K, b.W, K);
+    gemm::gemm_acc<Vec>(gemm::kCausalK, L, V, L, b.B, C, 1, b.O, V, b.U, V);
 
-    // U' = U - W S (b.O holds W S for a moment).
-    chunk::times_state<Vec>(L, K, V, b.W, t.S, b.G, /*gated=*/false, b.O);
-    rows::axpy<Vec>(L * V, -1.0f, b.O, b.U);
+    // U' = U - W S: U += (-W) S.
+    rows::scal<Vec>(L * K, -1.0f, b.W);
+    gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, b.W, K, 1, t.S, V, b.U, V);
 
-    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O);
-    chunk::causal_scores<Vec>(L, K, C, b.Q, b.Kc, b.G, gated, /*strict=*/false, b.B);
-    chunk::add_causal_product<Vec>(L, V, C, b.B, b.U, b.O);
-    for (int64_t i = 0; i < L; ++i)
-      rows::scaled_copy<Vec>(V, t.scale, b.O + i * V, t.o + (c0 + i) * t.o_ts);
-    chunk::update_state<Vec>(L, K, V, b.Kc, b.U, b.G, gated, t.S);
+    // O, with scale folded into Q, straight into the output rows.
+    float* Oc = t.o + c0 * t.o_ts;
+    rows::scal<Vec>(L * K, t.scale, b.Q);
+    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, Oc, t.o_ts);
+    chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
+    chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, V, Oc, t.o_ts);
+    chunk::update_state<Vec>(L, K, V, b.Kc, b.U, V, b.G, gated, b.Kb, t.S);
   }
 }
 

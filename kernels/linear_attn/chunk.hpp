@@ -19,24 +19,27 @@ void linear_attn_chunk(const ScanTask& t) {
   const chunk::Buffers b = chunk::buffers<Vec>(t);
   for (int64_t c0 = 0; c0 < t.T; c0 += C) {
     const int64_t L = t.T - c0 < C ? t.T - c0 : C;
+    const float* Vc = t.v + c0 * t.v_ts;  // read in place: gemm takes row strides
     chunk::load<Vec>(t, c0, L, b);
-    for (int64_t i = 0; i < L; ++i)
-      rows::scaled_copy<Vec>(V, 1.0f, t.v + (c0 + i) * t.v_ts, b.U + i * V);
-    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O);
-    chunk::causal_scores<Vec>(L, K, C, b.Q, b.Kc, b.G, gated, /*strict=*/false, b.A);
-    chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, b.O);
-    for (int64_t i = 0; i < L; ++i) {
-      float out_scale = t.scale;
-      if (t.normalize) {
+    if (!t.normalize) {
+      // scale folded into Q, products written straight into the output rows.
+      float* Oc = t.o + c0 * t.o_ts;
+      rows::scal<Vec>(L * K, t.scale, b.Q);
+      chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, Oc, t.o_ts);
+      chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
+      chunk::add_causal_product<Vec>(L, V, C, b.A, Vc, t.v_ts, Oc, t.o_ts);
+    } else {
+      chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O, V);
+      chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
+      chunk::add_causal_product<Vec>(L, V, C, b.A, Vc, t.v_ts, b.O, V);
+      for (int64_t i = 0; i < L; ++i) {
         float den = rows::dot<Vec>(K, b.Q + i * K, t.z);
         for (int64_t j = 0; j <= i; ++j) den += b.A[i * C + j];
-        out_scale = 1.0f / (den + t.eps);
+        rows::scaled_copy<Vec>(V, 1.0f / (den + t.eps), b.O + i * V, t.o + (c0 + i) * t.o_ts);
       }
-      rows::scaled_copy<Vec>(V, out_scale, b.O + i * V, t.o + (c0 + i) * t.o_ts);
-    }
-    if (t.normalize)
       for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, b.Kc + j * K, t.z);
-    chunk::update_state<Vec>(L, K, V, b.Kc, b.U, b.G, gated, t.S);
+    }
+    chunk::update_state<Vec>(L, K, V, b.Kc, Vc, t.v_ts, b.G, gated, b.Kb, t.S);
   }
 }
 

@@ -1,0 +1,47 @@
+// Inputs of one benchmarked scan, shared by the fastweights runs and the
+// peers: [B, T, H, K] q/k, [B, T, HV, V] v/o, [B, T, HV] g/beta, states.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace fwbench {
+
+enum Op { kLinear = 0, kGla = 1, kDelta = 2, kGatedDelta = 3 };
+inline const char* op_name(int op) {
+  static const char* names[] = {"linear_attn", "simple_gla", "delta_rule", "gated_delta_rule"};
+  return names[op];
+}
+// Model FLOPs per token and value head (DESIGN.md §2): 4KV, 6KV (delta).
+inline double model_flops(int op, int64_t K, int64_t V) { return (op >= kDelta ? 6.0 : 4.0) * K * V; }
+
+struct ScanProblem {
+  int64_t B, T, H, HV, K, V;
+  std::vector<float> q, k, v, g, beta, o, state;
+
+  ScanProblem(int64_t B_, int64_t T_, int64_t H_, int64_t HV_, int64_t K_, int64_t V_)
+      : B(B_), T(T_), H(H_), HV(HV_), K(K_), V(V_) {
+    std::mt19937 rng(0);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f), ub(0.1f, 0.9f), ug(-0.1f, 0.0f);
+    q.resize(B * T * H * K);
+    k.resize(q.size());
+    v.resize(B * T * HV * V);
+    for (float& x : q) x = u(rng);
+    for (float& x : v) x = u(rng);
+    for (int64_t r = 0; r < B * T * H; ++r) {  // unit keys, as the delta rule wants
+      double s = 0;
+      for (int64_t i = 0; i < K; ++i) s += (k[r * K + i] = u(rng)) * double(k[r * K + i]);
+      for (int64_t i = 0; i < K; ++i) k[r * K + i] = float(k[r * K + i] / std::sqrt(s));
+    }
+    g.resize(B * T * HV);
+    beta.resize(g.size());
+    for (float& x : g) x = ug(rng);
+    for (float& x : beta) x = ub(rng);
+    o.assign(v.size(), 0.0f);
+    state.assign(B * HV * K * V, 0.0f);
+  }
+};
+
+}  // namespace fwbench

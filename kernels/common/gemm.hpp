@@ -1,0 +1,88 @@
+// Register-blocked matrix multiply-accumulate, written once over a vector
+// policy: every chunked-scan product (Q S, W S, T K, T V, Q K^T, A U,
+// K^T U) is one call of gemm_acc.
+//
+//   C[m x n] += A[m x k] * B[k x n]
+//   A element (i, p) at A[i * a_rs + p * a_cs]  (any strides: K^T is read
+//   in place); B and C row-major with contiguous rows (ldb, ldc).
+//
+// The micro-kernel keeps an MR x (NV vectors) block of C in registers and
+// streams one row of B per step: NV loads and MR broadcasts feed MR * NV
+// FMAs. Vec::kMR / Vec::kNV set the block per ISA (see vec_*.hpp for the
+// figures that chose them).
+//
+// Triangular shapes, so that the causal parts cost half:
+//  - kCausalK: row i of A is zero past column i (A lower-triangular, k == m):
+//    a row block stops its k loop at its last row.
+//  - kLowerC: only C(i, j) with j <= i is wanted (n == m): a column panel
+//    skips the row blocks wholly above it. Entries above the diagonal inside
+//    the blocks that are computed hold garbage; the caller masks them.
+#pragma once
+
+#include <cstdint>
+
+namespace fw {
+namespace gemm {
+
+enum Shape { kFull = 0, kCausalK = 1, kLowerC = 2 };
+
+template <class Vec, int MR, int NV>
+inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
+                  int64_t ldb, float* C, int64_t ldc) {
+  using B_t = typename Vec::type;
+  B_t acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::load(C + r * ldc + v * Vec::N);
+  for (int64_t p = 0; p < k; ++p) {
+    B_t b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = Vec::load(B + p * ldb + v * Vec::N);
+    for (int r = 0; r < MR; ++r) {
+      const B_t a = Vec::set1(A[r * a_rs + p * a_cs]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fma(a, b[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) Vec::store(C + r * ldc + v * Vec::N, acc[r][v]);
+}
+
+// Columns [j0, j0 + NV * N) of rows [i0, m) — full MR blocks, then single rows.
+template <class Vec, int NV>
+inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const float* A,
+                  int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C,
+                  int64_t ldc) {
+  constexpr int MR = Vec::kMR;
+  int64_t i = i0;
+  for (; i + MR <= m; i += MR) {
+    const int64_t kk = shape == kCausalK ? (i + MR < k ? i + MR : k) : k;
+    micro<Vec, MR, NV>(kk, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+  }
+  for (; i < m; ++i) {
+    const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;
+    micro<Vec, 1, NV>(kk, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+  }
+}
+
+template <class Vec>
+inline void gemm_acc(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
+                     int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
+  // First row block a column panel starting at j needs under kLowerC.
+  auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
+  int64_t j = 0;
+  for (; j + NV * N <= n; j += NV * N)
+    panel<Vec, NV>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);
+  for (; j + N <= n; j += N) panel<Vec, 1>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);
+  if (j == n) return;
+  // Scalar tail columns (fewer than one vector).
+  for (int64_t i = first_row(j); i < m; ++i) {
+    const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;
+    for (int64_t c = j; c < n; ++c) {
+      float s = C[i * ldc + c];
+      for (int64_t p = 0; p < kk; ++p) s = Vec::fma1(A[i * a_rs + p * a_cs], B[p * ldb + c], s);
+      C[i * ldc + c] = s;
+    }
+  }
+}
+
+}  // namespace gemm
+}  // namespace fw
