@@ -44,12 +44,33 @@ inline Buffers buffers(const ScanTask& t) {
   return b;
 }
 
+// Asks for the rows of the chunk after this one (q, k, v, beta, g to read,
+// o to write) while this one computes. The rows of one head sit H * D floats
+// apart in [B, T, H, D] inputs, one page apart for 16 heads of 128: a stride
+// the hardware prefetchers do not follow, and the chunked kernels otherwise
+// wait on DRAM for every row.
+template <class Vec>
+inline void prefetch_next(const ScanTask& t, int64_t c1, int64_t L) {
+  constexpr int64_t kLine = 64 / sizeof(float);
+  for (int64_t i = c1; i < c1 + L && i < t.T; ++i) {
+    for (int64_t x = 0; x < t.K; x += kLine) {
+      __builtin_prefetch(t.q + i * t.q_ts + x);
+      __builtin_prefetch(t.k + i * t.k_ts + x);
+    }
+    for (int64_t x = 0; x < t.V; x += kLine) {
+      __builtin_prefetch(t.v + i * t.v_ts + x);
+      __builtin_prefetch(t.o + i * t.o_ts + x, 1);
+    }
+  }
+}
+
 // Rows c0 .. c0+L-1 of q and k (L2-normalised on request), k transposed,
 // and the in-chunk cumulative log-decay G_i = g_1 + ... + g_i (zeros when
 // ungated).
 template <class Vec>
 inline void load(const ScanTask& t, int64_t c0, int64_t L, const Buffers& b) {
   const int64_t K = t.K, C = t.chunk;
+  prefetch_next<Vec>(t, c0 + C, C);
   float G = 0.0f;
   for (int64_t i = 0; i < L; ++i) {
     rows::load_row<Vec>(K, t.q + (c0 + i) * t.q_ts, b.Q + i * K, t.qk_l2norm);

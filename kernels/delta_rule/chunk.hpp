@@ -64,12 +64,12 @@ void delta_rule_chunk(const ScanTask& t) {
     rows::scal<Vec>(L * K, -1.0f, b.W);
     gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, b.W, K, 1, t.S, V, b.U, V);
 
-    // O, with scale folded into Q, straight into the output rows.
-    float* Oc = t.o + c0 * t.o_ts;
-    rows::scal<Vec>(L * K, t.scale, b.Q);
-    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, Oc, t.o_ts);
+    // O in the workspace, written out once (see linear_attn/chunk.hpp).
+    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O, V);
     chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
-    chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, V, Oc, t.o_ts);
+    chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, V, b.O, V);
+    for (int64_t i = 0; i < L; ++i)
+      rows::scaled_copy<Vec>(V, t.scale, b.O + i * V, t.o + (c0 + i) * t.o_ts);
     chunk::update_state<Vec>(L, K, V, b.Kc, b.U, V, b.G, gated, b.Kb, t.S);
   }
 }

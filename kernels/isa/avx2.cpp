@@ -9,7 +9,7 @@ namespace fw {
 namespace avx2 {
 namespace {
 struct Tag {};  // gives every instantiation below internal linkage
-using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag>;
+using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 2>;
 }  // namespace
 
 const KernelTable* kernel_table() { return kern::table<Vec>(); }
