@@ -10,6 +10,7 @@
 // and its fraction of the measured copy bandwidth. The JSON context records
 // the CPU, backend, topology, peaks and bandwidths.
 //
+// FW_BENCH_CHUNK=n runs the library's scans with chunk size n (tuning).
 // FW_BENCH_FULL=1 registers the whole shape matrix of issue 6 (hours on two
 // cores); the default set holds the shapes its targets name.
 #include <benchmark/benchmark.h>
@@ -41,6 +42,7 @@ fw_scan_args make_args(ScanProblem& p, int op, int32_t mode) {
   a.num_value_heads = p.HV;
   a.head_dim_k = p.K;
   a.head_dim_v = p.V;
+  if (const char* c = std::getenv("FW_BENCH_CHUNK")) a.chunk_size = std::atoi(c);  // tuning
   const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
   const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
   const int64_t gs[3] = {p.T * p.HV, p.HV, 1};

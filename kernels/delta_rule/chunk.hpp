@@ -53,8 +53,8 @@ void delta_rule_chunk(const ScanTask& t) {
     for (int64_t i = 0; i < L; ++i) {
       const float wk = gated ? b.beta[i] * std::exp(b.G[i]) : b.beta[i];
       rows::scaled_copy<Vec>(K, wk, b.Kc + i * K, b.Kb + i * K);
-      rows::scaled_copy<Vec>(V, b.beta[i], t.v + (c0 + i) * t.v_ts, b.O + i * V);
     }
+    chunk::load_values<Vec>(t, c0, L, b.beta, b.O);
     rows::fill<Vec>(L * K, 0.0f, b.W);
     rows::fill<Vec>(L * V, 0.0f, b.U);
     gemm::gemm_acc<Vec>(gemm::kCausalK, L, K, L, b.B, C, 1, b.Kb, K, b.W, K);
@@ -68,8 +68,7 @@ void delta_rule_chunk(const ScanTask& t) {
     chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O, V);
     chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
     chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, V, b.O, V);
-    for (int64_t i = 0; i < L; ++i)
-      rows::scaled_copy<Vec>(V, t.scale, b.O + i * V, t.o + (c0 + i) * t.o_ts);
+    chunk::store_outputs<Vec>(t, c0, L, b.O, nullptr);
     chunk::update_state<Vec>(L, K, V, b.Kc, b.U, V, b.G, gated, b.Kb, t.S);
   }
 }

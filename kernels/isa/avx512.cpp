@@ -8,7 +8,7 @@ namespace fw {
 namespace avx512 {
 namespace {
 struct Tag {};  // gives every instantiation below internal linkage
-using Vec = XsimdVec<xsimd::avx512bw, Tag, 6, 4>;
+using Vec = XsimdVec<xsimd::avx512bw, Tag, 8, 2>;
 }  // namespace
 
 const KernelTable* kernel_table() { return kern::table<Vec>(); }
