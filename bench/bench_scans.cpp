@@ -131,7 +131,7 @@ void register_all(bool full) {
   for (int64_t B : {1, 8, 64})
     for (int64_t th : {1, 2}) decode.push_back({B, 1, 16, 32, 128, th});
   std::vector<Shape> crossover;  // where AUTO switches between the two forms
-  for (int64_t T : {1, 16, 32, 64, 128, 256, 1024}) crossover.push_back({1, T, 4, 4, 128, 1});
+  for (int64_t T : {1, 2, 4, 8, 16, 64, 256, 1024}) crossover.push_back({1, T, 4, 4, 128, 1});
   if (full) {
     prefill.clear();
     for (int64_t B : {1, 4})
