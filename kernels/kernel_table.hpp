@@ -24,7 +24,8 @@ struct ScanTask {
   float eps;          // normalize denominator term
   bool qk_l2norm;
   bool normalize;     // linear attention only: divide by q . z + eps
-  float* S;           // K x V state, row-major, read and updated in place
+  float* S;           // K x V state, read and updated in place; row i at
+  int64_t S_ld;       //   S + i * S_ld (V, or wider when V is one slice)
   float* z;           // K normaliser state (normalize only), in place
   float* ws;          // scan_workspace_floats(K, V, chunk) floats
 };

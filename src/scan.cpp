@@ -1,8 +1,10 @@
 // The four scan entry points: check, plan, run on the active backend.
 //
-// Work is split over (sequence, value head) pairs with OpenMP; each pair is
-// computed start to finish by one thread with the same code, so the thread
-// count never changes a bit of the result.
+// Work is split over (sequence, value head) pairs with OpenMP, and over
+// value-column slices of a pair when pairs are fewer than threads; each task
+// is computed start to finish by one thread, and a slice performs exactly the
+// operations the whole would on its columns, so the thread count never
+// changes a bit of the result.
 #include <cstring>
 
 #ifdef _OPENMP
@@ -38,21 +40,49 @@ int64_t thread_floats(const fw_scan_args* a) {
   return scan_workspace_floats(K, V, a->chunk_size) + K * V + K;
 }
 
-// dst = src (skipped when updating in place), or zeros without a src.
-void init_state(float* dst, const float* src, int64_t count) {
-  if (!src)
-    std::memset(dst, 0, sizeof(float) * count);
-  else if (src != dst)
-    std::memcpy(dst, src, sizeof(float) * count);
+// Value-column slices per (sequence, value head). With fewer pairs than
+// threads (B = 1, one head, a long prompt), each pair's V columns are split
+// across threads: every op's state columns evolve independently (each
+// state-dependent product is column-separable), so a slice is a complete
+// scan of its own, computing each output and state element with exactly the
+// same operations as the whole; only the state-independent parts (Q K^T,
+// and K K^T, T, W for the delta rule) are repeated per slice. Normalisation
+// shares z across columns, so it is never split.
+struct Split {
+  int64_t parts, width;
+};
+
+Split plan_split(int64_t pairs, int64_t threads, int64_t V, bool normalize) {
+  if (normalize || pairs >= threads) return {1, V};
+  const int64_t parts = (threads + pairs - 1) / pairs;
+  int64_t width = (V + parts - 1) / parts;
+  width = (width + 15) / 16 * 16;  // whole vectors on every ISA
+  if (width >= V) return {1, V};
+  return {(V + width - 1) / width, width};
 }
 
-void run_task(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const KernelTable& kt,
-              int64_t task, float* ws) {
+// Rows of a K x w block: dst (row stride dld) = src (row stride sld), or
+// zeros without a src; nothing to do when updating in place.
+void init_state(float* dst, int64_t dld, const float* src, int64_t sld, int64_t K, int64_t w) {
+  if (src == dst) return;
+  for (int64_t i = 0; i < K; ++i) {
+    if (src)
+      std::memcpy(dst + i * dld, src + i * sld, sizeof(float) * w);
+    else
+      std::memset(dst + i * dld, 0, sizeof(float) * w);
+  }
+}
+
+void run_task(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const Split& split,
+              const KernelTable& kt, int64_t task, float* ws) {
   const int64_t HV = a->num_value_heads, K = a->head_dim_k, V = a->head_dim_v;
-  const int64_t n = task / HV, hv = task % HV, h = hv / (HV / a->num_heads);
+  const int64_t pair = task / split.parts, v0 = (task % split.parts) * split.width;
+  const int64_t w = V - v0 < split.width ? V - v0 : split.width;
+  const int64_t n = pair / HV, hv = pair % HV, h = hv / (HV / a->num_heads);
   const int64_t b = a->cu_seqlens ? 0 : n;
   const int64_t t0 = a->cu_seqlens ? a->cu_seqlens[n] : 0;
   const int64_t len = a->cu_seqlens ? a->cu_seqlens[n + 1] - t0 : a->seq_len;
+
   // Row 0 of this task's (batch, sequence start, head) in a strided tensor.
   auto base = [&](const void* p, const int64_t* stride, int64_t head) -> const float* {
     if (!p) return nullptr;
@@ -62,10 +92,10 @@ void run_task(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const Kern
   ScanTask t;
   t.q = base(a->q, a->q_stride, h);
   t.k = base(a->k, a->k_stride, h);
-  t.v = base(a->v, a->v_stride, hv);
+  t.v = base(a->v, a->v_stride, hv) + v0;
   t.g = base(a->g, a->g_stride, hv);
   t.beta = base(a->beta, a->beta_stride, hv);
-  t.o = const_cast<float*>(base(a->o, a->o_stride, hv));
+  t.o = const_cast<float*>(base(a->o, a->o_stride, hv)) + v0;
   t.q_ts = a->q_stride[1];
   t.k_ts = a->k_stride[1];
   t.v_ts = a->v_stride[1];
@@ -74,7 +104,7 @@ void run_task(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const Kern
   t.o_ts = a->o_stride[1];
   t.T = len;
   t.K = K;
-  t.V = V;
+  t.V = w;
   t.chunk = a->chunk_size;
   t.scale = plan.scale;
   t.eps = a->eps;
@@ -86,12 +116,15 @@ void run_task(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const Kern
   // an in-place initial == final update works), else in the workspace.
   const int64_t slot = n * HV + hv;
   float* own = ws + scan_workspace_floats(K, V, a->chunk_size);
-  t.S = a->final_state ? a->final_state + slot * K * V : own;
+  t.S = a->final_state ? a->final_state + slot * K * V + v0 : own;
+  t.S_ld = a->final_state ? V : w;
   t.z = a->final_norm ? a->final_norm + slot * K : own + K * V;
-  const float* S0 = a->initial_state ? a->initial_state + slot * K * V : nullptr;
-  const float* z0 = a->initial_norm ? a->initial_norm + slot * K : nullptr;
-  init_state(t.S, S0, K * V);
-  if (t.normalize) init_state(t.z, z0, K);
+  const float* S0 = a->initial_state ? a->initial_state + slot * K * V + v0 : nullptr;
+  init_state(t.S, t.S_ld, S0, V, K, w);
+  if (t.normalize) {
+    const float* z0 = a->initial_norm ? a->initial_norm + slot * K : nullptr;
+    init_state(t.z, K, z0, K, 1, K);
+  }
   if (len == 0) return;
 
   const bool chunked = use_chunked(a->mode, len, op_is_delta(op));
@@ -106,7 +139,10 @@ fw_status run_scan(const fw_scan_args* a, ScanOp op) {
   const fw_status s = check_scan_args(a, op, &plan);
   if (s != FW_OK) return s;
 
-  const int64_t tasks = plan.num_seqs * a->num_value_heads;
+  const int64_t pairs = plan.num_seqs * a->num_value_heads;
+  const Split split = plan_split(pairs, num_threads(), a->head_dim_v,
+                                 (a->flags & FW_FLAG_NORMALIZE) != 0);
+  const int64_t tasks = pairs * split.parts;
   int64_t threads = num_threads();
   if (threads > tasks) threads = tasks;
   const int64_t per_thread = thread_floats(a);
@@ -123,7 +159,7 @@ fw_status run_scan(const fw_scan_args* a, ScanOp op) {
 #else
     const int tid = 0;
 #endif
-    run_task(a, op, plan, kt, task, ws.get() + tid * per_thread);
+    run_task(a, op, plan, split, kt, task, ws.get() + tid * per_thread);
   }
   return FW_OK;
 }

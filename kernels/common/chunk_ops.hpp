@@ -131,13 +131,13 @@ inline void causal_scores(int64_t L, int64_t K, int64_t C, const float* X, const
   }
 }
 
-// Out (L x V, row stride ldo) = X (L x K) S (K x V), row i then scaled by
-// exp(G_i) if gated. Out may be the caller's output rows.
+// Out (L x V, row stride ldo) = X (L x K) S (K x V, row stride ldS), row i
+// then scaled by exp(G_i) if gated.
 template <class Vec>
 inline void times_state(int64_t L, int64_t K, int64_t V, const float* X, const float* S,
-                        const float* G, bool gated, float* Out, int64_t ldo) {
+                        int64_t ldS, const float* G, bool gated, float* Out, int64_t ldo) {
   for (int64_t i = 0; i < L; ++i) rows::fill<Vec>(V, 0.0f, Out + i * ldo);
-  gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, X, K, 1, S, V, Out, ldo);
+  gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, X, K, 1, S, ldS, Out, ldo);
   if (gated)
     for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(V, std::exp(G[i]), Out + i * ldo);
 }
@@ -151,20 +151,21 @@ inline void add_causal_product(int64_t L, int64_t V, int64_t C, const float* A, 
 }
 
 // S = exp(G_last) S + sum_j exp(G_last - G_j) K_j^T U_j (U rows at stride
-// ldu); Kd is scratch for the decayed keys (L x K). K^T is read in place
+// ldu, S rows at ldS); Kd is scratch for the decayed keys (L x K). K^T is read in place
 // through gemm's strides.
 template <class Vec>
 inline void update_state(int64_t L, int64_t K, int64_t V, const float* Kc, const float* U,
-                         int64_t ldu, const float* G, bool gated, float* Kd, float* S) {
+                         int64_t ldu, const float* G, bool gated, float* Kd, float* S,
+                         int64_t ldS) {
   const float* keys = Kc;
   if (gated) {
     const float G_last = G[L - 1];
-    rows::scal<Vec>(K * V, std::exp(G_last), S);
+    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G_last), S + k * ldS);
     for (int64_t j = 0; j < L; ++j)
       rows::scaled_copy<Vec>(K, std::exp(G_last - G[j]), Kc + j * K, Kd + j * K);
     keys = Kd;
   }
-  gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, keys, 1, K, U, ldu, S, V);
+  gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, keys, 1, K, U, ldu, S, ldS);
 }
 
 }  // namespace chunk

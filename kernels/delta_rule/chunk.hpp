@@ -62,14 +62,14 @@ void delta_rule_chunk(const ScanTask& t) {
 
     // U' = U - W S: U += (-W) S.
     rows::scal<Vec>(L * K, -1.0f, b.W);
-    gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, b.W, K, 1, t.S, V, b.U, V);
+    gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, b.W, K, 1, t.S, t.S_ld, b.U, V);
 
     // O in the workspace, written out once (see linear_attn/chunk.hpp).
-    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O, V);
+    chunk::times_state<Vec>(L, K, V, b.Q, t.S, t.S_ld, b.G, gated, b.O, V);
     chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
     chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, V, b.O, V);
     chunk::store_outputs<Vec>(t, c0, L, b.O, nullptr);
-    chunk::update_state<Vec>(L, K, V, b.Kc, b.U, V, b.G, gated, b.Kb, t.S);
+    chunk::update_state<Vec>(L, K, V, b.Kc, b.U, V, b.G, gated, b.Kb, t.S, t.S_ld);
   }
 }
 

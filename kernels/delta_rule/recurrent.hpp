@@ -36,13 +36,13 @@ void delta_rule_recurrent(const ScanTask& t) {
       const int64_t w = V - c0 < kBlock ? V - c0 : kBlock;
       float* S = t.S + c0;
       rows::fill<Vec>(w, 0.0f, d);
-      for (int64_t i = 0; i < K; ++i) rows::axpy<Vec>(w, kn[i], S + i * V, d);
+      for (int64_t i = 0; i < K; ++i) rows::axpy<Vec>(w, kn[i], S + i * t.S_ld, d);
       rows::scal<Vec>(w, decay, d);
       rows::rsub<Vec>(w, v + c0, d);
       rows::scal<Vec>(w, beta, d);
       rows::fill<Vec>(w, 0.0f, acc + c0);
       for (int64_t i = 0; i < K; ++i)
-        rows::update_and_read<Vec>(w, decay, S + i * V, kn[i], d, qn[i], acc + c0);
+        rows::update_and_read<Vec>(w, decay, S + i * t.S_ld, kn[i], d, qn[i], acc + c0);
     }
     rows::scaled_copy<Vec>(V, t.scale, acc, t.o + s * t.o_ts);
   }

@@ -30,7 +30,7 @@ void linear_attn_chunk(const ScanTask& t) {
     // place in the caller's output rows, this ran 20% slower (124 vs 103 ms,
     // T = 4096, H = 16, K = V = 128, AVX-512, one thread), the read-modify-
     // write passes of gemm landing on cold lines.
-    chunk::times_state<Vec>(L, K, V, b.Q, t.S, b.G, gated, b.O, V);
+    chunk::times_state<Vec>(L, K, V, b.Q, t.S, t.S_ld, b.G, gated, b.O, V);
     chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
     chunk::add_causal_product<Vec>(L, V, C, b.A, Vc, V, b.O, V);
     if (t.normalize) {
@@ -43,7 +43,7 @@ void linear_attn_chunk(const ScanTask& t) {
       for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, b.Kc + j * K, t.z);
     }
     chunk::store_outputs<Vec>(t, c0, L, b.O, t.normalize ? b.G : nullptr);
-    chunk::update_state<Vec>(L, K, V, b.Kc, Vc, V, b.G, gated, b.Kb, t.S);
+    chunk::update_state<Vec>(L, K, V, b.Kc, Vc, V, b.G, gated, b.Kb, t.S, t.S_ld);
   }
 }
 

@@ -26,7 +26,7 @@ void linear_attn_recurrent(const ScanTask& t) {
     const float* v = t.v + s * t.v_ts;
     rows::fill<Vec>(V, 0.0f, acc);
     for (int64_t i = 0; i < K; ++i)
-      rows::update_and_read<Vec>(V, decay, t.S + i * V, kn[i], v, qn[i], acc);
+      rows::update_and_read<Vec>(V, decay, t.S + i * t.S_ld, kn[i], v, qn[i], acc);
     float out_scale = t.scale;
     if (t.normalize) {
       rows::axpy<Vec>(K, 1.0f, kn, t.z);

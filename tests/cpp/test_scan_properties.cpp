@@ -56,6 +56,36 @@ TEST(ScanProperties, ThreadCountNeverChangesABit) {
     }
 }
 
+// One (sequence, head) pair and several threads: the value columns are
+// split across threads (src/scan.cpp), and still no bit may change.
+TEST(ScanProperties, ColumnSplitNeverChangesABit) {
+  for (Op op : kOps)
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
+      for (int64_t V : {17, 64, 100}) {
+        Shape s = props_shape(op, mode);
+        s.B = s.H = s.HV = 1;
+        s.V = V;
+        Problem one(s);
+        {
+          ThreadScope t(1);
+          ASSERT_EQ(one.run(), FW_OK);
+        }
+        for (int threads : {2, 3, 5}) {
+          Problem many(s);
+          ThreadScope t(threads);
+          ASSERT_EQ(many.run(), FW_OK);
+          EXPECT_TRUE(same_bits(one.o, many.o)) << op_name(op) << " V " << V << " threads " << threads;
+          EXPECT_TRUE(same_bits(one.state_out, many.state_out)) << op_name(op) << " " << threads;
+        }
+        // Without a final-state buffer the slices keep their state in the workspace.
+        Problem nofinal(s);
+        nofinal.args.final_state = nullptr;
+        ThreadScope t(3);
+        ASSERT_EQ(nofinal.run(), FW_OK);
+        EXPECT_TRUE(same_bits(one.o, nofinal.o)) << op_name(op);
+      }
+}
+
 TEST(ScanProperties, InPlaceStateUpdateMatchesSeparateBuffers) {
   for (Op op : kOps) {
     Problem separate(props_shape(op, FW_MODE_AUTO));
