@@ -1,12 +1,12 @@
 // Throughput suite: every scan x {chunked prefill, recurrent decode, auto} x
 // shapes x threads, with the peers on the same shapes in the same run:
 // (a) chunked scans composed from OpenBLAS calls (bench/peers), (c) this
-// library's portable scalar backend. (b), PyTorch, is bench/peers/torch_peer.py.
+// library's portable scalar backend. (b), PyTorch, is not measured yet.
 //
 // Counters: tokens/s; model GFLOP/s (4KV per token and value head for linear
 // attention, 6KV for the delta rule: DESIGN.md §2); efficiency = model FLOP/s
 // / the FMA peak of the active backend measured here on the same number of
-// threads; for decode, state GB/s (each step reads and writes every state)
+// threads (peers included: one yardstick per machine); for decode, state GB/s (each step reads and writes every state)
 // and its fraction of the measured copy bandwidth. The JSON context records
 // the CPU, backend, topology, peaks and bandwidths.
 //
@@ -94,7 +94,8 @@ void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg)
     benchmark::ClobberMemory();
   }
   fw_set_num_threads(0);
-  set_counters(st, p, op, threads, backend, mode == FW_MODE_RECURRENT && p.T == 1);
+  // One yardstick per machine: the active backend's peak, for the scalar peer too.
+  set_counters(st, p, op, threads, fw_get_backend(), mode == FW_MODE_RECURRENT && p.T == 1);
   st.SetLabel(fw_backend_name(backend));
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: install, build, and run the throughput benchmark on this CPU.
+# The main job: install, build, and run the throughput benchmark on this CPU,
+# then turn its JSON into a Markdown table and a PNG plot.
 # Arguments go to the benchmark (e.g. --benchmark_filter=delta).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,4 +9,6 @@ bash scripts/build.sh
 mkdir -p build/results
 ./build/bench/fastweights_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out=build/results/bench.json --benchmark_out_format=json "$@"
-echo "JSON results: build/results/bench.json"
+"${PYTHON:-/usr/bin/python3}" scripts/bench_report.py build/results/bench.json \
+  --markdown build/results/report.md --plot build/results/report.png
+echo "results: build/results/bench.json, report.md, report.png"

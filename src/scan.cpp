@@ -140,10 +140,9 @@ fw_status run_scan(const fw_scan_args* a, ScanOp op) {
   if (s != FW_OK) return s;
 
   const int64_t pairs = plan.num_seqs * a->num_value_heads;
-  const Split split = plan_split(pairs, num_threads(), a->head_dim_v,
-                                 (a->flags & FW_FLAG_NORMALIZE) != 0);
+  int64_t threads = num_threads();  // read once: another thread may set it meanwhile
+  const Split split = plan_split(pairs, threads, a->head_dim_v, (a->flags & FW_FLAG_NORMALIZE) != 0);
   const int64_t tasks = pairs * split.parts;
-  int64_t threads = num_threads();
   if (threads > tasks) threads = tasks;
   const int64_t per_thread = thread_floats(a);
   int64_t total = 0;

@@ -4,10 +4,9 @@
 //   o_t = scale * q_t S_t
 // The two sweeps over S (k S, then decay-write-read) run per block of
 // columns, so the block read by the first sweep is still in L1 for the
-// second: S crosses the memory bus once per token (read + write), which is
-// what makes decode over a pool of large states bandwidth-bound at the copy
-// rate rather than 1.5x below it. 32 columns x K = 128 rows = 16 KiB fits
-// every L1d we target.
+// second: a state larger than the caches crosses the memory bus once per
+// token (read + write) instead of being read twice. 32 columns x K = 128
+// rows = 16 KiB fits every L1d we target.
 #pragma once
 
 #include <cmath>

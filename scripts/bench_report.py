@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Turns Google Benchmark JSON files from bench/fastweights_bench (one per
+machine, or several runs) into a Markdown report and a PNG plot.
+
+    python3 scripts/bench_report.py build/results/bench.json [more.json ...] \
+        --markdown build/results/report.md --plot build/results/report.png
+
+Each file's context (CPU model, backend, FMA peak, copy bandwidth) heads its
+section; medians are used where the run has repetitions.
+"""
+import argparse
+import json
+import re
+import sys
+
+NAME = re.compile(r"^(?P<bench>[a-z_]+(?:/[a-z]+)?)/(?P<B>\d+)/(?P<T>\d+)/(?P<H>\d+)/(?P<HV>\d+)/"
+                  r"(?P<K>\d+)/(?P<threads>\d+)")
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    rows = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        m = NAME.match(b["name"])
+        if not m:
+            continue
+        key = b["name"].split("/process_time")[0]
+        if key in rows and b.get("run_type") != "aggregate":
+            continue  # keep the median when both are present
+        rows[key] = dict(m.groupdict(), **{k: b.get(k) for k in (
+            "real_time", "time_unit", "tokens/s", "GFLOP/s", "efficiency", "state_GB/s",
+            "copy_bw_frac", "label")})
+    return data["context"], rows
+
+
+def fmt(x, digits=3):
+    if x is None:
+        return ""
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.{digits}g}"
+
+
+def section(ctx, rows):
+    out = [f"### {ctx.get('cpu_model', '?')} — backend {ctx.get('fastweights_backend', '?')}", "",
+           f"Topology: {ctx.get('topology', '?')}. FMA peak (measured): "
+           f"{float(ctx.get('fma_peak_gflops_1t', 0)):.1f} GFLOP/s on 1 thread, "
+           f"{float(ctx.get('fma_peak_gflops_2t', 0)):.1f} on 2. Copy bandwidth: "
+           f"{float(ctx.get('copy_bw_gbs_1t', 0)):.1f} / {float(ctx.get('copy_bw_gbs_2t', 0)):.1f} GB/s.",
+           ""]
+    out += ["| benchmark | B | T | H | HV | K=V | threads | tokens/s | GFLOP/s | efficiency | state GB/s | of copy bw |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, r in rows.items():
+        if "crossover" in key:
+            continue
+        out.append(f"| {r['bench']} ({r['label']}) | {r['B']} | {r['T']} | {r['H']} | {r['HV']} | "
+                   f"{r['K']} | {r['threads']} | {fmt(r['tokens/s'])} | {fmt(r['GFLOP/s'])} | "
+                   f"{fmt(r['efficiency'], 2)} | {fmt(r['state_GB/s'])} | {fmt(r['copy_bw_frac'], 2)} |")
+    out += ["", "Against the peers, same shape and threads (tokens/s ratio):", "",
+            "| op | shape B/T/H/HV/K | threads | fastweights | OpenBLAS-composed | x | portable scalar | x |",
+            "|---|---|---|---|---|---|---|---|"]
+    for key, r in rows.items():
+        m = re.match(r"chunk_(linear_attn|delta_rule)/(.*)", key)
+        if not m or "crossover" in key:
+            continue
+        op, shape = m.groups()
+        blas = rows.get(f"openblas_chunk_{op}/{shape}")
+        scal = rows.get(f"scalar_chunk_{op}/{shape}")
+        ratio = lambda p: f"{r['tokens/s'] / p['tokens/s']:.2f}" if p else ""
+        out.append(f"| {op} | {shape.rsplit('/', 1)[0]} | {r['threads']} | {fmt(r['tokens/s'])} | "
+                   f"{fmt(blas['tokens/s']) if blas else ''} | {ratio(blas)} | "
+                   f"{fmt(scal['tokens/s']) if scal else ''} | {ratio(scal)} |")
+    cross = [(k, r) for k, r in rows.items() if "crossover" in k]
+    if cross:
+        out += ["", "AUTO against the better of chunked and recurrent (time ratio, 1.00 = as fast):", "",
+                "| op | T | auto | chunked | recurrent | auto / best |", "|---|---|---|---|---|---|"]
+        for key, r in cross:
+            if not key.startswith("auto_"):
+                continue
+            tail = key[len("auto_"):]
+            c, f = rows.get("chunk_" + tail), rows.get("fused_recurrent_" + tail)
+            if c and f:
+                best = min(c["real_time"], f["real_time"])
+                out.append(f"| {tail.split('/')[0]} | {r['T']} | {r['real_time']:.3g} | {c['real_time']:.3g} | "
+                           f"{f['real_time']:.3g} | {r['real_time'] / best:.2f} |")
+    return "\n".join(out) + "\n"
+
+
+def plot(sections, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    width = 0.8 / max(1, len(sections))
+    for s, (ctx, rows) in enumerate(sections):
+        picks = [(k, r) for k, r in rows.items()
+                 if re.match(r"(chunk|openblas_chunk|scalar_chunk)_(linear_attn|delta_rule)/1/4096/16/16/128/1$", k)]
+        labels = [k.split("/")[0] for k, _ in picks]
+        x = range(len(picks))
+        tag = f"{ctx.get('cpu_model', '?')} ({ctx.get('fastweights_backend', '?')})"
+        axes[0].bar([i + s * width for i in x], [r["tokens/s"] / 1e3 for _, r in picks], width, label=tag)
+        axes[1].bar([i + s * width for i in x], [r["efficiency"] for _, r in picks], width, label=tag)
+        for ax in axes:
+            ax.set_xticks([i + s * width / 2 for i in x])
+            ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    axes[0].set_ylabel("thousand tokens/s")
+    axes[1].set_ylabel("model FLOP/s / measured FMA peak")
+    axes[0].set_title("B=1, T=4096, H=HV=16, K=V=128, 1 thread")
+    axes[1].set_title("efficiency, same runs")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("json", nargs="+")
+    ap.add_argument("--markdown", help="write the report here (default: stdout)")
+    ap.add_argument("--plot", help="write a PNG plot here")
+    args = ap.parse_args()
+    sections = [load(p) for p in args.json]
+    text = "".join(section(c, r) + "\n" for c, r in sections)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    if args.plot:
+        plot(sections, args.plot)
+
+
+if __name__ == "__main__":
+    main()
