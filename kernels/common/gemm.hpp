@@ -13,7 +13,8 @@
 //
 // Triangular shapes, so that the causal parts cost half:
 //  - kCausalK: row i of A is zero past column i (A lower-triangular, k == m):
-//    a row block stops its k loop at its last row.
+//    each row stops its k loop at its diagonal (B rows past it are never
+//    read, so a non-finite value there cannot reach earlier rows).
 //  - kLowerC: only C(i, j) with j <= i is wanted (n == m): a column panel
 //    skips the row blocks wholly above it. Entries above the diagonal inside
 //    the blocks that are computed hold garbage; the caller masks them.
@@ -53,8 +54,22 @@ inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const
   constexpr int MR = Vec::kMR;
   int64_t i = i0;
   for (; i + MR <= m; i += MR) {
-    const int64_t kk = shape == kCausalK ? (i + MR < k ? i + MR : k) : k;
-    micro<Vec, MR, NV>(kk, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+    if (shape != kCausalK) {
+      micro<Vec, MR, NV>(k, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+      continue;
+    }
+    // The block's rows all take k < i; the triangle k in [i, i + MR) goes
+    // row by row, each stopping at its diagonal. Running the whole block to
+    // i + MR would multiply B rows past a row's diagonal by A's zeros, and
+    // 0 * Inf = NaN would leak a later token's Inf or NaN into earlier rows.
+    const int64_t kfull = i < k ? i : k;
+    micro<Vec, MR, NV>(kfull, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+    for (int64_t r = i; r < i + MR; ++r) {
+      const int64_t kend = r + 1 < k ? r + 1 : k;
+      if (kend > kfull)
+        micro<Vec, 1, NV>(kend - kfull, A + r * a_rs + kfull * a_cs, a_rs, a_cs, B + kfull * ldb + j0,
+                          ldb, C + r * ldc + j0, ldc);
+    }
   }
   for (; i < m; ++i) {
     const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;

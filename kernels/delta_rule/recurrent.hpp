@@ -5,13 +5,15 @@
 // The two sweeps over S (k S, then decay-write-read) run per block of
 // columns, so the block read by the first sweep is still in L1 for the
 // second: a state larger than the caches crosses the memory bus once per
-// token (read + write) instead of being read twice. 32 columns x K = 128
-// rows = 16 KiB fits every L1d we target.
+// token (read + write) instead of being read twice. A block is 2 vectors
+// wide (32 columns on AVX-512: K = 128 rows make 16 KiB, inside every L1d we
+// target), its accumulators in registers (state_sweep.hpp).
 #pragma once
 
 #include <cmath>
 
 #include "kernels/common/rows.hpp"
+#include "kernels/common/state_sweep.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace fw {
@@ -24,7 +26,7 @@ void delta_rule_recurrent(const ScanTask& t) {
   float* kn = qn + K;
   float* d = kn + K;    // k S, then the write vector beta (v - k S')
   float* acc = d + V;
-  constexpr int64_t kBlock = 32;
+  constexpr int64_t kBlock = sweep::kNB * Vec::N;
   for (int64_t s = 0; s < t.T; ++s) {
     rows::load_row<Vec>(K, t.q + s * t.q_ts, qn, t.qk_l2norm);
     rows::load_row<Vec>(K, t.k + s * t.k_ts, kn, t.qk_l2norm);
@@ -34,14 +36,22 @@ void delta_rule_recurrent(const ScanTask& t) {
     for (int64_t c0 = 0; c0 < V; c0 += kBlock) {
       const int64_t w = V - c0 < kBlock ? V - c0 : kBlock;
       float* S = t.S + c0;
-      rows::fill<Vec>(w, 0.0f, d);
-      for (int64_t i = 0; i < K; ++i) rows::axpy<Vec>(w, kn[i], S + i * t.S_ld, d);
+      if (w == kBlock) {
+        sweep::read<Vec>(K, kn, S, t.S_ld, d);
+      } else {  // the last, partial block
+        rows::fill<Vec>(w, 0.0f, d);
+        for (int64_t i = 0; i < K; ++i) rows::axpy<Vec>(w, kn[i], S + i * t.S_ld, d);
+      }
       rows::scal<Vec>(w, decay, d);
       rows::rsub<Vec>(w, v + c0, d);
       rows::scal<Vec>(w, beta, d);
-      rows::fill<Vec>(w, 0.0f, acc + c0);
-      for (int64_t i = 0; i < K; ++i)
-        rows::update_and_read<Vec>(w, decay, S + i * t.S_ld, kn[i], d, qn[i], acc + c0);
+      if (w == kBlock) {
+        sweep::update_read<Vec>(K, decay, S, t.S_ld, kn, d, qn, acc + c0);
+      } else {
+        rows::fill<Vec>(w, 0.0f, acc + c0);
+        for (int64_t i = 0; i < K; ++i)
+          rows::update_and_read<Vec>(w, decay, S + i * t.S_ld, kn[i], d, qn[i], acc + c0);
+      }
     }
     rows::scaled_copy<Vec>(V, t.scale, acc, t.o + s * t.o_ts);
   }

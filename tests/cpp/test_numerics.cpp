@@ -70,7 +70,11 @@ INSTANTIATE_TEST_SUITE_P(All, LongSequence,
 
 // A NaN or Inf in one input reaches only the outputs that depend on it: the
 // same head of the same sequence, from that token on. Nothing crashes.
-TEST(NonFinite, PropagatesOnlyToAffectedOutputs) {
+// V = 20 runs vector panels and scalar tails on every backend.
+class NonFinite : public ::testing::TestWithParam<fw_backend> {};
+
+TEST_P(NonFinite, PropagatesOnlyToAffectedOutputs) {
+  FW_USE_BACKEND_OR_SKIP(GetParam());
   const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(),
                               std::numeric_limits<float>::infinity()};
   for (Op op : {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule})
@@ -84,7 +88,7 @@ TEST(NonFinite, PropagatesOnlyToAffectedOutputs) {
         s.H = 2;
         s.HV = 2;
         s.K = 8;
-        s.V = 8;
+        s.V = 20;
         Problem p(s);
         const int64_t b = 1, t_bad = 70, h = 1;  // v of batch 1, head 1, token 70
         p.v[((b * s.T + t_bad) * s.HV + h) * s.V + 3] = bad;
@@ -104,6 +108,11 @@ TEST(NonFinite, PropagatesOnlyToAffectedOutputs) {
         EXPECT_TRUE(any_bad) << op_name(op) << ": the bad token's own output is finite";
       }
 }
+
+INSTANTIATE_TEST_SUITE_P(All, NonFinite, ::testing::ValuesIn(all_backends()),
+                         [](const ::testing::TestParamInfo<fw_backend>& i) {
+                           return std::string(fw_backend_name(i.param));
+                         });
 
 }  // namespace
 }  // namespace fwtest
