@@ -1,7 +1,8 @@
 // The recurrent kernels' two sweeps over a K x V state, one block of NB
 // vectors of columns at a time with the block's accumulators held in
 // registers across all K rows (rows.hpp's per-row helpers reload and store
-// them for every row, which made decode load/store-bound). Per element the
+// them for every row: delta-rule decode at B = 64, HV = 32, K = V = 128 took
+// 21.8 ms on one thread that way, 13.7 ms this way). Per element the
 // operations and their order are those of rows::axpy and
 // rows::update_and_read, so results do not depend on which path (or which
 // column slice) computed a column.

@@ -8,7 +8,6 @@
 #include <cmath>
 
 #include "kernels/common/rows.hpp"
-#include "kernels/common/state_sweep.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace fw {
@@ -25,17 +24,13 @@ void linear_attn_recurrent(const ScanTask& t) {
     rows::load_row<Vec>(K, t.k + s * t.k_ts, kn, t.qk_l2norm);
     const float decay = t.g ? std::exp(t.g[s * t.g_ts]) : 1.0f;
     const float* v = t.v + s * t.v_ts;
-    // Whole blocks with register accumulators, then the remaining columns.
-    constexpr int64_t kBlock = sweep::kNB * Vec::N;
-    int64_t c0 = 0;
-    for (; c0 + kBlock <= V; c0 += kBlock)
-      sweep::update_read<Vec>(K, decay, t.S + c0, t.S_ld, kn, v + c0, qn, acc + c0);
-    if (c0 < V) {
-      rows::fill<Vec>(V - c0, 0.0f, acc + c0);
-      for (int64_t i = 0; i < K; ++i)
-        rows::update_and_read<Vec>(V - c0, decay, t.S + i * t.S_ld + c0, kn[i], v + c0, qn[i],
-                                   acc + c0);
-    }
+    // Row-major: one streaming pass. (Column blocks with register
+    // accumulators, as the delta rule uses, made decode at B = 64, HV = 32,
+    // K = V = 128 take 17.8 ms on one thread instead of 10.2: four strided
+    // passes over each state.)
+    rows::fill<Vec>(V, 0.0f, acc);
+    for (int64_t i = 0; i < K; ++i)
+      rows::update_and_read<Vec>(V, decay, t.S + i * t.S_ld, kn[i], v, qn[i], acc);
     float out_scale = t.scale;
     if (t.normalize) {
       rows::axpy<Vec>(K, 1.0f, kn, t.z);
