@@ -22,15 +22,14 @@ namespace fw {
 namespace {
 
 // AUTO: the chunked form from the sequence length where it overtakes the
-// recurrent one. Measured with bench/ "crossover" (H = HV = 4, K = V = 128,
-// AVX-512, one thread): linear attention, recurrent faster up to T = 4
-// (0.030 vs 0.041 ms), chunked from T = 8 (0.057 vs 0.063 ms); delta rules,
-// chunked already faster at T = 2 (0.031 vs 0.039 ms), as the recurrent
-// delta step sweeps the state twice.
-bool use_chunked(int32_t mode, int64_t len, bool delta) {
+// recurrent one, 16 tokens for every op. Measured with bench/ "crossover"
+// (H = HV = 4, K = V = 128, AVX-512, one thread, medians of 3), recurrent vs
+// chunked ms: delta rule T = 8 0.068 vs 0.096, T = 16 0.160 vs 0.091; linear
+// attention T = 8 0.054 vs 0.060, T = 16 0.123 vs 0.065.
+bool use_chunked(int32_t mode, int64_t len) {
   if (mode == FW_MODE_CHUNKED) return true;
   if (mode == FW_MODE_RECURRENT) return false;
-  return len >= (delta ? 2 : 8);
+  return len >= 16;
 }
 
 // Per-thread workspace: kernel scratch, then a K x V state and a K
@@ -127,7 +126,7 @@ void run_task(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const Spli
   }
   if (len == 0) return;
 
-  const bool chunked = use_chunked(a->mode, len, op_is_delta(op));
+  const bool chunked = use_chunked(a->mode, len);
   if (op_is_delta(op))
     (chunked ? kt.delta_rule_chunk : kt.delta_rule_recurrent)(t);
   else
