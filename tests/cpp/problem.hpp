@@ -27,6 +27,25 @@ struct Shape {
   int64_t chunk = FW_DEFAULT_CHUNK_SIZE;
 };
 
+// A shape in one line; the other fields keep their defaults.
+inline Shape make_shape(Op op, int32_t mode, int64_t B, int64_t T, int64_t H, int64_t HV,
+                        int64_t K, int64_t V, bool initial_state = false) {
+  Shape s;
+  s.op = op;
+  s.mode = mode;
+  s.B = B;
+  s.T = T;
+  s.H = H;
+  s.HV = HV;
+  s.K = K;
+  s.V = V;
+  s.initial_state = initial_state;
+  return s;
+}
+
+// The four ops, for tests that loop over them.
+constexpr Op kAllOps[] = {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule};
+
 inline const char* op_name(Op op) {
   switch (op) {
     case Op::kLinearAttn: return "linear_attn";

@@ -25,21 +25,9 @@ extern "C" void* aligned_alloc(size_t alignment, size_t size) {
 namespace fwtest {
 namespace {
 
-const Op kOps[] = {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule};
+const auto& kOps = kAllOps;
 
-Shape shape(Op op, int64_t T, int32_t mode) {
-  Shape s;
-  s.op = op;
-  s.mode = mode;
-  s.B = 2;
-  s.T = T;
-  s.H = 1;
-  s.HV = 2;
-  s.K = 16;
-  s.V = 16;
-  s.initial_state = true;
-  return s;
-}
+Shape shape(Op op, int64_t T, int32_t mode) { return make_shape(op, mode, 2, T, 1, 2, 16, 16, true); }
 
 // One workspace allocation per call, whatever T: nothing allocates per token.
 TEST(Allocation, OnePerCallIndependentOfLength) {

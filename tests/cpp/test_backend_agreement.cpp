@@ -15,19 +15,10 @@ class BackendAgreement : public ::testing::TestWithParam<fw_backend> {};
 
 TEST_P(BackendAgreement, MatchesScalarBackend) {
   const fw_backend backend = GetParam();
-  for (Op op : {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule})
+  for (Op op : kAllOps)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
-      Shape s;
-      s.op = op;
-      s.mode = mode;
-      s.B = 2;
-      s.T = 77;
-      s.H = 2;
-      s.HV = 4;
-      s.K = 37;
-      s.V = 45;
+      Shape s = make_shape(op, mode, 2, 77, 2, 4, 37, 45, true);
       s.chunk = 32;
-      s.initial_state = true;
       s.flags = op == Op::kDeltaRule ? FW_FLAG_QK_L2NORM : 0;
       Problem ref(s);
       {

@@ -22,18 +22,10 @@ std::vector<fw_backend> supported_backends() {
 }
 
 Shape job_shape(int i) {
-  const Op ops[] = {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule};
-  Shape s;
-  s.op = ops[i % 4];
-  s.mode = i % 3 == 0 ? FW_MODE_RECURRENT : FW_MODE_CHUNKED;
-  s.B = 2;
-  s.T = 40 + 7 * (i % 5);
-  s.H = 1 + i % 2;
-  s.HV = 2 * s.H;
-  s.K = 16 + i % 9;
-  s.V = 8 + i % 13;
+  const int64_t H = 1 + i % 2;
+  Shape s = make_shape(kAllOps[i % 4], i % 3 == 0 ? FW_MODE_RECURRENT : FW_MODE_CHUNKED, 2,
+                       40 + 7 * (i % 5), H, 2 * H, 16 + i % 9, 8 + i % 13, i % 2 == 0);
   s.chunk = 16;
-  s.initial_state = i % 2 == 0;
   return s;
 }
 

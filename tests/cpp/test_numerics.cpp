@@ -11,15 +11,7 @@
 namespace fwtest {
 namespace {
 
-Shape long_shape(Op op, int32_t mode) {
-  Shape s;
-  s.op = op;
-  s.mode = mode;
-  s.T = 100000;
-  s.K = 16;
-  s.V = 16;
-  return s;
-}
+Shape long_shape(Op op, int32_t mode) { return make_shape(op, mode, 1, 100000, 1, 1, 16, 16); }
 
 bool all_finite(const std::vector<float>& x) {
   for (float e : x)
@@ -77,18 +69,10 @@ TEST_P(NonFinite, PropagatesOnlyToAffectedOutputs) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
   const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(),
                               std::numeric_limits<float>::infinity()};
-  for (Op op : {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule})
+  for (Op op : kAllOps)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
       for (float bad : bad_values) {
-        Shape s;
-        s.op = op;
-        s.mode = mode;
-        s.B = 2;
-        s.T = 150;
-        s.H = 2;
-        s.HV = 2;
-        s.K = 8;
-        s.V = 20;
+        const Shape s = make_shape(op, mode, 2, 150, 2, 2, 8, 20);
         Problem p(s);
         const int64_t b = 1, t_bad = 70, h = 1;  // v of batch 1, head 1, token 70
         p.v[((b * s.T + t_bad) * s.HV + h) * s.V + 3] = bad;

@@ -20,18 +20,7 @@ struct BadCase {
 
 void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
-Shape base_shape(Op op) {
-  Shape s;
-  s.op = op;
-  s.B = 2;
-  s.T = 5;
-  s.H = 2;
-  s.HV = 4;
-  s.K = 3;
-  s.V = 4;
-  s.initial_state = true;
-  return s;
-}
+Shape base_shape(Op op) { return make_shape(op, FW_MODE_AUTO, 2, 5, 2, 4, 3, 4, true); }
 
 bool untouched(const std::vector<float>& x) {
   for (float e : x)
@@ -173,7 +162,7 @@ TEST(ScanArgs, NullArgsStruct) {
 }
 
 TEST(ScanArgs, BaseCaseIsValid) {
-  for (Op op : {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule}) {
+  for (Op op : kAllOps) {
     Problem p(base_shape(op));
     EXPECT_EQ(p.run(), FW_OK) << op_name(op);
   }

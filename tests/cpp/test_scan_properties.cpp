@@ -11,21 +11,9 @@
 namespace fwtest {
 namespace {
 
-const Op kOps[] = {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule};
+const auto& kOps = kAllOps;
 
-Shape props_shape(Op op, int32_t mode) {
-  Shape s;
-  s.op = op;
-  s.B = 2;
-  s.T = 150;
-  s.H = 2;
-  s.HV = 4;
-  s.K = 32;
-  s.V = 40;
-  s.mode = mode;
-  s.initial_state = true;
-  return s;
-}
+Shape props_shape(Op op, int32_t mode) { return make_shape(op, mode, 2, 150, 2, 4, 32, 40, true); }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
