@@ -1,7 +1,8 @@
 // Throughput suite: every scan x {chunked prefill, recurrent decode, auto} x
 // shapes x threads, with the peers on the same shapes in the same run:
 // (a) chunked scans composed from OpenBLAS calls (bench/peers), (c) this
-// library's portable scalar backend. (b), PyTorch, is not measured yet.
+// library's portable scalar backend. (b), PyTorch, is bench/peers/torch_peer.py
+// (Python, against the binding in one process: PyTorch is a pip download).
 //
 // Counters: tokens/s; model GFLOP/s (4KV per token and value head for linear
 // attention, 6KV for the delta rule: DESIGN.md §2); efficiency = model FLOP/s
