@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "problem.hpp"
@@ -21,6 +22,14 @@ struct BadCase {
 void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
 Shape base_shape(Op op) { return make_shape(op, FW_MODE_AUTO, 2, 5, 2, 4, 3, 4, true); }
+
+// Packs the problem as cu_seqlens offsets (N = offsets - 1) with this batch.
+void use_cu_seqlens(Problem& p, std::vector<int64_t> offsets, int64_t batch = 1) {
+  p.args.batch = batch;
+  p.cu = std::move(offsets);
+  p.args.cu_seqlens = p.cu.data();
+  p.args.num_seqs = static_cast<int64_t>(p.cu.size()) - 1;
+}
 
 bool untouched(const std::vector<float>& x) {
   for (float e : x)
@@ -68,39 +77,15 @@ std::vector<BadCase> bad_cases() {
       {"overlapping_output_rows", L, FW_ERR_INVALID_STRIDE,
        [](Problem& p) { p.args.o_stride[2] = 1; }},
       {"cu_not_batch_1", L, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) {
-         p.cu = {0, 2, 5};
-         p.args.cu_seqlens = p.cu.data();
-         p.args.num_seqs = 2;
-       }},
+       [](Problem& p) { use_cu_seqlens(p, {0, 2, 5}, /*batch=*/2); }},
       {"cu_not_from_0", D, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) {
-         p.args.batch = 1;
-         p.cu = {1, 2, 5};
-         p.args.cu_seqlens = p.cu.data();
-         p.args.num_seqs = 2;
-       }},
+       [](Problem& p) { use_cu_seqlens(p, {1, 2, 5}); }},
       {"cu_decreasing", G, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) {
-         p.args.batch = 1;
-         p.cu = {0, 3, 2, 5};
-         p.args.cu_seqlens = p.cu.data();
-         p.args.num_seqs = 3;
-       }},
+       [](Problem& p) { use_cu_seqlens(p, {0, 3, 2, 5}); }},
       {"cu_not_to_T", GD, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) {
-         p.args.batch = 1;
-         p.cu = {0, 2, 4};
-         p.args.cu_seqlens = p.cu.data();
-         p.args.num_seqs = 2;
-       }},
+       [](Problem& p) { use_cu_seqlens(p, {0, 2, 4}); }},
       {"cu_no_sequences", L, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) {
-         p.args.batch = 1;
-         p.cu = {0};
-         p.args.cu_seqlens = p.cu.data();
-         p.args.num_seqs = 0;
-       }},
+       [](Problem& p) { use_cu_seqlens(p, {0}); }},
       {"unknown_flag", D, FW_ERR_INVALID_FLAGS, [](Problem& p) { p.args.flags |= 0x100u; }},
       {"normalize_on_delta", D, FW_ERR_INVALID_FLAGS,
        [](Problem& p) { p.args.flags |= FW_FLAG_NORMALIZE; }},
