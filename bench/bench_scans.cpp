@@ -117,8 +117,8 @@ void BM_BlasChunked(benchmark::State& st, int op) {
 
 using Shape = std::vector<int64_t>;  // B, T, H, HV, K, threads
 
-void add(const std::string& name, benchmark::internal::Benchmark* b, const std::vector<Shape>& shapes) {
-  (void)name;
+// Registers the shapes on a benchmark, with the suite's common settings.
+void add(benchmark::internal::Benchmark* b, const std::vector<Shape>& shapes) {
   for (const Shape& s : shapes) b->Args(s);
   b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 }
@@ -144,22 +144,22 @@ void register_all(bool full) {
   }
   for (int op = 0; op < 4; ++op) {
     const std::string n = op_name(op);
-    add(n, benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED, 0),
+    add(benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED, 0),
         prefill);
-    add(n, benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode").c_str(), BM_Fastweights, op,
+    add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode").c_str(), BM_Fastweights, op,
                                         FW_MODE_RECURRENT, 0),
         decode);
     for (int m = 0; m < 3; ++m)
-      add(n, benchmark::RegisterBenchmark((std::string(modes[m]) + "_" + n + "/crossover").c_str(),
+      add(benchmark::RegisterBenchmark((std::string(modes[m]) + "_" + n + "/crossover").c_str(),
                                           BM_Fastweights, op, mode_ids[m], 0),
           crossover);
     // Peer (c): the portable backend on the target shape, one thread.
-    add(n, benchmark::RegisterBenchmark(("scalar_chunk_" + n).c_str(), BM_Fastweights, op,
+    add(benchmark::RegisterBenchmark(("scalar_chunk_" + n).c_str(), BM_Fastweights, op,
                                         FW_MODE_CHUNKED, kPeerScalar),
         {{1, 4096, 16, 16, 128, 1}});
   }
-  add("", benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked, int(kLinear)), prefill);
-  add("", benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked, int(kDelta)), prefill);
+  add(benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked, int(kLinear)), prefill);
+  add(benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked, int(kDelta)), prefill);
 }
 
 }  // namespace
