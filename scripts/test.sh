@@ -2,8 +2,9 @@
 # Installs, builds and runs every test: GoogleTest on every backend this CPU
 # runs, the C11 consumer, the export and ISA checks, the install check, the
 # Python binding tests, the ABI baseline check, ASan + UBSan and valgrind,
-# a minute of fuzzing, then NEON (qemu-aarch64) and the no-AVX scalar
-# fallback (qemu-x86_64 -cpu Westmere). FW_QUICK=1 runs only the first four.
+# a minute of fuzzing, then NEON (qemu-aarch64), the no-AVX scalar
+# fallback (qemu-x86_64 -cpu Westmere) and AVX-512 in a Linux guest under
+# Bochs (tests/emulated/avx512.sh). FW_QUICK=1 runs only the first four.
 # Any failure stops the run with a non-zero exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,6 @@ if [ "${FW_QUICK:-0}" != "1" ]; then
   suite "fuzzing the C API" bash scripts/fuzz.sh "${FW_FUZZ_SECONDS:-60}"
   suite "NEON under qemu-aarch64" bash scripts/test_emulated.sh neon
   suite "no-AVX scalar under qemu-x86_64" bash scripts/test_emulated.sh noavx
+  suite "AVX-512 under Bochs" bash scripts/test_emulated.sh avx512
 fi
 echo "suites: $suites passed, 0 failed"

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The backends this CPU cannot show, run under emulation (qemu-user):
+# The backends this CPU may lack, run under emulation (qemu-user, Bochs):
 #  - aarch64: cross-built with g++-aarch64-linux-gnu (GoogleTest from
 #    /usr/src/googletest, no hwloc), the whole suite under qemu-aarch64; the
 #    NEON backend must be the one selected.
 #  - x86-64 without AVX: the native test binary under qemu-x86_64 -cpu
 #    Westmere; the library must load, select scalar and pass (no SIGILL).
-# Expects build/ from scripts/build.sh. Usage: test_emulated.sh [neon|noavx]...
+#  - AVX-512: a Linux guest under Bochs (full-system emulation), see
+#    tests/emulated/avx512.sh; the avx512 backend must be the one selected.
+# Expects build/ from scripts/build.sh. Usage: test_emulated.sh [neon|noavx|avx512]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(neon noavx)
+[ ${#targets[@]} -gt 0 ] || targets=(neon noavx avx512)
 for t in "${targets[@]}"; do
   case "$t" in
     neon)
@@ -28,6 +30,10 @@ for t in "${targets[@]}"; do
       FW_EXPECT_BACKEND=scalar "${run[@]}" build/tests/cpp/fastweights_tests --gtest_brief=1
       "${run[@]}" build/tests/fastweights_c_consumer
       ;;
-    *) echo "unknown target $t (neon|noavx)"; exit 2 ;;
+    avx512)
+      echo "== AVX-512: native tests in a Linux guest under Bochs"
+      bash tests/emulated/avx512.sh build
+      ;;
+    *) echo "unknown target $t (neon|noavx|avx512)"; exit 2 ;;
   esac
 done
