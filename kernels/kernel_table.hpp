@@ -27,15 +27,36 @@ struct ScanTask {
   float* S;           // K x V state, read and updated in place; row i at
   int64_t S_ld;       //   S + i * S_ld (V, or wider when V is one slice)
   float* z;           // K normaliser state (normalize only), in place
-  float* ws;          // scan_workspace_floats(K, V, chunk) floats
+  float* ws;          // scratch: scan_workspace_floats(K, V, chunk) floats for
+                      // whole scans, chunk_scratch_floats() for prepare/advance
 };
 
-// Floats of per-thread workspace any scan kernel may use. Recurrent kernels
-// use the first 2K + 2V; chunked ones the rest too (Q, K, scaled K, W and
-// K transposed: C x K; U, O: C x V; two C x C matrices; gates, betas: C).
+// The chunked kernels come in two halves (DESIGN.md §2, §4):
+//  - prepare: everything about one chunk that does not depend on the state
+//    (loads, decays, Q K^T, and for the delta rule (I + A)^{-1} and W),
+//    written to a chunk record of chunk_record_floats() floats;
+//  - advance: the state-dependent rest, for the task's V columns, from the
+//    record: outputs of the chunk, then the state after it.
+// A chunked scan is prepare + advance per chunk. With fewer (sequence, head)
+// pairs than threads, threads prepare different chunks of a group at once,
+// then advance slices of V columns through the group: the same arithmetic
+// on the same floats, so results do not depend on the thread count.
+inline int64_t chunk_record_floats(int64_t K, int64_t chunk) {
+  return 3 * chunk * K + 2 * chunk * chunk + 2 * chunk;  // Q, K, W; T, A; G, beta
+}
+
+// Scratch a kernel may use besides a record: the recurrent kernels the first
+// 2K + 2V floats; prepare K, K transposed, beta K (C x K) and a C x C
+// matrix; advance three C x V blocks (beta V, U, O).
+inline int64_t chunk_scratch_floats(int64_t K, int64_t V, int64_t chunk) {
+  const int64_t prepare = 3 * chunk * K + chunk * chunk, advance = 3 * chunk * V;
+  return 2 * K + 2 * V + (prepare > advance ? prepare : advance);
+}
+
+// Per-thread workspace of a scan run chunk by chunk on one thread: scratch,
+// then one chunk record.
 inline int64_t scan_workspace_floats(int64_t K, int64_t V, int64_t chunk) {
-  return 2 * K + 2 * V + 5 * chunk * K + 2 * chunk * V + 2 * chunk * chunk +
-         2 * chunk;
+  return chunk_scratch_floats(K, V, chunk) + chunk_record_floats(K, chunk);
 }
 
 struct FeatureMapTask {
@@ -52,6 +73,9 @@ struct FeatureMapTask {
 };
 
 using ScanFn = void (*)(const ScanTask&);
+// Chunk [c0, c0 + chunk) of a task: prepare writes rec, advance reads it.
+using ChunkPrepareFn = void (*)(const ScanTask&, int64_t c0, float* rec);
+using ChunkAdvanceFn = void (*)(const ScanTask&, int64_t c0, const float* rec);
 using FeatureMapFn = void (*)(const FeatureMapTask&);
 
 // One backend: every kernel of the library, compiled for one ISA.
@@ -60,6 +84,10 @@ struct KernelTable {
   ScanFn linear_attn_chunk;
   ScanFn delta_rule_recurrent;   // also gated
   ScanFn delta_rule_chunk;
+  ChunkPrepareFn linear_attn_prepare;
+  ChunkAdvanceFn linear_attn_advance;
+  ChunkPrepareFn delta_rule_prepare;
+  ChunkAdvanceFn delta_rule_advance;
   FeatureMapFn feature_map;
 };
 

@@ -16,32 +16,56 @@
 namespace fw {
 namespace chunk {
 
-// Chunk-local buffers carved from the task's workspace (layout matches
-// scan_workspace_floats). Row-major; leading dimensions K, V, C.
-struct Buffers {
-  float *Q, *Kc, *Kb, *W;  // C x K
-  float* KT;               // K x C: Kc transposed, the B operand of Q K^T
-  float *U, *O;            // C x V
-  float *A, *B;            // C x C
-  float *G, *beta;         // C
+// A chunk record (chunk_record_floats): what prepare leaves for advance.
+// Row-major, leading dimensions K and C; linear attention leaves W, T and
+// beta unused.
+template <class Float>
+struct Record {
+  Float *Q, *Kd, *W;  // C x K: queries (times exp(G) when gated); keys (times
+                      // exp(G_last - G) when gated); -W of the WY form
+  Float *T, *A;       // C x C: (I + A)^{-1}; causal Q K^T scores
+  Float *G, *beta;    // C: cumulative log-decay; betas
+};
+
+template <class Vec, class Float>
+inline Record<Float> record(Float* rec, int64_t K, int64_t C) {
+  Record<Float> r;
+  r.Q = rec;
+  r.Kd = r.Q + C * K;
+  r.W = r.Kd + C * K;
+  r.T = r.W + C * K;
+  r.A = r.T + C * C;
+  r.G = r.A + C * C;
+  r.beta = r.G + C;
+  return r;
+}
+
+// Scratch past the recurrent kernels' 2K + 2V floats (chunk_scratch_floats):
+// prepare's and advance's parts overlap, they never run at once.
+struct Scratch {
+  float *Kc, *KT, *Kb, *M;  // prepare: keys, keys transposed (K x C), beta
+                            // keys (C x K); a C x C matrix
+  float *X, *U, *O;         // advance: C x V each
 };
 
 template <class Vec>
-inline Buffers buffers(const ScanTask& t) {
+inline Scratch scratch(const ScanTask& t) {
   const int64_t K = t.K, V = t.V, C = t.chunk;
-  Buffers b;
-  b.Q = t.ws + 2 * K + 2 * V;
-  b.Kc = b.Q + C * K;
-  b.Kb = b.Kc + C * K;
-  b.W = b.Kb + C * K;
-  b.KT = b.W + C * K;
-  b.U = b.KT + C * K;
-  b.O = b.U + C * V;
-  b.A = b.O + C * V;
-  b.B = b.A + C * C;
-  b.G = b.B + C * C;
-  b.beta = b.G + C;
-  return b;
+  Scratch s;
+  s.Kc = t.ws + 2 * K + 2 * V;
+  s.KT = s.Kc + C * K;
+  s.Kb = s.KT + C * K;
+  s.M = s.Kb + C * K;
+  s.X = t.ws + 2 * K + 2 * V;
+  s.U = s.X + C * V;
+  s.O = s.U + C * V;
+  return s;
+}
+
+// Length of the chunk starting at c0.
+template <class Vec>
+inline int64_t chunk_length(const ScanTask& t, int64_t c0) {
+  return t.T - c0 < t.chunk ? t.T - c0 : t.chunk;
 }
 
 // Input and output rows are fetched a few rows ahead of their use. One
@@ -70,21 +94,37 @@ inline const float* row_ahead(const float* base, int64_t ts, int64_t t, int64_t 
   return base + t * ts;
 }
 
-// Rows c0 .. c0+L-1 of q and k (L2-normalised on request), k transposed,
-// and the in-chunk cumulative log-decay G_i = g_1 + ... + g_i (zeros when
-// ungated).
+// Rows c0 .. c0+L-1 of q and k (L2-normalised on request), k transposed
+// (KT, leading dimension C), and the in-chunk cumulative log-decay
+// G_i = g_1 + ... + g_i (zeros when ungated).
 template <class Vec>
-inline void load(const ScanTask& t, int64_t c0, int64_t L, const Buffers& b) {
+inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, float* KT,
+                 float* G) {
   const int64_t K = t.K, C = t.chunk;
-  float G = 0.0f;
+  float sum = 0.0f;
   for (int64_t i = 0; i < L; ++i) {
-    rows::load_row<Vec>(K, row_ahead<Vec>(t.q, t.q_ts, c0 + i, t.T, K), b.Q + i * K, t.qk_l2norm);
-    rows::load_row<Vec>(K, row_ahead<Vec>(t.k, t.k_ts, c0 + i, t.T, K), b.Kc + i * K, t.qk_l2norm);
-    if (t.g) G += t.g[(c0 + i) * t.g_ts];
-    b.G[i] = G;
+    rows::load_row<Vec>(K, row_ahead<Vec>(t.q, t.q_ts, c0 + i, t.T, K), Q + i * K, t.qk_l2norm);
+    rows::load_row<Vec>(K, row_ahead<Vec>(t.k, t.k_ts, c0 + i, t.T, K), Kc + i * K, t.qk_l2norm);
+    if (t.g) sum += t.g[(c0 + i) * t.g_ts];
+    G[i] = sum;
   }
   for (int64_t i = 0; i < L; ++i)
-    for (int64_t p = 0; p < K; ++p) b.KT[p * C + i] = b.Kc[i * K + p];
+    for (int64_t p = 0; p < K; ++p) KT[p * C + i] = Kc[i * K + p];
+}
+
+// Row i of X *= exp(G_i) (queries), or Kd_j = exp(G_last - G_j) Kc_j (keys);
+// plain copies when ungated.
+template <class Vec>
+inline void decay_queries(int64_t L, int64_t K, const float* G, bool gated, float* X) {
+  if (gated)
+    for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[i]), X + i * K);
+}
+
+template <class Vec>
+inline void decay_keys(int64_t L, int64_t K, const float* Kc, const float* G, bool gated,
+                       float* Kd) {
+  for (int64_t j = 0; j < L; ++j)
+    rows::scaled_copy<Vec>(K, gated ? std::exp(G[L - 1] - G[j]) : 1.0f, Kc + j * K, Kd + j * K);
 }
 
 // dst rows (stride V) = a * v rows c0 .. c0+L-1.
@@ -131,41 +171,29 @@ inline void causal_scores(int64_t L, int64_t K, int64_t C, const float* X, const
   }
 }
 
-// Out (L x V, row stride ldo) = X (L x K) S (K x V, row stride ldS), row i
-// then scaled by exp(G_i) if gated.
+// Out (L x V, row stride ldo) += X (L x K) S (K x V, row stride ldS).
 template <class Vec>
-inline void times_state(int64_t L, int64_t K, int64_t V, const float* X, const float* S,
-                        int64_t ldS, const float* G, bool gated, float* Out, int64_t ldo) {
-  for (int64_t i = 0; i < L; ++i) rows::fill<Vec>(V, 0.0f, Out + i * ldo);
+inline void add_times_state(int64_t L, int64_t K, int64_t V, const float* X, const float* S,
+                            int64_t ldS, float* Out, int64_t ldo) {
   gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, X, K, 1, S, ldS, Out, ldo);
-  if (gated)
-    for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(V, std::exp(G[i]), Out + i * ldo);
 }
 
 // Out += A U with A lower-triangular (L x L, leading dim C); U rows of V at
-// stride ldu (the caller's v rows for linear attention: no copy).
+// stride ldu.
 template <class Vec>
 inline void add_causal_product(int64_t L, int64_t V, int64_t C, const float* A, const float* U,
                                int64_t ldu, float* Out, int64_t ldo) {
   gemm::gemm_acc<Vec>(gemm::kCausalK, L, V, L, A, C, 1, U, ldu, Out, ldo);
 }
 
-// S = exp(G_last) S + sum_j exp(G_last - G_j) K_j^T U_j (U rows at stride
-// ldu, S rows at ldS); Kd is scratch for the decayed keys (L x K). K^T is read in place
-// through gemm's strides.
+// S = exp(G_last) S + Kd^T U, Kd the decayed keys (L x K, read transposed
+// in place through gemm's strides), U rows at stride ldu, S rows at ldS.
 template <class Vec>
-inline void update_state(int64_t L, int64_t K, int64_t V, const float* Kc, const float* U,
-                         int64_t ldu, const float* G, bool gated, float* Kd, float* S,
-                         int64_t ldS) {
-  const float* keys = Kc;
-  if (gated) {
-    const float G_last = G[L - 1];
-    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G_last), S + k * ldS);
-    for (int64_t j = 0; j < L; ++j)
-      rows::scaled_copy<Vec>(K, std::exp(G_last - G[j]), Kc + j * K, Kd + j * K);
-    keys = Kd;
-  }
-  gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, keys, 1, K, U, ldu, S, ldS);
+inline void update_state(int64_t L, int64_t K, int64_t V, const float* Kd, const float* U,
+                         int64_t ldu, const float* G, bool gated, float* S, int64_t ldS) {
+  if (gated)
+    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G[L - 1]), S + k * ldS);
+  gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, Kd, 1, K, U, ldu, S, ldS);
 }
 
 }  // namespace chunk

@@ -5,10 +5,11 @@
 //   T = (I + A)^{-1}   (forward substitution, L^3 / 6: small beside the rest)
 //   W = T (beta exp(G) K),  U = T (beta V)
 //   U' = U - W S
-//   O = scale (exp(G) (Q S) + ((Q K^T) exp(G_i - G_j) M) U')
+//   O = scale ((exp(G) Q) S + ((Q K^T) exp(G_i - G_j) M) U')
 //   S <- exp(G_last) S + (exp(G_last - G) K)^T U'
-// All products but the solve are gemm_acc calls; T, A and Q K^T are
-// triangular and cost half.
+// prepare computes T, W and the scores (all independent of S, and of V);
+// advance the rest, for the task's V columns. All products but the solve
+// are gemm_acc calls; T, A and Q K^T are triangular and cost half.
 #pragma once
 
 #include <cmath>
@@ -35,41 +36,58 @@ inline void unit_lower_inverse(int64_t L, int64_t C, const float* A, float* T) {
 }
 
 template <class Vec>
-void delta_rule_chunk(const ScanTask& t) {
-  const int64_t K = t.K, V = t.V, C = t.chunk;
+void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
+  const int64_t K = t.K, C = t.chunk, L = chunk::chunk_length<Vec>(t, c0);
   const bool gated = t.g != nullptr;
-  const chunk::Buffers b = chunk::buffers<Vec>(t);
-  for (int64_t c0 = 0; c0 < t.T; c0 += C) {
-    const int64_t L = t.T - c0 < C ? t.T - c0 : C;
-    chunk::load<Vec>(t, c0, L, b);
-    for (int64_t i = 0; i < L; ++i) b.beta[i] = t.beta[(c0 + i) * t.beta_ts];
+  const chunk::Record<float> r = chunk::record<Vec>(rec, K, C);
+  const chunk::Scratch s = chunk::scratch<Vec>(t);
+  chunk::load<Vec>(t, c0, L, r.Q, s.Kc, s.KT, r.G);
+  for (int64_t i = 0; i < L; ++i) r.beta[i] = t.beta[(c0 + i) * t.beta_ts];
 
-    // A = strict_lower(beta K K^T exp(G_i - G_j)), then T = (I + A)^{-1} in b.B.
-    chunk::causal_scores<Vec>(L, K, C, b.Kc, b.KT, b.G, gated, /*strict=*/true, b.A);
-    for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(i, b.beta[i], b.A + i * C);
-    unit_lower_inverse<Vec>(L, C, b.A, b.B);
+  // A = strict_lower(beta K K^T exp(G_i - G_j)) in s.M, then T = (I + A)^{-1}.
+  chunk::causal_scores<Vec>(L, K, C, s.Kc, s.KT, r.G, gated, /*strict=*/true, s.M);
+  for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(i, r.beta[i], s.M + i * C);
+  unit_lower_inverse<Vec>(L, C, s.M, r.T);
 
-    // W = T (beta exp(G) K) and U = T (beta V); beta V waits in b.O.
-    for (int64_t i = 0; i < L; ++i) {
-      const float wk = gated ? b.beta[i] * std::exp(b.G[i]) : b.beta[i];
-      rows::scaled_copy<Vec>(K, wk, b.Kc + i * K, b.Kb + i * K);
-    }
-    chunk::load_values<Vec>(t, c0, L, b.beta, b.O);
-    rows::fill<Vec>(L * K, 0.0f, b.W);
-    rows::fill<Vec>(L * V, 0.0f, b.U);
-    gemm::gemm_acc<Vec>(gemm::kCausalK, L, K, L, b.B, C, 1, b.Kb, K, b.W, K);
-    gemm::gemm_acc<Vec>(gemm::kCausalK, L, V, L, b.B, C, 1, b.O, V, b.U, V);
+  // -W = T (-beta exp(G) K): negated once here, so that advance's
+  // U' = U - W S is one accumulating product per V slice.
+  for (int64_t i = 0; i < L; ++i) {
+    const float wk = gated ? r.beta[i] * std::exp(r.G[i]) : r.beta[i];
+    rows::scaled_copy<Vec>(K, -wk, s.Kc + i * K, s.Kb + i * K);
+  }
+  rows::fill<Vec>(L * K, 0.0f, r.W);
+  gemm::gemm_acc<Vec>(gemm::kCausalK, L, K, L, r.T, C, 1, s.Kb, K, r.W, K);
 
-    // U' = U - W S: U += (-W) S.
-    rows::scal<Vec>(L * K, -1.0f, b.W);
-    gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, b.W, K, 1, t.S, t.S_ld, b.U, V);
+  chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, gated, /*strict=*/false, r.A);
+  chunk::decay_queries<Vec>(L, K, r.G, gated, r.Q);
+  chunk::decay_keys<Vec>(L, K, s.Kc, r.G, gated, r.Kd);
+}
 
-    // O in the workspace, written out once (see linear_attn/chunk.hpp).
-    chunk::times_state<Vec>(L, K, V, b.Q, t.S, t.S_ld, b.G, gated, b.O, V);
-    chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
-    chunk::add_causal_product<Vec>(L, V, C, b.A, b.U, V, b.O, V);
-    chunk::store_outputs<Vec>(t, c0, L, b.O, nullptr);
-    chunk::update_state<Vec>(L, K, V, b.Kc, b.U, V, b.G, gated, b.Kb, t.S, t.S_ld);
+template <class Vec>
+void delta_rule_advance(const ScanTask& t, int64_t c0, const float* rec) {
+  const int64_t K = t.K, V = t.V, C = t.chunk, L = chunk::chunk_length<Vec>(t, c0);
+  const chunk::Record<const float> r = chunk::record<Vec>(rec, K, C);
+  const chunk::Scratch s = chunk::scratch<Vec>(t);
+  // U' = T (beta V) - W S.
+  chunk::load_values<Vec>(t, c0, L, r.beta, s.X);
+  rows::fill<Vec>(L * V, 0.0f, s.U);
+  gemm::gemm_acc<Vec>(gemm::kCausalK, L, V, L, r.T, C, 1, s.X, V, s.U, V);
+  chunk::add_times_state<Vec>(L, K, V, r.W, t.S, t.S_ld, s.U, V);
+
+  // O in the workspace, written out once (see linear_attn/chunk.hpp).
+  rows::fill<Vec>(L * V, 0.0f, s.O);
+  chunk::add_times_state<Vec>(L, K, V, r.Q, t.S, t.S_ld, s.O, V);
+  chunk::add_causal_product<Vec>(L, V, C, r.A, s.U, V, s.O, V);
+  chunk::store_outputs<Vec>(t, c0, L, s.O, nullptr);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g != nullptr, t.S, t.S_ld);
+}
+
+template <class Vec>
+void delta_rule_chunk(const ScanTask& t) {
+  float* rec = t.ws + chunk_scratch_floats(t.K, t.V, t.chunk);
+  for (int64_t c0 = 0; c0 < t.T; c0 += t.chunk) {
+    delta_rule_prepare<Vec>(t, c0, rec);
+    delta_rule_advance<Vec>(t, c0, rec);
   }
 }
 

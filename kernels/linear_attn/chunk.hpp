@@ -1,8 +1,10 @@
 // Linear attention, chunked (prefill): DESIGN.md §2. Per chunk of L <= C
 // tokens with in-chunk cumulative log-decay G:
-//   O = exp(G) * (Q S) + ((Q K^T) * exp(G_i - G_j) * M) V
-//   S <- exp(G_last) S + (exp(G_last - G) * K)^T V
+//   O = (exp(G) Q) S + ((Q K^T) * exp(G_i - G_j) * M) V
+//   S <- exp(G_last) S + (exp(G_last - G) K)^T V
 // normalize (ungated): q_t . z_t = (Q z)_t + sum_{j <= t} (Q K^T)_tj.
+// prepare makes the first factors of each product (kernel_table.hpp);
+// advance multiplies them into the task's V columns.
 #pragma once
 
 #include "kernels/common/chunk_ops.hpp"
@@ -13,37 +15,52 @@ namespace fw {
 namespace kern {
 
 template <class Vec>
-void linear_attn_chunk(const ScanTask& t) {
-  const int64_t K = t.K, V = t.V, C = t.chunk;
-  const bool gated = t.g != nullptr;
-  const chunk::Buffers b = chunk::buffers<Vec>(t);
-  for (int64_t c0 = 0; c0 < t.T; c0 += C) {
-    const int64_t L = t.T - c0 < C ? t.T - c0 : C;
-    // V rows are copied, not read in place: one head's rows sit 8 KiB apart
-    // (16 heads of 128), all in one L1 set, and the gemm passes that re-read
-    // them thrashed it (the 4x1 panel of the state update alone took 22% of
-    // the time in perf).
-    chunk::load<Vec>(t, c0, L, b);
-    chunk::load_values<Vec>(t, c0, L, nullptr, b.U);
-    const float* Vc = b.U;
-    // O is built in the (cache-hot) workspace and written out once: built in
-    // place in the caller's output rows, this ran 20% slower (124 vs 103 ms,
-    // T = 4096, H = 16, K = V = 128, AVX-512, one thread), the read-modify-
-    // write passes of gemm landing on cold lines.
-    chunk::times_state<Vec>(L, K, V, b.Q, t.S, t.S_ld, b.G, gated, b.O, V);
-    chunk::causal_scores<Vec>(L, K, C, b.Q, b.KT, b.G, gated, /*strict=*/false, b.A);
-    chunk::add_causal_product<Vec>(L, V, C, b.A, Vc, V, b.O, V);
-    if (t.normalize) {
-      // b.G (all zeros: normalize is ungated) becomes the row factors.
-      for (int64_t i = 0; i < L; ++i) {
-        float den = rows::dot<Vec>(K, b.Q + i * K, t.z);
-        for (int64_t j = 0; j <= i; ++j) den += b.A[i * C + j];
-        b.G[i] = 1.0f / (den + t.eps);
-      }
-      for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, b.Kc + j * K, t.z);
+void linear_attn_prepare(const ScanTask& t, int64_t c0, float* rec) {
+  const int64_t K = t.K, C = t.chunk, L = chunk::chunk_length<Vec>(t, c0);
+  const chunk::Record<float> r = chunk::record<Vec>(rec, K, C);
+  const chunk::Scratch s = chunk::scratch<Vec>(t);
+  chunk::load<Vec>(t, c0, L, r.Q, s.Kc, s.KT, r.G);
+  chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, t.g != nullptr, /*strict=*/false, r.A);
+  chunk::decay_queries<Vec>(L, K, r.G, t.g != nullptr, r.Q);
+  chunk::decay_keys<Vec>(L, K, s.Kc, r.G, t.g != nullptr, r.Kd);
+}
+
+template <class Vec>
+void linear_attn_advance(const ScanTask& t, int64_t c0, const float* rec) {
+  const int64_t K = t.K, V = t.V, C = t.chunk, L = chunk::chunk_length<Vec>(t, c0);
+  const chunk::Record<const float> r = chunk::record<Vec>(rec, K, C);
+  const chunk::Scratch s = chunk::scratch<Vec>(t);
+  // V rows are copied, not read in place: one head's rows sit 8 KiB apart
+  // (16 heads of 128), all in one L1 set, and the gemm passes that re-read
+  // them thrashed it (the 4x1 panel of the state update alone took 22% of
+  // the time in perf).
+  chunk::load_values<Vec>(t, c0, L, nullptr, s.X);
+  // O is built in the (cache-hot) workspace and written out once: built in
+  // place in the caller's output rows, this ran 20% slower (124 vs 103 ms,
+  // T = 4096, H = 16, K = V = 128, AVX-512, one thread), the read-modify-
+  // write passes of gemm landing on cold lines.
+  rows::fill<Vec>(L * V, 0.0f, s.O);
+  chunk::add_times_state<Vec>(L, K, V, r.Q, t.S, t.S_ld, s.O, V);
+  chunk::add_causal_product<Vec>(L, V, C, r.A, s.X, V, s.O, V);
+  float* factor = s.U;  // normalize only: 1 / (q . z + eps) per row
+  if (t.normalize) {
+    for (int64_t i = 0; i < L; ++i) {
+      float den = rows::dot<Vec>(K, r.Q + i * K, t.z);
+      for (int64_t j = 0; j <= i; ++j) den += r.A[i * C + j];
+      factor[i] = 1.0f / (den + t.eps);
     }
-    chunk::store_outputs<Vec>(t, c0, L, b.O, t.normalize ? b.G : nullptr);
-    chunk::update_state<Vec>(L, K, V, b.Kc, Vc, V, b.G, gated, b.Kb, t.S, t.S_ld);
+    for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, r.Kd + j * K, t.z);
+  }
+  chunk::store_outputs<Vec>(t, c0, L, s.O, t.normalize ? factor : nullptr);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g != nullptr, t.S, t.S_ld);
+}
+
+template <class Vec>
+void linear_attn_chunk(const ScanTask& t) {
+  float* rec = t.ws + chunk_scratch_floats(t.K, t.V, t.chunk);
+  for (int64_t c0 = 0; c0 < t.T; c0 += t.chunk) {
+    linear_attn_prepare<Vec>(t, c0, rec);
+    linear_attn_advance<Vec>(t, c0, rec);
   }
 }
 

@@ -29,28 +29,40 @@ const auto& kOps = kAllOps;
 
 Shape shape(Op op, int64_t T, int32_t mode) { return make_shape(op, mode, 2, T, 1, 2, 16, 16, true); }
 
+// Threads 1 and 2 take the one-pair-per-thread path (4 pairs); 8 threads
+// the path for fewer pairs than threads (src/scan.cpp).
+const int kThreadCounts[] = {1, 2, 8};
+
 // One workspace allocation per call, whatever T: nothing allocates per token.
 TEST(Allocation, OnePerCallIndependentOfLength) {
-  for (Op op : kOps)
-    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
-      for (int64_t T : {1, 10, 1000}) {
-        Problem p(shape(op, T, mode));
-        const int before = g_calls.load();
-        ASSERT_EQ(p.run(), FW_OK);
-        EXPECT_EQ(g_calls.load() - before, 1) << op_name(op) << " T=" << T;
-      }
+  for (int threads : kThreadCounts) {
+    fw_set_num_threads(threads);
+    for (Op op : kOps)
+      for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
+        for (int64_t T : {1, 10, 1000}) {
+          Problem p(shape(op, T, mode));
+          const int before = g_calls.load();
+          ASSERT_EQ(p.run(), FW_OK);
+          EXPECT_EQ(g_calls.load() - before, 1) << op_name(op) << " T=" << T << " threads " << threads;
+        }
+  }
+  fw_set_num_threads(0);
 }
 
 TEST(Allocation, FailureReturnsOutOfMemoryAndWritesNothing) {
-  for (Op op : kOps) {
-    Problem p(shape(op, 50, FW_MODE_CHUNKED));
-    g_fail = true;
-    const fw_status s = p.run();
-    g_fail = false;
-    EXPECT_EQ(s, FW_ERR_OUT_OF_MEMORY) << op_name(op);
-    for (float e : p.o) ASSERT_EQ(e, Problem::kSentinel);
-    for (float e : p.state_out) ASSERT_EQ(e, Problem::kSentinel);
+  for (int threads : kThreadCounts) {
+    fw_set_num_threads(threads);
+    for (Op op : kOps) {
+      Problem p(shape(op, 50, FW_MODE_CHUNKED));
+      g_fail = true;
+      const fw_status s = p.run();
+      g_fail = false;
+      EXPECT_EQ(s, FW_ERR_OUT_OF_MEMORY) << op_name(op) << " threads " << threads;
+      for (float e : p.o) ASSERT_EQ(e, Problem::kSentinel);
+      for (float e : p.state_out) ASSERT_EQ(e, Problem::kSentinel);
+    }
   }
+  fw_set_num_threads(0);
   std::vector<float> x(16, 1.0f), out(64, -1.0f);
   fw_feature_map_args a;
   fw_feature_map_args_init(&a);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <vector>
 
 #include "problem.hpp"
@@ -44,34 +45,54 @@ TEST(ScanProperties, ThreadCountNeverChangesABit) {
     }
 }
 
-// One (sequence, head) pair and several threads: the value columns are
-// split across threads (src/scan.cpp), and still no bit may change.
-TEST(ScanProperties, ColumnSplitNeverChangesABit) {
+// Fewer (sequence, head) pairs than threads: threads prepare chunks side by
+// side and split the value columns (src/scan.cpp), and still no bit may
+// change. Chunk 16 over T = 150 gives 10 chunks: several groups of
+// 2 x threads chunks, and a short last one.
+Shape few_pairs_shape(Op op, int32_t mode, int64_t V, bool packed) {
+  Shape s = props_shape(op, mode);
+  s.B = 1;
+  s.cu_seqlens = packed;  // three sequences, one empty: pairs < 5 threads
+  s.H = s.HV = 1;
+  s.V = V;
+  s.chunk = 16;
+  return s;
+}
+
+void expect_same_for_any_threads(const Shape& s, const char* what) {
+  Problem one(s);
+  {
+    ThreadScope t(1);
+    ASSERT_EQ(one.run(), FW_OK);
+  }
+  for (int threads : {2, 3, 5}) {
+    Problem many(s);
+    ThreadScope t(threads);
+    ASSERT_EQ(many.run(), FW_OK);
+    EXPECT_TRUE(same_bits(one.o, many.o)) << what << " threads " << threads;
+    EXPECT_TRUE(same_bits(one.state_out, many.state_out)) << what << " threads " << threads;
+    EXPECT_TRUE(same_bits(one.norm_out, many.norm_out)) << what << " threads " << threads;
+  }
+  // Without a final-state buffer the pair's state lives in the workspace.
+  Problem nofinal(s);
+  nofinal.args.final_state = nullptr;
+  ThreadScope t(3);
+  ASSERT_EQ(nofinal.run(), FW_OK);
+  EXPECT_TRUE(same_bits(one.o, nofinal.o)) << what;
+}
+
+TEST(ScanProperties, FewPairsNeverChangeABit) {
   for (Op op : kOps)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
-      for (int64_t V : {17, 64, 100}) {
-        Shape s = props_shape(op, mode);
-        s.B = s.H = s.HV = 1;
-        s.V = V;
-        Problem one(s);
-        {
-          ThreadScope t(1);
-          ASSERT_EQ(one.run(), FW_OK);
+      for (int64_t V : {17, 64, 100})
+        for (bool packed : {false, true}) {
+          std::ostringstream what;
+          what << op_name(op) << " mode " << mode << " V " << V << (packed ? " packed" : "");
+          expect_same_for_any_threads(few_pairs_shape(op, mode, V, packed), what.str().c_str());
         }
-        for (int threads : {2, 3, 5}) {
-          Problem many(s);
-          ThreadScope t(threads);
-          ASSERT_EQ(many.run(), FW_OK);
-          EXPECT_TRUE(same_bits(one.o, many.o)) << op_name(op) << " V " << V << " threads " << threads;
-          EXPECT_TRUE(same_bits(one.state_out, many.state_out)) << op_name(op) << " " << threads;
-        }
-        // Without a final-state buffer the slices keep their state in the workspace.
-        Problem nofinal(s);
-        nofinal.args.final_state = nullptr;
-        ThreadScope t(3);
-        ASSERT_EQ(nofinal.run(), FW_OK);
-        EXPECT_TRUE(same_bits(one.o, nofinal.o)) << op_name(op);
-      }
+  Shape norm = few_pairs_shape(Op::kLinearAttn, FW_MODE_CHUNKED, 64, false);
+  norm.flags = FW_FLAG_NORMALIZE;
+  expect_same_for_any_threads(norm, "normalize");
 }
 
 TEST(ScanProperties, InPlaceStateUpdateMatchesSeparateBuffers) {

@@ -14,6 +14,5 @@ echo "FW-GUEST: selection rc=$?"
 /fw/fastweights_tests --gtest_brief=1 --gtest_filter="$(cat /fw/gtest_filter)"
 echo "FW-GUEST: tests rc=$?"
 echo "FW-GUEST: done after $(cut -d' ' -f1 /proc/uptime) s of guest time"
-sleep 1  # let the serial port drain before the kernel's own power-off lines
 echo o > /proc/sysrq-trigger
 sleep 60
