@@ -14,6 +14,7 @@
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
 #include "src/scan_check.hpp"
+#include "src/spin_barrier.hpp"
 #include "src/threads.hpp"
 #include "src/workspace.hpp"
 
@@ -155,9 +156,10 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
 
 // Chunks each thread prepares per group. Every slice's thread reads every
 // record of a group, so the two buffers should stay in L2: at one chunk per
-// thread they hold 0.5 MiB (K = 128, chunk 64, two threads). With 1 MiB of
-// records (four chunks per thread, one buffer) linear attention took 11-12
-// ms instead of about 6 (T = 8192, H = 1, K = V = 128, AVX-512, two threads).
+// thread they hold 0.5 MiB at K = 128, chunk 64, two threads. With 1 MiB of
+// records (chunk 64, four chunks per thread, one buffer) linear attention
+// took 11-12 ms instead of about 6 (T = 8192, H = 1, K = V = 128, AVX-512,
+// two threads).
 constexpr int64_t kGroupChunksPerThread = 1;
 
 // Fewer pairs than threads (B = 1, one head, a long prompt): all threads
@@ -186,25 +188,34 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
   const ChunkAdvanceFn advance = delta ? kt.delta_rule_advance : kt.linear_attn_advance;
   const ScanFn recurrent = delta ? kt.delta_rule_recurrent : kt.linear_attn_recurrent;
 
+  SpinBarrier barrier;
 #pragma omp parallel num_threads(static_cast<int>(threads))
   {
 #ifdef _OPENMP
-    const int64_t tid = omp_get_thread_num();
+    const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
 #else
-    const int64_t tid = 0;
+    const int64_t tid = 0, team = 1;
 #endif
+    // Thread tid takes items tid, tid + team, ... of every loop below; every
+    // thread meets every barrier (the loop bounds depend only on the args).
+#pragma omp single
+    barrier.reset(static_cast<int>(team));
+    auto for_mine = [&](int64_t n, auto&& body) {
+      for (int64_t x = tid; x < n; x += team) body(x);
+    };
+    auto slice = [&](const ScanTask& whole, int64_t part) {
+      const int64_t v0 = part * split.width;
+      return column_slice(whole, v0, V - v0 < split.width ? V - v0 : split.width);
+    };
     for (int64_t pair = 0; pair < pairs; ++pair) {
       ScanTask whole = pair_task(a, plan, pair, records + 2 * group * record);
       whole.ws = records + shared + tid * scratch;
-#pragma omp single
-      init_pair_state(a, whole, pair);
+      if (tid == 0) init_pair_state(a, whole, pair);
+      barrier.wait();
       if (whole.T == 0) continue;
       if (!use_chunked(a->mode, whole.T)) {
-#pragma omp for schedule(static)
-        for (int64_t part = 0; part < split.parts; ++part) {
-          const int64_t v0 = part * split.width;
-          recurrent(column_slice(whole, v0, V - v0 < split.width ? V - v0 : split.width));
-        }
+        for_mine(split.parts, [&](int64_t part) { recurrent(slice(whole, part)); });
+        barrier.wait();
         continue;
       }
       // Two record buffers: while the slices advance through group i, the
@@ -213,21 +224,21 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
       const int64_t chunks = (whole.T + C - 1) / C, groups = (chunks + group - 1) / group;
       auto buffer = [&](int64_t i) { return records + (i % 2) * group * record; };
       auto group_size = [&](int64_t i) { return chunks - i * group < group ? chunks - i * group : group; };
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < group_size(0); ++c) prepare(whole, c * C, buffer(0) + c * record);
+      auto prepare_group = [&](int64_t i) {
+        for_mine(group_size(i), [&](int64_t c) {
+          prepare(whole, (i * group + c) * C, buffer(i) + c * record);
+        });
+      };
+      prepare_group(0);
+      barrier.wait();
       for (int64_t i = 0; i < groups; ++i) {
-        if (i + 1 < groups) {
-#pragma omp for schedule(static) nowait
-          for (int64_t c = 0; c < group_size(i + 1); ++c)
-            prepare(whole, ((i + 1) * group + c) * C, buffer(i + 1) + c * record);
-        }
-#pragma omp for schedule(static)
-        for (int64_t part = 0; part < split.parts; ++part) {
-          const int64_t v0 = part * split.width;
-          const ScanTask t = column_slice(whole, v0, V - v0 < split.width ? V - v0 : split.width);
+        if (i + 1 < groups) prepare_group(i + 1);
+        for_mine(split.parts, [&](int64_t part) {
+          const ScanTask t = slice(whole, part);
           for (int64_t c = 0; c < group_size(i); ++c)
             advance(t, (i * group + c) * C, buffer(i) + c * record);
-        }
+        });
+        barrier.wait();
       }
     }
   }

@@ -49,7 +49,7 @@ def _state(x, shape, name):
 
 
 def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
-          output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=64,
+          output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=32,
           flags=0, eps=1e-6):
     q, k, v = _as_f32(q, "q", 4), _as_f32(k, "k", 4), _as_f32(v, "v", 4)
     B, T, H, K = q.shape
@@ -107,7 +107,7 @@ def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
 
 
 def chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False,
-                      cu_seqlens=None, normalize=False, chunk_size=64, eps=1e-6):
+                      cu_seqlens=None, normalize=False, chunk_size=32, eps=1e-6):
     """Chunked linear attention. With normalize=True, o_t = q_t S_t / (q_t . z_t + eps)
     (scale unused), initial_state may be a tuple (S, z) and the final state is (S, z)."""
     return _scan(lib.fw_linear_attn, "chunk_linear_attn", q, k, v, scale=scale,
@@ -127,7 +127,7 @@ def fused_recurrent_linear_attn(q, k, v, scale=None, initial_state=None,
 
 
 def chunk_simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
-                     cu_seqlens=None, chunk_size=64):
+                     cu_seqlens=None, chunk_size=32):
     """Gated linear attention with a per-token scalar log-decay g <= 0 (fla's simple_gla)."""
     return _scan(lib.fw_simple_gla, "chunk_simple_gla", q, k, v, g=g, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
@@ -142,7 +142,7 @@ def fused_recurrent_simple_gla(q, k, v, g, scale=None, initial_state=None,
 
 
 def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False,
-                     cu_seqlens=None, use_qk_l2norm_in_kernel=False, chunk_size=64):
+                     cu_seqlens=None, use_qk_l2norm_in_kernel=False, chunk_size=32):
     """Delta rule, chunked in the WY/UT form."""
     return _scan(lib.fw_delta_rule, "chunk_delta_rule", q, k, v, beta=beta, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
@@ -161,7 +161,7 @@ def fused_recurrent_delta_rule(q, k, v, beta, scale=None, initial_state=None,
 
 def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
                            output_final_state=False, cu_seqlens=None,
-                           use_qk_l2norm_in_kernel=False, chunk_size=64):
+                           use_qk_l2norm_in_kernel=False, chunk_size=32):
     """Gated delta rule (Qwen3-Next): decay by exp(g) before computing the error."""
     return _scan(lib.fw_gated_delta_rule, "chunk_gated_delta_rule", q, k, v, g=g, beta=beta,
                  scale=scale, initial_state=initial_state,

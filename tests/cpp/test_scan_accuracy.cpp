@@ -84,7 +84,7 @@ std::vector<Shape> accuracy_shapes() {
       }
   // Chunk sizes that divide nothing.
   for (const Variant& var : variants)
-    for (int64_t chunk : {1, 7, 16, 100}) {
+    for (int64_t chunk : {1, 7, 16, 64, 100}) {
       Shape s;
       s.op = var.op;
       s.flags = var.flags;
