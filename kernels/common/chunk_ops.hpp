@@ -87,10 +87,23 @@ inline void prefetch_row(const float* row, int64_t n, bool for_write) {
   }
 }
 
-// row t of a strided tensor, and the one kPrefetchRows later asked for.
+// The same row of the next chunk goes to L2 only (prefetcht1): L2 has 16x
+// the sets of L1, so a chunk of rows 8 KiB apart fits there, and the L1
+// fetch eight rows ahead then finds them near. At T = 4096, H = 16,
+// K = V = 128, chunk 32 (AVX-512, one thread, 4 runs alternated): linear
+// attention 71.2 vs 75.9 ms, delta rule 111 vs 113 ms.
 template <class Vec>
-inline const float* row_ahead(const float* base, int64_t ts, int64_t t, int64_t T, int64_t n) {
+inline void prefetch_row_to_l2(const float* row, int64_t n) {
+  for (int64_t x = 0; x < n; x += 64 / sizeof(float)) __builtin_prefetch(row + x, 0, 2);
+}
+
+// row t of a strided tensor; asks for the row kPrefetchRows later into L1
+// and the row `far` later into L2.
+template <class Vec>
+inline const float* row_ahead(const float* base, int64_t ts, int64_t t, int64_t T, int64_t n,
+                              int64_t far) {
   if (t + kPrefetchRows < T) prefetch_row<Vec>(base + (t + kPrefetchRows) * ts, n, false);
+  if (t + far < T) prefetch_row_to_l2<Vec>(base + (t + far) * ts, n);
   return base + t * ts;
 }
 
@@ -103,8 +116,8 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
   const int64_t K = t.K, C = t.chunk;
   float sum = 0.0f;
   for (int64_t i = 0; i < L; ++i) {
-    rows::load_row<Vec>(K, row_ahead<Vec>(t.q, t.q_ts, c0 + i, t.T, K), Q + i * K, t.qk_l2norm);
-    rows::load_row<Vec>(K, row_ahead<Vec>(t.k, t.k_ts, c0 + i, t.T, K), Kc + i * K, t.qk_l2norm);
+    rows::load_row<Vec>(K, row_ahead<Vec>(t.q, t.q_ts, c0 + i, t.T, K, C), Q + i * K, t.qk_l2norm);
+    rows::load_row<Vec>(K, row_ahead<Vec>(t.k, t.k_ts, c0 + i, t.T, K, C), Kc + i * K, t.qk_l2norm);
     if (t.g) sum += t.g[(c0 + i) * t.g_ts];
     G[i] = sum;
   }
@@ -131,7 +144,7 @@ inline void decay_keys(int64_t L, int64_t K, const float* Kc, const float* G, bo
 template <class Vec>
 inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a, float* dst) {
   for (int64_t i = 0; i < L; ++i)
-    rows::scaled_copy<Vec>(t.V, a ? a[i] : 1.0f, row_ahead<Vec>(t.v, t.v_ts, c0 + i, t.T, t.V),
+    rows::scaled_copy<Vec>(t.V, a ? a[i] : 1.0f, row_ahead<Vec>(t.v, t.v_ts, c0 + i, t.T, t.V, t.chunk),
                            dst + i * t.V);
 }
 
