@@ -25,7 +25,7 @@ struct ScanTask {
   bool qk_l2norm;
   bool normalize;     // linear attention only: divide by q . z + eps
   float* S;           // K x V state, read and updated in place; row i at
-  int64_t S_ld;       //   S + i * S_ld (V, or wider when V is one slice)
+  int64_t S_ld;       //   S + i * S_ld (S_ld >= V)
   float* z;           // K normaliser state (normalize only), in place
   float* ws;          // scratch: scan_workspace_floats(K, V, chunk) floats for
                       // whole scans, chunk_scratch_floats() for prepare/advance

@@ -166,8 +166,8 @@ constexpr int64_t kGroupChunksPerThread = 2;
 // work on one pair at a time. Chunked, they prepare a group of chunks (the
 // state-independent half, kernel_table.hpp) side by side, then each
 // advances its slice of V columns through the group; recurrent, each runs
-// its slice. Every work-sharing loop below is met by all threads in the
-// same order: the loop bounds depend only on the arguments.
+// its slice. The team shares the work out by hand and waits on a
+// SpinBarrier (spin_barrier.hpp says why).
 fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& plan,
                              const KernelTable& kt, int64_t pairs, int64_t threads) {
   const int64_t K = a->head_dim_k, V = a->head_dim_v, C = a->chunk_size;
