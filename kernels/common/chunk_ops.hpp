@@ -125,8 +125,8 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
     for (int64_t p = 0; p < K; ++p) KT[p * C + i] = Kc[i * K + p];
 }
 
-// Row i of X *= exp(G_i) (queries), or Kd_j = exp(G_last - G_j) Kc_j (keys);
-// plain copies when ungated.
+// decay_queries: row i of X *= exp(G_i), nothing when ungated.
+// decay_keys: Kd_j = exp(G_last - G_j) Kc_j, a plain copy when ungated.
 template <class Vec>
 inline void decay_queries(int64_t L, int64_t K, const float* G, bool gated, float* X) {
   if (gated)
