@@ -129,7 +129,8 @@ ScanTask column_slice(const ScanTask& whole, int64_t v0, int64_t w) {
 fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const KernelTable& kt,
                     int64_t pairs, int64_t threads) {
   const int64_t K = a->head_dim_k, V = a->head_dim_v;
-  const int64_t per_thread = scan_workspace_floats(K, V, a->chunk_size) + K * V + K;
+  const int64_t kernel_ws = scan_workspace_floats(K, V, a->chunk_size);
+  const int64_t per_thread = kernel_ws + K * V + K;
   int64_t total = 0;
   if (__builtin_mul_overflow(per_thread, threads, &total)) return FW_ERR_OUT_OF_MEMORY;
   Workspace ws(total);
@@ -142,7 +143,7 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
 #else
     float* mine = ws.get();
 #endif
-    ScanTask t = pair_task(a, plan, pair, mine + scan_workspace_floats(K, V, a->chunk_size));
+    ScanTask t = pair_task(a, plan, pair, mine + kernel_ws);
     t.ws = mine;
     init_pair_state(a, t, pair);
     if (t.T == 0) continue;
@@ -220,11 +221,11 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
     auto copy_slice_states = [&](const ScanTask& whole, bool in) {
       for_mine(split.parts, [&](int64_t part) {
         const ScanTask t = slice(whole, part);
-        const float* caller = whole.S + part * split.width;
+        float* caller = whole.S + part * split.width;
         if (in)
           init_state(t.S, t.S_ld, caller, whole.S_ld, K, t.V);
         else
-          init_state(const_cast<float*>(caller), whole.S_ld, t.S, t.S_ld, K, t.V);
+          init_state(caller, whole.S_ld, t.S, t.S_ld, K, t.V);
       });
     };
     for (int64_t pair = 0; pair < pairs; ++pair) {

@@ -16,9 +16,15 @@ namespace kern {
 template <class Vec>
 const KernelTable* table() {
   static const KernelTable t = {
-      &linear_attn_recurrent<Vec>, &linear_attn_chunk<Vec>,   &delta_rule_recurrent<Vec>,
-      &delta_rule_chunk<Vec>,      &linear_attn_prepare<Vec>, &linear_attn_advance<Vec>,
-      &delta_rule_prepare<Vec>,    &delta_rule_advance<Vec>,  &feature_map<Vec>,
+      &linear_attn_recurrent<Vec>,
+      &chunk::scan_chunks<Vec, &linear_attn_prepare<Vec>, &linear_attn_advance<Vec>>,
+      &delta_rule_recurrent<Vec>,
+      &chunk::scan_chunks<Vec, &delta_rule_prepare<Vec>, &delta_rule_advance<Vec>>,
+      &linear_attn_prepare<Vec>,
+      &linear_attn_advance<Vec>,
+      &delta_rule_prepare<Vec>,
+      &delta_rule_advance<Vec>,
+      &feature_map<Vec>,
   };
   return &t;
 }

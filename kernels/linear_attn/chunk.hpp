@@ -55,14 +55,5 @@ void linear_attn_advance(const ScanTask& t, int64_t c0, const float* rec) {
   chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g != nullptr, t.S, t.S_ld);
 }
 
-template <class Vec>
-void linear_attn_chunk(const ScanTask& t) {
-  float* rec = t.ws + chunk_scratch_floats(t.K, t.V, t.chunk);
-  for (int64_t c0 = 0; c0 < t.T; c0 += t.chunk) {
-    linear_attn_prepare<Vec>(t, c0, rec);
-    linear_attn_advance<Vec>(t, c0, rec);
-  }
-}
-
 }  // namespace kern
 }  // namespace fw
