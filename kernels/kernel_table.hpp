@@ -3,7 +3,7 @@
 // Kernels see only these plain structs: never the public C structs, never an
 // allocator. One ScanTask is one (sequence, value head) pair; the API layer
 // resolves heads, batches and cu_seqlens into base pointers and time strides,
-// and hands each thread its own workspace of scan_workspace_floats() floats.
+// and hands each thread its own scratch (chunk_scratch_floats() floats).
 #pragma once
 
 #include <cstdint>
@@ -27,8 +27,7 @@ struct ScanTask {
   float* S;           // K x V state, read and updated in place; row i at
   int64_t S_ld;       //   S + i * S_ld (S_ld >= V)
   float* z;           // K normaliser state (normalize only), in place
-  float* ws;          // scratch: scan_workspace_floats(K, V, chunk) floats for
-                      // whole scans, chunk_scratch_floats() for prepare/advance
+  float* ws;          // scratch: chunk_scratch_floats(K, V, chunk) floats
 };
 
 // The chunked kernels come in two halves (DESIGN.md §2, §4):
@@ -37,7 +36,8 @@ struct ScanTask {
 //    written to a chunk record of chunk_record_floats() floats;
 //  - advance: the state-dependent rest, for the task's V columns, from the
 //    record: outputs of the chunk, then the state after it.
-// A chunked scan is prepare + advance per chunk. With fewer (sequence, head)
+// A chunked scan is prepare + advance per chunk (src/scan.cpp runs them, for
+// several pairs side by side). With fewer (sequence, head)
 // pairs than threads, threads prepare different chunks of a group at once,
 // then advance slices of V columns through the group: the same arithmetic
 // on the same floats, so results do not depend on the thread count.
@@ -81,9 +81,7 @@ using FeatureMapFn = void (*)(const FeatureMapTask&);
 // One backend: every kernel of the library, compiled for one ISA.
 struct KernelTable {
   ScanFn linear_attn_recurrent;  // also gated (g != nullptr) and normalize
-  ScanFn linear_attn_chunk;
   ScanFn delta_rule_recurrent;   // also gated
-  ScanFn delta_rule_chunk;
   ChunkPrepareFn linear_attn_prepare;
   ChunkAdvanceFn linear_attn_advance;
   ChunkPrepareFn delta_rule_prepare;

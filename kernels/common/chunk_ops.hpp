@@ -62,17 +62,6 @@ inline Scratch scratch(const ScanTask& t) {
   return s;
 }
 
-// A whole chunked scan on one thread: Prepare then Advance for each chunk,
-// the one record placed after the scratch (scan_workspace_floats).
-template <class Vec, ChunkPrepareFn Prepare, ChunkAdvanceFn Advance>
-void scan_chunks(const ScanTask& t) {
-  float* rec = t.ws + chunk_scratch_floats(t.K, t.V, t.chunk);
-  for (int64_t c0 = 0; c0 < t.T; c0 += t.chunk) {
-    Prepare(t, c0, rec);
-    Advance(t, c0, rec);
-  }
-}
-
 // Length of the chunk starting at c0.
 template <class Vec>
 inline int64_t chunk_length(const ScanTask& t, int64_t c0) {

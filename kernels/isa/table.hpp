@@ -17,9 +17,7 @@ template <class Vec>
 const KernelTable* table() {
   static const KernelTable t = {
       &linear_attn_recurrent<Vec>,
-      &chunk::scan_chunks<Vec, &linear_attn_prepare<Vec>, &linear_attn_advance<Vec>>,
       &delta_rule_recurrent<Vec>,
-      &chunk::scan_chunks<Vec, &delta_rule_prepare<Vec>, &delta_rule_advance<Vec>>,
       &linear_attn_prepare<Vec>,
       &linear_attn_advance<Vec>,
       &delta_rule_prepare<Vec>,

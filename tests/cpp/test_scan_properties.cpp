@@ -97,6 +97,64 @@ TEST(ScanProperties, FewPairsNeverChangeABit) {
   expect_same_for_any_threads(norm, "normalize");
 }
 
+// Packed sequences of unequal lengths: a thread steps several pairs through
+// their chunks side by side (src/scan.cpp), some end early and, under AUTO,
+// a short one runs recurrent. Each must still get exactly the bits it gets
+// in a call of its own.
+TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
+  // Five sequences of four value heads: the runs of pairs (five for one
+  // thread) straddle sequences. 7 tokens: recurrent under AUTO.
+  const std::vector<int64_t> cu = {0, 7, 7, 60, 200, 230};
+  for (Op op : kOps)
+    for (int threads : {1, 2}) {
+      Shape s = make_shape(op, FW_MODE_AUTO, 1, cu.back(), 2, 4, 16, 24, true);
+      s.chunk = 16;
+      Problem packed(s);
+      packed.cu = cu;
+      packed.args.cu_seqlens = packed.cu.data();
+      packed.args.num_seqs = int64_t(cu.size()) - 1;
+      packed.state_out.assign(packed.args.num_seqs * s.HV * s.K * s.V, Problem::kSentinel);
+      packed.args.final_state = packed.state_out.data();
+      packed.state_in.resize(packed.state_out.size(), 0.25f);
+      packed.args.initial_state = packed.state_in.data();
+      ThreadScope scope(threads);
+      ASSERT_EQ(packed.run(), FW_OK);
+      const int64_t row = s.HV * s.V, slot = s.HV * s.K * s.V;
+      for (size_t n = 0; n + 1 < cu.size(); ++n) {
+        const int64_t t0 = cu[n], len = cu[n + 1] - cu[n];
+        const std::vector<float> s_packed(packed.state_out.begin() + n * slot,
+                                          packed.state_out.begin() + (n + 1) * slot);
+        const std::vector<float> s_in(packed.state_in.begin() + n * slot,
+                                      packed.state_in.begin() + (n + 1) * slot);
+        if (len == 0) {  // an empty sequence passes its state through
+          EXPECT_TRUE(same_bits(s_in, s_packed)) << op_name(op) << " seq " << n;
+          continue;
+        }
+        // The same sequence as a batch of one, its tensors offset to t0.
+        fw_scan_args a = packed.args;
+        auto at = [t0](const void* p, const int64_t* stride) -> const float* {
+          return p ? static_cast<const float*>(p) + t0 * stride[1] : nullptr;
+        };
+        a.cu_seqlens = nullptr;
+        a.num_seqs = 0;
+        a.seq_len = len;
+        a.q = at(a.q, a.q_stride);
+        a.k = at(a.k, a.k_stride);
+        a.v = at(a.v, a.v_stride);
+        a.g = at(a.g, a.g_stride);
+        a.beta = at(a.beta, a.beta_stride);
+        std::vector<float> o(len * row, Problem::kSentinel), state(slot, Problem::kSentinel);
+        a.o = o.data();
+        a.initial_state = s_in.data();
+        a.final_state = state.data();
+        ASSERT_EQ(call_op(op, &a), FW_OK) << op_name(op) << " seq " << n;
+        const std::vector<float> o_packed(packed.o.begin() + t0 * row, packed.o.begin() + (t0 + len) * row);
+        EXPECT_TRUE(same_bits(o, o_packed)) << op_name(op) << " seq " << n << " threads " << threads;
+        EXPECT_TRUE(same_bits(state, s_packed)) << op_name(op) << " seq " << n;
+      }
+    }
+}
+
 TEST(ScanProperties, InPlaceStateUpdateMatchesSeparateBuffers) {
   for (Op op : kOps) {
     Problem separate(props_shape(op, FW_MODE_AUTO));
