@@ -107,6 +107,18 @@ inline const float* row_ahead(const float* base, int64_t ts, int64_t t, int64_t 
   return base + t * ts;
 }
 
+// dst (n x m, row stride ldd) = src (m x n, row stride lds) transposed:
+// N x N blocks in registers, the edges one float at a time.
+template <class Vec>
+inline void transpose(int64_t m, int64_t n, const float* src, int64_t lds, float* dst, int64_t ldd) {
+  constexpr int N = Vec::N;
+  const int64_t m_blocks = m / N * N, n_blocks = n / N * N;
+  for (int64_t i = 0; i < m_blocks; i += N)
+    for (int64_t j = 0; j < n_blocks; j += N) Vec::transpose(src + i * lds + j, lds, dst + j * ldd + i, ldd);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = i < m_blocks ? n_blocks : 0; j < n; ++j) dst[j * ldd + i] = src[i * lds + j];
+}
+
 // Rows c0 .. c0+L-1 of q and k (L2-normalised on request), k transposed
 // (KT, leading dimension C), and the in-chunk cumulative log-decay
 // G_i = g_1 + ... + g_i (zeros when ungated).
@@ -121,8 +133,7 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
     if (t.g) sum += t.g[(c0 + i) * t.g_ts];
     G[i] = sum;
   }
-  for (int64_t i = 0; i < L; ++i)
-    for (int64_t p = 0; p < K; ++p) KT[p * C + i] = Kc[i * K + p];
+  transpose<Vec>(L, K, Kc, K, KT, C);
 }
 
 // decay_queries: row i of X *= exp(G_i), nothing when ungated.

@@ -1,13 +1,14 @@
 // Vector policy for the portable backend: one float per "batch".
 //
 // Kernels are written once against the policy interface (N, load, store,
-// set1, fma, mul, add, sub, max, min, exp, sqrt, hsum); this one compiles to plain
-// scalar code. Tag is a type from the instantiating file's anonymous
+// set1, fma, mul, add, sub, max, min, exp, sqrt, hsum, and transpose of an
+// N x N block); this one compiles to plain scalar code. Tag is a type from the instantiating file's anonymous
 // namespace, which gives every instantiation internal linkage (no ODR merging
 // of kernels across ISA files).
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 namespace fw {
 
@@ -32,6 +33,7 @@ struct ScalarVec {
   static type min(type a, type b) { return a < b ? a : b; }
   static type exp(type a) { return std::exp(a); }
   static float hsum(type a) { return a; }
+  static void transpose(const float* src, int64_t, float* dst, int64_t) { *dst = *src; }
 };
 
 }  // namespace fw

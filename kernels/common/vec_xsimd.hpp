@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include <xsimd/xsimd.hpp>
@@ -21,6 +22,89 @@ inline B fused_multiply_add(const B& a, const B& b, const B& c) {
   if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value) return B(_mm512_fmadd_ps(a, b, c));
 #endif
   return xsimd::fma(a, b, c);
+}
+
+// dst (N x N, row stride ldd) = the transpose of src (N x N, row stride
+// lds), N the vector width, in registers. xsimd 8.1 has no transpose and its
+// zips work within 128-bit lanes, so AVX-512 and AVX2 use intrinsics (the
+// usual unpack / 128-bit-lane shuffle network); four-wide vectors use zips.
+// At T = 4096, H = 16, K = V = 128 (AVX-512, one thread) the scalar
+// transpose of each chunk's keys had been a quarter of linear attention's
+// prepare in perf.
+template <class Arch, class B>
+inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  constexpr int N = static_cast<int>(B::size);
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value) {
+// GCC 12's unpack intrinsics pass an undefined vector as the mask source and
+// -Wuninitialized flags it (a false positive, GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+    // Within each 128-bit lane l: t[4m + j] = column 4l + j of rows 4m .. 4m + 3.
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int m = 0; m < 16; m += 4) {
+      const __m512d a = _mm512_castps_pd(t[m]), b = _mm512_castps_pd(t[m + 1]);
+      const __m512d c = _mm512_castps_pd(t[m + 2]), d = _mm512_castps_pd(t[m + 3]);
+      r[m] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+      r[m + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+      r[m + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+      r[m + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    // Gather lane l of r[j], r[4 + j], r[8 + j], r[12 + j]: column 4l + j.
+    for (int j = 0; j < 4; ++j) {
+      const __m512 even0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+      const __m512 odd0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+      const __m512 even1 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+      const __m512 odd1 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+      _mm512_storeu_ps(dst + j * ldd, _mm512_shuffle_f32x4(even0, even1, 0x88));
+      _mm512_storeu_ps(dst + (4 + j) * ldd, _mm512_shuffle_f32x4(odd0, odd1, 0x88));
+      _mm512_storeu_ps(dst + (8 + j) * ldd, _mm512_shuffle_f32x4(even0, even1, 0xDD));
+      _mm512_storeu_ps(dst + (12 + j) * ldd, _mm512_shuffle_f32x4(odd0, odd1, 0xDD));
+    }
+#pragma GCC diagnostic pop
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    // Within each 128-bit lane l: r[4m + j] = column 4l + j of rows 4m .. 4m + 3.
+    for (int m = 0; m < 8; m += 4) {
+      r[m] = _mm256_shuffle_ps(t[m], t[m + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[m + 1] = _mm256_shuffle_ps(t[m], t[m + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      r[m + 2] = _mm256_shuffle_ps(t[m + 1], t[m + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      r[m + 3] = _mm256_shuffle_ps(t[m + 1], t[m + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int j = 0; j < 4; ++j) {
+      _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[4 + j], 0x20));
+      _mm256_storeu_ps(dst + (4 + j) * ldd, _mm256_permute2f128_ps(r[j], r[4 + j], 0x31));
+    }
+    return;
+  }
+#endif
+  if constexpr (N == 4) {
+    const B r0 = B::load_unaligned(src), r1 = B::load_unaligned(src + lds);
+    const B r2 = B::load_unaligned(src + 2 * lds), r3 = B::load_unaligned(src + 3 * lds);
+    const B a = xsimd::zip_lo(r0, r2), b = xsimd::zip_hi(r0, r2);  // a0 c0 a1 c1, a2 c2 a3 c3
+    const B c = xsimd::zip_lo(r1, r3), d = xsimd::zip_hi(r1, r3);  // b0 d0 b1 d1, b2 d2 b3 d3
+    xsimd::zip_lo(a, c).store_unaligned(dst);
+    xsimd::zip_hi(a, c).store_unaligned(dst + ldd);
+    xsimd::zip_lo(b, d).store_unaligned(dst + 2 * ldd);
+    xsimd::zip_hi(b, d).store_unaligned(dst + 3 * ldd);
+  } else {
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) dst[j * ldd + i] = src[i * lds + j];
+  }
 }
 
 // MR x NV: gemm.hpp's register block, rows x vectors of accumulators; each
@@ -43,6 +127,9 @@ struct XsimdVec {
   static type min(type a, type b) { return xsimd::min(a, b); }
   static type exp(type a) { return xsimd::exp(a); }
   static float hsum(type a) { return xsimd::hadd(a); }  // 8.1 name of reduce_add
+  static void transpose(const float* src, int64_t lds, float* dst, int64_t ldd) {
+    transpose_block<Arch, type>(src, lds, dst, ldd);
+  }
 };
 
 }  // namespace fw
