@@ -31,12 +31,18 @@ namespace {
 
 constexpr int kPeerScalar = -1;  // backend argument: this library's scalar backend
 
-// One chunk size for the library and the OpenBLAS peer: the peer's time
-// depends on it as much as ours (at T = 4096, H = 16, K = V = 128, one
-// thread, its linear attention took 93 ms at chunk 64, 74 ms at 32).
+// The library's chunk size: FW_BENCH_CHUNK, else its own pick.
 int64_t chunk_size() {
   const char* c = std::getenv("FW_BENCH_CHUNK");
-  return c ? std::atoi(c) : FW_DEFAULT_CHUNK_SIZE;
+  return c ? std::atoi(c) : FW_CHUNK_SIZE_AUTO;
+}
+
+// The OpenBLAS peer runs at the chunk the library runs at: its time depends
+// on it as much as ours (at T = 4096, H = 16, K = V = 128, one thread, its
+// linear attention took 93 ms at chunk 64, 74 ms at 32).
+int64_t peer_chunk_size(bool delta_rule, int64_t K) {
+  const int64_t c = chunk_size();
+  return c != FW_CHUNK_SIZE_AUTO ? c : fw_auto_chunk_size(delta_rule, K);
 }
 
 fw_status (*const kOps[])(const fw_scan_args*) = {fw_linear_attn, fw_simple_gla, fw_delta_rule,
@@ -115,9 +121,9 @@ void BM_BlasChunked(benchmark::State& st, int op) {
   blas_set_single_threaded();
   for (auto _ : st) {
     if (op == kLinear)
-      blas_chunked_linear_attn(p, chunk_size(), threads);
+      blas_chunked_linear_attn(p, peer_chunk_size(false, p.K), threads);
     else
-      blas_chunked_delta_rule(p, chunk_size(), threads);
+      blas_chunked_delta_rule(p, peer_chunk_size(true, p.K), threads);
     benchmark::ClobberMemory();
   }
   set_counters(st, p, op, threads, fw_get_backend(), false);

@@ -92,7 +92,7 @@ ScanTask pair_task(const fw_scan_args* a, const ScanPlan& plan, int64_t pair, fl
   t.T = a->cu_seqlens ? a->cu_seqlens[n + 1] - t0 : a->seq_len;
   t.K = K;
   t.V = V;
-  t.chunk = a->chunk_size;
+  t.chunk = plan.chunk;
   t.scale = plan.scale;
   t.eps = a->eps;
   t.qk_l2norm = (a->flags & FW_FLAG_QK_L2NORM) != 0;
@@ -143,7 +143,7 @@ constexpr int64_t kMaxPairsSideBySide = 16;
 // then a state per pair of the run for callers that want none back.
 fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const KernelTable& kt,
                     int64_t pairs, int64_t threads) {
-  const int64_t K = a->head_dim_k, V = a->head_dim_v, C = a->chunk_size;
+  const int64_t K = a->head_dim_k, V = a->head_dim_v, C = plan.chunk;
   const int64_t runs_per_thread = plan.num_seqs > 1 && a->cu_seqlens ? 4 : 1;
   const int64_t per_run = (pairs + threads * runs_per_thread - 1) / (threads * runs_per_thread);
   const int64_t run = per_run < kMaxPairsSideBySide ? per_run : kMaxPairsSideBySide;
@@ -212,7 +212,7 @@ constexpr int64_t kGroupChunksPerThread = 2;
 // SpinBarrier (spin_barrier.hpp says why).
 fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& plan,
                              const KernelTable& kt, int64_t pairs, int64_t threads) {
-  const int64_t K = a->head_dim_k, V = a->head_dim_v, C = a->chunk_size;
+  const int64_t K = a->head_dim_k, V = a->head_dim_v, C = plan.chunk;
   const Split split = column_split(threads, V, (a->flags & FW_FLAG_NORMALIZE) != 0);
   const int64_t group = kGroupChunksPerThread * threads;
   const int64_t record = chunk_record_floats(K, C), scratch = chunk_scratch_floats(K, V, C);

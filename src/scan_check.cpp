@@ -75,7 +75,7 @@ fw_status check_scan_args(const fw_scan_args* a, ScanOp op, ScanPlan* plan) {
   if (B < 1 || T < 1 || H < 1 || HV < 1 || K < 1 || V < 1) return FW_ERR_INVALID_DIMENSION;
   if (K > FW_MAX_HEAD_DIM || V > FW_MAX_HEAD_DIM) return FW_ERR_INVALID_DIMENSION;
   if (HV % H != 0) return FW_ERR_HEAD_MISMATCH;
-  if (!in_range(a->chunk_size, 1, FW_MAX_CHUNK_SIZE)) return FW_ERR_INVALID_CHUNK_SIZE;
+  if (!in_range(a->chunk_size, FW_CHUNK_SIZE_AUTO, FW_MAX_CHUNK_SIZE)) return FW_ERR_INVALID_CHUNK_SIZE;
   if (!std::isfinite(a->scale) || !std::isfinite(a->eps) || a->eps < 0.0f)
     return FW_ERR_INVALID_ARGUMENT;
 
@@ -131,6 +131,7 @@ fw_status check_scan_args(const fw_scan_args* a, ScanOp op, ScanPlan* plan) {
   }
 
   plan->num_seqs = N;
+  plan->chunk = a->chunk_size != FW_CHUNK_SIZE_AUTO ? a->chunk_size : auto_chunk_size(op_is_delta(op), K);
   plan->scale = (normalize || a->scale != 0.0f) ? a->scale : 1.0f / std::sqrt(static_cast<float>(K));
   return FW_OK;
 }

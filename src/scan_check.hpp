@@ -21,7 +21,11 @@ inline bool op_is_delta(ScanOp op) {
 struct ScanPlan {
   int64_t num_seqs;  // N
   float scale;       // resolved default
+  int64_t chunk;     // resolved FW_CHUNK_SIZE_AUTO
 };
+
+// The chunk of FW_CHUNK_SIZE_AUTO (src/chunk_size.cpp).
+int64_t auto_chunk_size(bool delta_rule, int64_t head_dim_k);
 
 fw_status check_scan_args(const fw_scan_args* a, ScanOp op, ScanPlan* plan);
 

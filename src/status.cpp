@@ -17,7 +17,7 @@ FW_API const char* fw_status_string(fw_status status) {
     case FW_ERR_INVALID_CU_SEQLENS:
       return "invalid cu_seqlens: must start at 0, not decrease, end at T, and need batch == 1";
     case FW_ERR_INVALID_FLAGS: return "unknown flag, or a flag this operation does not take";
-    case FW_ERR_INVALID_CHUNK_SIZE: return "chunk size outside [1, FW_MAX_CHUNK_SIZE]";
+    case FW_ERR_INVALID_CHUNK_SIZE: return "chunk size outside [0, FW_MAX_CHUNK_SIZE]";
     case FW_ERR_INVALID_STRUCT_SIZE: return "struct_size does not match this library's struct";
     case FW_ERR_UNSUPPORTED: return "unsupported dtype, mode or kind";
     case FW_ERR_INVALID_ARGUMENT: return "invalid argument value";

@@ -4,7 +4,7 @@ of bench/fastweights_bench, timed against this library's Python binding in
 the same process. PyTorch comes from pip (`pip install torch`: a large
 download, benchmarks only; never part of the test run).
 
-    python3 bench/peers/torch_peer.py [--threads 1] [--T 4096] [--H 16] [--K 128] [--chunk 32]
+    python3 bench/peers/torch_peer.py [--threads 1] [--T 4096] [--H 16] [--K 128] [--chunk 0]
 
 Chunked forms follow DESIGN.md §2 (--chunk for both, WY form for the delta rule,
 the triangular solve by torch.linalg.solve_triangular); recurrent forms loop
@@ -91,11 +91,14 @@ def main():
     ap.add_argument("--H", type=int, default=16)
     ap.add_argument("--K", type=int, default=128)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--chunk", type=int, default=32, help="chunk size, both sides")
+    ap.add_argument("--chunk", type=int, default=0,
+                    help="chunk size, both sides; 0: the library's pick per op")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     fw.set_num_threads(args.threads)
-    B, T, H, K, C = 1, args.T, args.H, args.K, args.chunk
+    B, T, H, K = 1, args.T, args.H, args.K
+    Cl = args.chunk or fw.auto_chunk_size(False, K)  # linear attention
+    Cd = args.chunk or fw.auto_chunk_size(True, K)   # delta rule
     r = np.random.default_rng(0)
     q = r.uniform(-1, 1, (B, T, H, K)).astype(np.float32)
     k = r.uniform(-1, 1, (B, T, H, K)).astype(np.float32)
@@ -111,10 +114,10 @@ def main():
     print("|---|---|---|---|---|")
     with torch.no_grad():
         rows = [
-            ("linear_attn", "chunked", T, lambda: chunk_linear_attn(tq, tk, tv, scale, C),
-             lambda: fw.chunk_linear_attn(q, k, v, chunk_size=C)),
-            ("delta_rule", "chunked", T, lambda: chunk_delta_rule(tq, tk, tv, tb, scale, C),
-             lambda: fw.chunk_delta_rule(q, k, v, beta, chunk_size=C)),
+            ("linear_attn", "chunked", T, lambda: chunk_linear_attn(tq, tk, tv, scale, Cl),
+             lambda: fw.chunk_linear_attn(q, k, v, chunk_size=Cl)),
+            ("delta_rule", "chunked", T, lambda: chunk_delta_rule(tq, tk, tv, tb, scale, Cd),
+             lambda: fw.chunk_delta_rule(q, k, v, beta, chunk_size=Cd)),
             ("linear_attn", "recurrent", Tr, lambda: recurrent(tq[:, :Tr], tk[:, :Tr], tv[:, :Tr], None, scale),
              lambda: fw.fused_recurrent_linear_attn(q[:, :Tr], k[:, :Tr], v[:, :Tr])),
             ("delta_rule", "recurrent", Tr,
@@ -122,8 +125,8 @@ def main():
              lambda: fw.fused_recurrent_delta_rule(q[:, :Tr], k[:, :Tr], v[:, :Tr], beta[:, :Tr])),
         ]
         # Same results first: the peer computes what the library computes.
-        o_t = chunk_delta_rule(tq, tk, tv, tb, scale, C).numpy()
-        o_f, _ = fw.chunk_delta_rule(q, k, v, beta, chunk_size=C)
+        o_t = chunk_delta_rule(tq, tk, tv, tb, scale, Cd).numpy()
+        o_f, _ = fw.chunk_delta_rule(q, k, v, beta, chunk_size=Cd)
         err = np.abs(o_t - o_f).max() / np.abs(o_f).max()
         assert err < 1e-3, f"PyTorch peer disagrees with fastweights: {err}"
         for op, form, n, f_torch, f_fw in rows:

@@ -48,7 +48,7 @@ typedef enum fw_status {
   FW_ERR_INVALID_CU_SEQLENS = 5,  /* not 0-based, decreasing, not ending at T,
                                      or B != 1 */
   FW_ERR_INVALID_FLAGS = 6,       /* unknown flag bit, or a flag the op lacks */
-  FW_ERR_INVALID_CHUNK_SIZE = 7,  /* chunk size outside [1, FW_MAX_CHUNK_SIZE] */
+  FW_ERR_INVALID_CHUNK_SIZE = 7,  /* chunk size outside [0, FW_MAX_CHUNK_SIZE] */
   FW_ERR_INVALID_STRUCT_SIZE = 8, /* struct_size is not one this library knows */
   FW_ERR_UNSUPPORTED = 9,         /* dtype, mode or kind not supported */
   FW_ERR_INVALID_ARGUMENT = 10,   /* any other bad value (scale, eps, nu, ...) */
@@ -117,9 +117,11 @@ typedef enum fw_mode {
 /* q and k rows are divided by sqrt(sum(x^2) + 1e-6) inside the kernel. */
 #define FW_FLAG_QK_L2NORM 0x2u
 
-/* 32 beat 64 on every measured shape (AVX-512 and AVX2, one thread, e.g.
- * T = 4096, H = 16, K = V = 128: delta rule 124 vs 132 ms, linear attention
- * 76 vs 80 ms on AVX-512; see docs/decisions.md). */
+/* chunk_size = FW_CHUNK_SIZE_AUTO (what fw_scan_args_init sets): the library
+ * picks the chunk, per op and key size; fw_auto_chunk_size says which. */
+#define FW_CHUNK_SIZE_AUTO 0
+/* The usual pick: linear attention, and the delta rules from K = 256 (32
+ * beat 64 on every measured shape; see docs/decisions.md). */
 #define FW_DEFAULT_CHUNK_SIZE 32
 #define FW_MAX_CHUNK_SIZE 1024
 /* Largest accepted K and V (workspace is O(K*V) per thread). */
@@ -139,7 +141,7 @@ typedef struct fw_scan_args {
   int64_t num_value_heads;/* HV: heads of v, g, beta, o and the state */
   int64_t head_dim_k;     /* K */
   int64_t head_dim_v;     /* V */
-  int64_t chunk_size;     /* chunked mode; FW_DEFAULT_CHUNK_SIZE by init */
+  int64_t chunk_size;     /* chunked mode; FW_CHUNK_SIZE_AUTO (0) by init */
   float scale;            /* 0 = default 1/sqrt(K); ignored with NORMALIZE */
   float eps;              /* NORMALIZE denominator term; 1e-6 by init */
 
@@ -165,14 +167,14 @@ typedef struct fw_scan_args {
 } fw_scan_args;
 
 /* Zeroes *args and fills the defaults: struct_size, FP32, AUTO mode,
- * chunk size 32, eps 1e-6, default scale. Inline so that struct_size is the
+ * the library's chunk size, eps 1e-6, default scale. Inline so that struct_size is the
  * caller's view of the struct. */
 static inline void fw_scan_args_init(fw_scan_args *args) {
   memset(args, 0, sizeof *args);
   args->struct_size = sizeof *args;
   args->dtype = FW_DTYPE_F32;
   args->mode = FW_MODE_AUTO;
-  args->chunk_size = FW_DEFAULT_CHUNK_SIZE;
+  args->chunk_size = FW_CHUNK_SIZE_AUTO;
   args->eps = 1e-6f;
 }
 
@@ -184,6 +186,11 @@ FW_API fw_status fw_simple_gla(const fw_scan_args *args);
 FW_API fw_status fw_delta_rule(const fw_scan_args *args);
 /* S' = exp(g_t) S_{t-1};  S_t = S' + beta_t k_t^T (v_t - k_t S'). */
 FW_API fw_status fw_gated_delta_rule(const fw_scan_args *args);
+
+/* The chunk size a scan with chunk_size = FW_CHUNK_SIZE_AUTO runs at, for
+ * fw_delta_rule and fw_gated_delta_rule (delta_rule != 0) or the linear
+ * attention ops (delta_rule == 0), with keys of head_dim_k. */
+FW_API int64_t fw_auto_chunk_size(int delta_rule, int64_t head_dim_k);
 
 /* ---- feature maps ------------------------------------------------------ */
 

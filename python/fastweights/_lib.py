@@ -86,6 +86,7 @@ _sigs = {
     "fw_simple_gla": (c_i32, [ctypes.POINTER(ScanArgs)]),
     "fw_delta_rule": (c_i32, [ctypes.POINTER(ScanArgs)]),
     "fw_gated_delta_rule": (c_i32, [ctypes.POINTER(ScanArgs)]),
+    "fw_auto_chunk_size": (c_i64, [ctypes.c_int, c_i64]),
     "fw_feature_map_dim": (c_i32, [ctypes.POINTER(FeatureMapArgs), ctypes.POINTER(c_i64)]),
     "fw_feature_map": (c_i32, [ctypes.POINTER(FeatureMapArgs)]),
     "fw_favor_plus_projection": (c_i32, [c_i64, c_i64, c_u64, c_ptr]),

@@ -4,7 +4,8 @@ Every function takes numpy arrays q, k [B, T, H, K], v [B, T, HV, V] and,
 where the op has them, g and beta [B, T, HV], and returns (o, final_state):
 o [B, T, HV, V] float32, final_state [N, HV, K, V] float32 or None.
 Inputs of other float dtypes are converted to float32; strided views whose
-last axis is contiguous are passed without a copy.
+last axis is contiguous are passed without a copy. chunk_size=0 lets the
+library pick the chunk (16 for the delta rules with K <= 128, else 32).
 """
 import ctypes
 
@@ -49,7 +50,7 @@ def _state(x, shape, name):
 
 
 def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
-          output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=32,
+          output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=0,
           flags=0, eps=1e-6):
     q, k, v = _as_f32(q, "q", 4), _as_f32(k, "k", 4), _as_f32(v, "v", 4)
     B, T, H, K = q.shape
@@ -107,7 +108,7 @@ def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
 
 
 def chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False,
-                      cu_seqlens=None, normalize=False, chunk_size=32, eps=1e-6):
+                      cu_seqlens=None, normalize=False, chunk_size=0, eps=1e-6):
     """Chunked linear attention. With normalize=True, o_t = q_t S_t / (q_t . z_t + eps)
     (scale unused), initial_state may be a tuple (S, z) and the final state is (S, z)."""
     return _scan(lib.fw_linear_attn, "chunk_linear_attn", q, k, v, scale=scale,
@@ -127,7 +128,7 @@ def fused_recurrent_linear_attn(q, k, v, scale=None, initial_state=None,
 
 
 def chunk_simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
-                     cu_seqlens=None, chunk_size=32):
+                     cu_seqlens=None, chunk_size=0):
     """Gated linear attention with a per-token scalar log-decay g <= 0 (fla's simple_gla)."""
     return _scan(lib.fw_simple_gla, "chunk_simple_gla", q, k, v, g=g, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
@@ -142,7 +143,7 @@ def fused_recurrent_simple_gla(q, k, v, g, scale=None, initial_state=None,
 
 
 def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False,
-                     cu_seqlens=None, use_qk_l2norm_in_kernel=False, chunk_size=32):
+                     cu_seqlens=None, use_qk_l2norm_in_kernel=False, chunk_size=0):
     """Delta rule, chunked in the WY/UT form."""
     return _scan(lib.fw_delta_rule, "chunk_delta_rule", q, k, v, beta=beta, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
@@ -161,7 +162,7 @@ def fused_recurrent_delta_rule(q, k, v, beta, scale=None, initial_state=None,
 
 def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
                            output_final_state=False, cu_seqlens=None,
-                           use_qk_l2norm_in_kernel=False, chunk_size=32):
+                           use_qk_l2norm_in_kernel=False, chunk_size=0):
     """Gated delta rule (Qwen3-Next): decay by exp(g) before computing the error."""
     return _scan(lib.fw_gated_delta_rule, "chunk_gated_delta_rule", q, k, v, g=g, beta=beta,
                  scale=scale, initial_state=initial_state,

@@ -35,6 +35,12 @@ def get_num_threads():
     return lib.fw_get_num_threads()
 
 
+def auto_chunk_size(delta_rule, head_dim_k):
+    """The chunk size chunk_size=0 runs at: for the delta rules (delta_rule
+    true) or linear attention, with keys of head_dim_k."""
+    return lib.fw_auto_chunk_size(int(bool(delta_rule)), head_dim_k)
+
+
 def version():
     """Version of the loaded library, as "major.minor.patch"."""
     return lib.fw_version_string().decode()

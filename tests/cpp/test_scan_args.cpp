@@ -89,7 +89,6 @@ std::vector<BadCase> bad_cases() {
       {"unknown_flag", D, FW_ERR_INVALID_FLAGS, [](Problem& p) { p.args.flags |= 0x100u; }},
       {"normalize_on_delta", D, FW_ERR_INVALID_FLAGS,
        [](Problem& p) { p.args.flags |= FW_FLAG_NORMALIZE; }},
-      {"chunk_0", L, FW_ERR_INVALID_CHUNK_SIZE, [](Problem& p) { p.args.chunk_size = 0; }},
       {"chunk_negative", D, FW_ERR_INVALID_CHUNK_SIZE, [](Problem& p) { p.args.chunk_size = -64; }},
       {"chunk_absurd", G, FW_ERR_INVALID_CHUNK_SIZE,
        [](Problem& p) { p.args.chunk_size = FW_MAX_CHUNK_SIZE + 1; }},

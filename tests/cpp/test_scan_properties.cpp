@@ -155,6 +155,32 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
     }
 }
 
+// chunk_size 0 runs at fw_auto_chunk_size: 16 for the delta rules up to
+// K = 128, else 32 (src/chunk_size.cpp).
+TEST(ScanProperties, AutoChunkSizeIsTheLibrarysPick) {
+  EXPECT_EQ(fw_auto_chunk_size(1, 128), 16);
+  EXPECT_EQ(fw_auto_chunk_size(1, 129), 32);
+  EXPECT_EQ(fw_auto_chunk_size(0, 64), 32);
+  fw_scan_args init;
+  fw_scan_args_init(&init);
+  EXPECT_EQ(init.chunk_size, FW_CHUNK_SIZE_AUTO);
+  for (Op op : kOps)
+    for (int64_t K : {32, 130}) {
+      Shape s = make_shape(op, FW_MODE_CHUNKED, 1, 70, 1, 2, K, 24);
+      s.chunk = FW_CHUNK_SIZE_AUTO;
+      Problem picked(s);
+      ASSERT_EQ(picked.run(), FW_OK);
+      s.chunk = fw_auto_chunk_size(is_delta(op), K);
+      Problem given(s);
+      ASSERT_EQ(given.run(), FW_OK);
+      EXPECT_TRUE(same_bits(picked.o, given.o)) << op_name(op) << " K " << K;
+      s.chunk = s.chunk == 16 ? 32 : 16;  // and the pick matters
+      Problem other(s);
+      ASSERT_EQ(other.run(), FW_OK);
+      EXPECT_FALSE(same_bits(picked.o, other.o)) << op_name(op) << " K " << K;
+    }
+}
+
 TEST(ScanProperties, InPlaceStateUpdateMatchesSeparateBuffers) {
   for (Op op : kOps) {
     Problem separate(props_shape(op, FW_MODE_AUTO));

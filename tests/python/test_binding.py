@@ -100,7 +100,7 @@ def test_errors_carry_status_text():
     assert e.value.status == 4
     q, k, v, g, beta = inputs()
     with pytest.raises(fw.FastweightsError, match="chunk size"):
-        fw.chunk_simple_gla(q, k, v, g, chunk_size=0)
+        fw.chunk_simple_gla(q, k, v, g, chunk_size=-1)
     with pytest.raises(fw.FastweightsError, match="cu_seqlens"):
         fw.chunk_linear_attn(q, k, v, cu_seqlens=[0, 70, 140])  # B = 2
     with pytest.raises(ValueError):
@@ -183,3 +183,12 @@ def test_threads_do_not_change_bits():
     fw.set_num_threads(0)
     for o, S in outs[1:]:
         assert np.array_equal(o, outs[0][0]) and np.array_equal(S, outs[0][1])
+
+
+def test_chunk_size_zero_is_the_librarys_pick():
+    assert fw.auto_chunk_size(True, 128) == 16
+    assert fw.auto_chunk_size(False, 128) == 32
+    q, k, v, g, beta = inputs()
+    picked, _ = fw.chunk_delta_rule(q, k, v, beta)
+    given, _ = fw.chunk_delta_rule(q, k, v, beta, chunk_size=fw.auto_chunk_size(True, q.shape[3]))
+    assert np.array_equal(picked, given)
