@@ -30,8 +30,9 @@ inline B fused_multiply_add(const B& a, const B& b, const B& c) {
 // usual unpack / 128-bit-lane shuffle network); four-wide vectors use zips.
 // At T = 4096, H = 16, K = V = 128 (AVX-512, one thread) the scalar
 // transpose of each chunk's keys had been a quarter of linear attention's
-// prepare in perf.
-template <class Arch, class B>
+// prepare in perf. Tag (the ISA file's, see vec_scalar.hpp) keeps each
+// backend's copy apart: it is too big to be always inlined.
+template <class Arch, class Tag, class B>
 inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t ldd) {
   constexpr int N = static_cast<int>(B::size);
 #if defined(__AVX512F__)
@@ -128,7 +129,7 @@ struct XsimdVec {
   static type exp(type a) { return xsimd::exp(a); }
   static float hsum(type a) { return xsimd::hadd(a); }  // 8.1 name of reduce_add
   static void transpose(const float* src, int64_t lds, float* dst, int64_t ldd) {
-    transpose_block<Arch, type>(src, lds, dst, ldd);
+    transpose_block<Arch, Tag, type>(src, lds, dst, ldd);
   }
 };
 
