@@ -190,8 +190,7 @@ inline void decay_row(int64_t n, int64_t width, float Gi, const float* G, float*
 template <class Vec>
 inline void causal_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* KT,
                           const float* G, bool gated, bool strict, float* A) {
-  for (int64_t i = 0; i < L; ++i) rows::fill<Vec>(L, 0.0f, A + i * C);
-  gemm::gemm_acc<Vec>(gemm::kLowerC, L, L, K, X, K, 1, KT, C, A, C);
+  gemm::gemm_set<Vec>(gemm::kLowerC, L, L, K, X, K, 1, KT, C, A, C);
   for (int64_t i = 0; i < L; ++i) {
     const int64_t keep = strict ? i : i + 1;
     if (gated) decay_row<Vec>(keep, C, G[i], G, A + i * C);
@@ -199,11 +198,15 @@ inline void causal_scores(int64_t L, int64_t K, int64_t C, const float* X, const
   }
 }
 
-// Out (L x V, row stride ldo) += X (L x K) S (K x V, row stride ldS).
+// Out (L x V, row stride ldo) = X (L x K) S (K x V, row stride ldS), or
+// += with accumulate.
 template <class Vec>
-inline void add_times_state(int64_t L, int64_t K, int64_t V, const float* X, const float* S,
-                            int64_t ldS, float* Out, int64_t ldo) {
-  gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, X, K, 1, S, ldS, Out, ldo);
+inline void times_state(bool accumulate, int64_t L, int64_t K, int64_t V, const float* X,
+                        const float* S, int64_t ldS, float* Out, int64_t ldo) {
+  if (accumulate)
+    gemm::gemm_acc<Vec>(gemm::kFull, L, V, K, X, K, 1, S, ldS, Out, ldo);
+  else
+    gemm::gemm_set<Vec>(gemm::kFull, L, V, K, X, K, 1, S, ldS, Out, ldo);
 }
 
 // Out += A U with A lower-triangular (L x L, leading dim C); U rows of V at

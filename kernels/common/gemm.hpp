@@ -1,8 +1,12 @@
 // Register-blocked matrix multiply-accumulate, written once over a vector
 // policy: every chunked-scan product (Q S, W S, T K, T V, Q K^T, A U,
-// K^T U) is one call of gemm_acc.
+// K^T U) is one call of gemm_acc, or of gemm_set for the first product into
+// a block:
 //
-//   C[m x n] += A[m x k] * B[k x n]
+//   C[m x n] += A[m x k] * B[k x n]     (gemm_acc)
+//   C[m x n]  = A[m x k] * B[k x n]     (gemm_set: the accumulators start at
+//                                        zero, so C needs no zero fill and
+//                                        is not read; the same bits)
 //   A element (i, p) at A[i * a_rs + p * a_cs]  (any strides: K^T is read
 //   in place); B and C row-major with contiguous rows (ldb, ldc).
 //
@@ -17,7 +21,8 @@
 //    read, so a non-finite value there cannot reach earlier rows).
 //  - kLowerC: only C(i, j) with j <= i is wanted (n == m): a column panel
 //    skips the row blocks wholly above it. Entries above the diagonal inside
-//    the blocks that are computed hold garbage; the caller masks them.
+//    the blocks that are computed hold garbage, and with gemm_set those of
+//    the skipped blocks are never written; the caller masks them.
 #pragma once
 
 #include <cstdint>
@@ -27,13 +32,13 @@ namespace gemm {
 
 enum Shape { kFull = 0, kCausalK = 1, kLowerC = 2 };
 
-template <class Vec, int MR, int NV>
+template <class Vec, int MR, int NV, bool kLoadC>
 inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
                   int64_t ldb, float* C, int64_t ldc) {
   using B_t = typename Vec::type;
   B_t acc[MR][NV];
   for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = Vec::load(C + r * ldc + v * Vec::N);
+    for (int v = 0; v < NV; ++v) acc[r][v] = kLoadC ? Vec::load(C + r * ldc + v * Vec::N) : Vec::zero();
   for (int64_t p = 0; p < k; ++p) {
     B_t b[NV];
     for (int v = 0; v < NV; ++v) b[v] = Vec::load(B + p * ldb + v * Vec::N);
@@ -46,8 +51,9 @@ inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const f
     for (int v = 0; v < NV; ++v) Vec::store(C + r * ldc + v * Vec::N, acc[r][v]);
 }
 
-// Columns [j0, j0 + NV * N) of rows [i0, m) — full MR blocks, then single rows.
-template <class Vec, int NV>
+// Columns [j0, j0 + NV * N) of rows [i0, m) — full MR blocks, then single
+// rows; each row's first product loads C unless kSet.
+template <class Vec, int NV, bool kSet>
 inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const float* A,
                   int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C,
                   int64_t ldc) {
@@ -55,7 +61,7 @@ inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const
   int64_t i = i0;
   for (; i + MR <= m; i += MR) {
     if (shape != kCausalK) {
-      micro<Vec, MR, NV>(k, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+      micro<Vec, MR, NV, !kSet>(k, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
       continue;
     }
     // The block's rows all take k < i; the triangle k in [i, i + MR) goes
@@ -63,40 +69,53 @@ inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const
     // i + MR would multiply B rows past a row's diagonal by A's zeros, and
     // 0 * Inf = NaN would leak a later token's Inf or NaN into earlier rows.
     const int64_t kfull = i < k ? i : k;
-    micro<Vec, MR, NV>(kfull, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+    micro<Vec, MR, NV, !kSet>(kfull, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
     for (int64_t r = i; r < i + MR; ++r) {
       const int64_t kend = r + 1 < k ? r + 1 : k;
       if (kend > kfull)
-        micro<Vec, 1, NV>(kend - kfull, A + r * a_rs + kfull * a_cs, a_rs, a_cs, B + kfull * ldb + j0,
+        micro<Vec, 1, NV, true>(kend - kfull, A + r * a_rs + kfull * a_cs, a_rs, a_cs, B + kfull * ldb + j0,
                           ldb, C + r * ldc + j0, ldc);
     }
   }
   for (; i < m; ++i) {
     const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;
-    micro<Vec, 1, NV>(kk, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+    micro<Vec, 1, NV, !kSet>(kk, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+  }
+}
+
+template <class Vec, bool kSet>
+inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
+                 int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
+  // First row block a column panel starting at j needs under kLowerC.
+  auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
+  int64_t j = 0;
+  for (; j + NV * N <= n; j += NV * N)
+    panel<Vec, NV, kSet>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);
+  for (; j + N <= n; j += N)
+    panel<Vec, 1, kSet>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);
+  if (j == n) return;
+  // Scalar tail columns (fewer than one vector).
+  for (int64_t i = first_row(j); i < m; ++i) {
+    const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;
+    for (int64_t c = j; c < n; ++c) {
+      float s = kSet ? 0.0f : C[i * ldc + c];
+      for (int64_t p = 0; p < kk; ++p) s = Vec::fma1(A[i * a_rs + p * a_cs], B[p * ldb + c], s);
+      C[i * ldc + c] = s;
+    }
   }
 }
 
 template <class Vec>
 inline void gemm_acc(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
                      int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
-  constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
-  // First row block a column panel starting at j needs under kLowerC.
-  auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
-  int64_t j = 0;
-  for (; j + NV * N <= n; j += NV * N)
-    panel<Vec, NV>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);
-  for (; j + N <= n; j += N) panel<Vec, 1>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);
-  if (j == n) return;
-  // Scalar tail columns (fewer than one vector).
-  for (int64_t i = first_row(j); i < m; ++i) {
-    const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;
-    for (int64_t c = j; c < n; ++c) {
-      float s = C[i * ldc + c];
-      for (int64_t p = 0; p < kk; ++p) s = Vec::fma1(A[i * a_rs + p * a_cs], B[p * ldb + c], s);
-      C[i * ldc + c] = s;
-    }
-  }
+  gemm<Vec, false>(shape, m, n, k, A, a_rs, a_cs, B, ldb, C, ldc);
+}
+
+template <class Vec>
+inline void gemm_set(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
+                     int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  gemm<Vec, true>(shape, m, n, k, A, a_rs, a_cs, B, ldb, C, ldc);
 }
 
 }  // namespace gemm

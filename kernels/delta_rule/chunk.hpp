@@ -9,7 +9,7 @@
 //   S <- exp(G_last) S + (exp(G_last - G) K)^T U'
 // prepare computes T, W and the scores (all independent of S, and of V);
 // advance the rest, for the task's V columns. All products but the solve
-// are gemm_acc calls; T, A and Q K^T are triangular and cost half.
+// are gemm calls; T, A and Q K^T are triangular and cost half.
 #pragma once
 
 #include <cmath>
@@ -55,8 +55,7 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
     const float wk = gated ? r.beta[i] * std::exp(r.G[i]) : r.beta[i];
     rows::scaled_copy<Vec>(K, -wk, s.Kc + i * K, s.Kb + i * K);
   }
-  rows::fill<Vec>(L * K, 0.0f, r.W);
-  gemm::gemm_acc<Vec>(gemm::kCausalK, L, K, L, r.T, C, 1, s.Kb, K, r.W, K);
+  gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, r.T, C, 1, s.Kb, K, r.W, K);
 
   chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, gated, /*strict=*/false, r.A);
   chunk::decay_queries<Vec>(L, K, r.G, gated, r.Q);
@@ -70,13 +69,11 @@ void delta_rule_advance(const ScanTask& t, int64_t c0, const float* rec) {
   const chunk::Scratch s = chunk::scratch<Vec>(t);
   // U' = T (beta V) - W S.
   chunk::load_values<Vec>(t, c0, L, r.beta, s.X);
-  rows::fill<Vec>(L * V, 0.0f, s.U);
-  gemm::gemm_acc<Vec>(gemm::kCausalK, L, V, L, r.T, C, 1, s.X, V, s.U, V);
-  chunk::add_times_state<Vec>(L, K, V, r.W, t.S, t.S_ld, s.U, V);
+  gemm::gemm_set<Vec>(gemm::kCausalK, L, V, L, r.T, C, 1, s.X, V, s.U, V);
+  chunk::times_state<Vec>(/*accumulate=*/true, L, K, V, r.W, t.S, t.S_ld, s.U, V);
 
   // O in the workspace, written out once (see linear_attn/chunk.hpp).
-  rows::fill<Vec>(L * V, 0.0f, s.O);
-  chunk::add_times_state<Vec>(L, K, V, r.Q, t.S, t.S_ld, s.O, V);
+  chunk::times_state<Vec>(/*accumulate=*/false, L, K, V, r.Q, t.S, t.S_ld, s.O, V);
   chunk::add_causal_product<Vec>(L, V, C, r.A, s.U, V, s.O, V);
   chunk::store_outputs<Vec>(t, c0, L, s.O, nullptr);
   chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g != nullptr, t.S, t.S_ld);
