@@ -46,10 +46,10 @@ inline int64_t chunk_record_floats(int64_t K, int64_t chunk) {
 }
 
 // Scratch a kernel may use besides a record: the recurrent kernels the first
-// 2K + 2V floats; prepare K, K transposed, beta K (C x K) and a C x C
-// matrix; advance three C x V blocks (beta V, U, O).
+// 2K + 2V floats; prepare K transposed, beta K (C x K) and a C x C matrix;
+// advance three C x V blocks (beta V, U, O).
 inline int64_t chunk_scratch_floats(int64_t K, int64_t V, int64_t chunk) {
-  const int64_t prepare = 3 * chunk * K + chunk * chunk, advance = 3 * chunk * V;
+  const int64_t prepare = 2 * chunk * K + chunk * chunk, advance = 3 * chunk * V;
   return 2 * K + 2 * V + (prepare > advance ? prepare : advance);
 }
 

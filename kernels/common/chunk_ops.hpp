@@ -42,18 +42,19 @@ inline Record<Float> record(Float* rec, int64_t K, int64_t C) {
 
 // Scratch past the recurrent kernels' 2K + 2V floats (chunk_scratch_floats):
 // prepare's and advance's parts overlap, they never run at once.
+// prepare loads the keys straight into the record's Kd and decays them there
+// last (a copy less per chunk).
 struct Scratch {
-  float *Kc, *KT, *Kb, *M;  // prepare: keys, keys transposed (K x C), beta
-                            // keys (C x K); a C x C matrix
-  float *X, *U, *O;         // advance: C x V each
+  float *KT, *Kb, *M;  // prepare: keys transposed (K x C), beta keys
+                       // (C x K); a C x C matrix
+  float *X, *U, *O;    // advance: C x V each
 };
 
 template <class Vec>
 inline Scratch scratch(const ScanTask& t) {
   const int64_t K = t.K, V = t.V, C = t.chunk;
   Scratch s;
-  s.Kc = t.ws + 2 * K + 2 * V;
-  s.KT = s.Kc + C * K;
+  s.KT = t.ws + 2 * K + 2 * V;
   s.Kb = s.KT + C * K;
   s.M = s.Kb + C * K;
   s.X = t.ws + 2 * K + 2 * V;
@@ -137,8 +138,8 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
   transpose<Vec>(L, K, Kc, K, KT, C);
 }
 
-// decay_queries: row i of X *= exp(G_i), nothing when ungated.
-// decay_keys: Kd_j = exp(G_last - G_j) Kc_j, a plain copy when ungated.
+// decay_queries: row i of X *= exp(G_i); decay_keys: row j of Kd *=
+// exp(G_last - G_j); nothing when ungated.
 template <class Vec>
 inline void decay_queries(int64_t L, int64_t K, const float* G, bool gated, float* X) {
   if (gated)
@@ -146,10 +147,9 @@ inline void decay_queries(int64_t L, int64_t K, const float* G, bool gated, floa
 }
 
 template <class Vec>
-inline void decay_keys(int64_t L, int64_t K, const float* Kc, const float* G, bool gated,
-                       float* Kd) {
-  for (int64_t j = 0; j < L; ++j)
-    rows::scaled_copy<Vec>(K, gated ? std::exp(G[L - 1] - G[j]) : 1.0f, Kc + j * K, Kd + j * K);
+inline void decay_keys(int64_t L, int64_t K, const float* G, bool gated, float* Kd) {
+  if (gated)
+    for (int64_t j = 0; j < L; ++j) rows::scal<Vec>(K, std::exp(G[L - 1] - G[j]), Kd + j * K);
 }
 
 // dst rows (stride V) = a * v rows c0 .. c0+L-1.

@@ -41,11 +41,11 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
   const bool gated = t.g != nullptr;
   const chunk::Record<float> r = chunk::record<Vec>(rec, K, C);
   const chunk::Scratch s = chunk::scratch<Vec>(t);
-  chunk::load<Vec>(t, c0, L, r.Q, s.Kc, s.KT, r.G);
+  chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);  // keys, decayed last
   for (int64_t i = 0; i < L; ++i) r.beta[i] = t.beta[(c0 + i) * t.beta_ts];
 
   // A = strict_lower(beta K K^T exp(G_i - G_j)) in s.M, then T = (I + A)^{-1}.
-  chunk::causal_scores<Vec>(L, K, C, s.Kc, s.KT, r.G, gated, /*strict=*/true, s.M);
+  chunk::causal_scores<Vec>(L, K, C, r.Kd, s.KT, r.G, gated, /*strict=*/true, s.M);
   for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(i, r.beta[i], s.M + i * C);
   unit_lower_inverse<Vec>(L, C, s.M, r.T);
 
@@ -53,13 +53,13 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
   // U' = U - W S is one accumulating product per V slice.
   for (int64_t i = 0; i < L; ++i) {
     const float wk = gated ? r.beta[i] * std::exp(r.G[i]) : r.beta[i];
-    rows::scaled_copy<Vec>(K, -wk, s.Kc + i * K, s.Kb + i * K);
+    rows::scaled_copy<Vec>(K, -wk, r.Kd + i * K, s.Kb + i * K);
   }
   gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, r.T, C, 1, s.Kb, K, r.W, K);
 
   chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, gated, /*strict=*/false, r.A);
   chunk::decay_queries<Vec>(L, K, r.G, gated, r.Q);
-  chunk::decay_keys<Vec>(L, K, s.Kc, r.G, gated, r.Kd);
+  chunk::decay_keys<Vec>(L, K, r.G, gated, r.Kd);
 }
 
 template <class Vec>

@@ -19,10 +19,10 @@ void linear_attn_prepare(const ScanTask& t, int64_t c0, float* rec) {
   const int64_t K = t.K, C = t.chunk, L = chunk::chunk_length<Vec>(t, c0);
   const chunk::Record<float> r = chunk::record<Vec>(rec, K, C);
   const chunk::Scratch s = chunk::scratch<Vec>(t);
-  chunk::load<Vec>(t, c0, L, r.Q, s.Kc, s.KT, r.G);
+  chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);
   chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, t.g != nullptr, /*strict=*/false, r.A);
   chunk::decay_queries<Vec>(L, K, r.G, t.g != nullptr, r.Q);
-  chunk::decay_keys<Vec>(L, K, s.Kc, r.G, t.g != nullptr, r.Kd);
+  chunk::decay_keys<Vec>(L, K, r.G, t.g != nullptr, r.Kd);
 }
 
 template <class Vec>
