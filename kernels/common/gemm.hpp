@@ -32,7 +32,13 @@ namespace gemm {
 
 enum Shape { kFull = 0, kCausalK = 1, kLowerC = 2 };
 
-template <class Vec, int MR, int NV, bool kLoadC>
+// kTriangle: then the diagonal block of a kCausalK product, A's columns and
+// B's rows k .. k + MR - 1: row r takes those up to k + r only, unrolled so
+// that all MR x NV accumulators stay in flight. Row by row (micro<1, NV>)
+// it had NV chains of dependent FMAs: 40 GFLOP/s at L = 16 and 69 at
+// L = 32, against 107-115 for the full products (AVX-512, one thread).
+// Each accumulator sees the same FMAs in the same order either way.
+template <class Vec, int MR, int NV, bool kLoadC, bool kTriangle = false>
 inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
                   int64_t ldb, float* C, int64_t ldc) {
   using B_t = typename Vec::type;
@@ -45,6 +51,18 @@ inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const f
     for (int r = 0; r < MR; ++r) {
       const B_t a = Vec::set1(A[r * a_rs + p * a_cs]);
       for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fma(a, b[v], acc[r][v]);
+    }
+  }
+  if (kTriangle) {
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+      B_t b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = Vec::load(B + (k + p) * ldb + v * Vec::N);
+#pragma GCC unroll 16
+      for (int r = p; r < MR; ++r) {
+        const B_t a = Vec::set1(A[r * a_rs + (k + p) * a_cs]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fma(a, b[v], acc[r][v]);
+      }
     }
   }
   for (int r = 0; r < MR; ++r)
@@ -64,10 +82,14 @@ inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const
       micro<Vec, MR, NV, !kSet>(k, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
       continue;
     }
-    // The block's rows all take k < i; the triangle k in [i, i + MR) goes
-    // row by row, each stopping at its diagonal. Running the whole block to
-    // i + MR would multiply B rows past a row's diagonal by A's zeros, and
+    // The block's rows all take k < i; in the triangle k in [i, i + MR)
+    // each row stops at its diagonal. Running the whole block to i + MR
+    // would multiply B rows past a row's diagonal by A's zeros, and
     // 0 * Inf = NaN would leak a later token's Inf or NaN into earlier rows.
+    if (i + MR <= k) {
+      micro<Vec, MR, NV, !kSet, true>(i, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
+      continue;
+    }
     const int64_t kfull = i < k ? i : k;
     micro<Vec, MR, NV, !kSet>(kfull, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
     for (int64_t r = i; r < i + MR; ++r) {
