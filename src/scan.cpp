@@ -133,6 +133,10 @@ ScanTask column_slice(const ScanTask& whole, int64_t v0, int64_t w) {
 // longer fit L2, but each is read in order and costs less than the
 // scattered rows did.
 constexpr int64_t kMaxPairsSideBySide = 16;
+// A run's own states (for callers that want none back) stay within those of
+// 16 pairs of K = V = 256 (4 MiB), so that the workspace of large heads
+// does not grow with the run.
+constexpr int64_t kMaxRunStateFloats = 16 * (256 * 256 + 256);
 
 // Many pairs: each thread takes a run of up to kMaxPairsSideBySide
 // consecutive pairs and steps them through their chunks together (a pair's
@@ -146,9 +150,11 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
   const int64_t K = a->head_dim_k, V = a->head_dim_v, C = plan.chunk;
   const int64_t runs_per_thread = plan.num_seqs > 1 && a->cu_seqlens ? 4 : 1;
   const int64_t per_run = (pairs + threads * runs_per_thread - 1) / (threads * runs_per_thread);
-  const int64_t run = per_run < kMaxPairsSideBySide ? per_run : kMaxPairsSideBySide;
-  const int64_t runs = (pairs + run - 1) / run;
   const int64_t kernel_ws = scan_workspace_floats(K, V, C), own_state = K * V + K;
+  int64_t run = per_run < kMaxPairsSideBySide ? per_run : kMaxPairsSideBySide;
+  if (run * own_state > kMaxRunStateFloats)
+    run = kMaxRunStateFloats / own_state > 1 ? kMaxRunStateFloats / own_state : 1;
+  const int64_t runs = (pairs + run - 1) / run;
   int64_t per_thread = 0, total = 0;
   if (__builtin_mul_overflow(own_state, run, &per_thread) ||
       __builtin_add_overflow(per_thread, kernel_ws, &per_thread) ||

@@ -111,11 +111,13 @@ inline const float* row_ahead(const float* base, int64_t ts, int64_t t, int64_t 
 // dst (n x m, row stride ldd) = src (m x n, row stride lds) transposed:
 // N x N blocks in registers, the edges one float at a time.
 template <class Vec>
-inline void transpose(int64_t m, int64_t n, const float* src, int64_t lds, float* dst, int64_t ldd) {
+inline void transpose(int64_t m, int64_t n, const float* src, int64_t lds, float* dst,
+                      int64_t ldd) {
   constexpr int N = Vec::N;
   const int64_t m_blocks = m / N * N, n_blocks = n / N * N;
   for (int64_t i = 0; i < m_blocks; i += N)
-    for (int64_t j = 0; j < n_blocks; j += N) Vec::transpose(src + i * lds + j, lds, dst + j * ldd + i, ldd);
+    for (int64_t j = 0; j < n_blocks; j += N)
+      Vec::transpose(src + i * lds + j, lds, dst + j * ldd + i, ldd);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = i < m_blocks ? n_blocks : 0; j < n; ++j) dst[j * ldd + i] = src[i * lds + j];
 }
