@@ -120,7 +120,7 @@ typedef enum fw_mode {
 /* chunk_size = FW_CHUNK_SIZE_AUTO (what fw_scan_args_init sets): the library
  * picks the chunk, per op and key size; fw_auto_chunk_size says which. */
 #define FW_CHUNK_SIZE_AUTO 0
-/* The usual pick: linear attention, and the delta rules from K = 256 (32
+/* The usual pick: linear attention, and the delta rules with K > 128 (32
  * beat 64 on every measured shape; see docs/decisions.md). */
 #define FW_DEFAULT_CHUNK_SIZE 32
 #define FW_MAX_CHUNK_SIZE 1024
@@ -166,9 +166,9 @@ typedef struct fw_scan_args {
   int64_t num_seqs;       /* N, with cu_seqlens; ignored without */
 } fw_scan_args;
 
-/* Zeroes *args and fills the defaults: struct_size, FP32, AUTO mode,
- * the library's chunk size, eps 1e-6, default scale. Inline so that struct_size is the
- * caller's view of the struct. */
+/* Zeroes *args and fills the defaults: struct_size, FP32, AUTO mode, the
+ * library's chunk size, eps 1e-6, default scale. Inline so that struct_size
+ * is the caller's view of the struct. */
 static inline void fw_scan_args_init(fw_scan_args *args) {
   memset(args, 0, sizeof *args);
   args->struct_size = sizeof *args;
