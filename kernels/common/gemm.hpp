@@ -83,21 +83,11 @@ inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const
       continue;
     }
     // The block's rows all take k < i; in the triangle k in [i, i + MR)
-    // each row stops at its diagonal. Running the whole block to i + MR
-    // would multiply B rows past a row's diagonal by A's zeros, and
-    // 0 * Inf = NaN would leak a later token's Inf or NaN into earlier rows.
-    if (i + MR <= k) {
-      micro<Vec, MR, NV, !kSet, true>(i, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
-      continue;
-    }
-    const int64_t kfull = i < k ? i : k;
-    micro<Vec, MR, NV, !kSet>(kfull, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
-    for (int64_t r = i; r < i + MR; ++r) {
-      const int64_t kend = r + 1 < k ? r + 1 : k;
-      if (kend > kfull)
-        micro<Vec, 1, NV, true>(kend - kfull, A + r * a_rs + kfull * a_cs, a_rs, a_cs, B + kfull * ldb + j0,
-                          ldb, C + r * ldc + j0, ldc);
-    }
+    // (inside k, since k == m) each row stops at its diagonal. Running the
+    // whole block to i + MR would multiply B rows past a row's diagonal by
+    // A's zeros, and 0 * Inf = NaN would leak a later token's Inf or NaN
+    // into earlier rows.
+    micro<Vec, MR, NV, !kSet, true>(i, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
   }
   for (; i < m; ++i) {
     const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;

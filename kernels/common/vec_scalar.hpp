@@ -2,9 +2,10 @@
 //
 // Kernels are written once against the policy interface (N, load, store,
 // set1, fma, mul, add, sub, max, min, exp, sqrt, hsum, and transpose of an
-// N x N block); this one compiles to plain scalar code. Tag is a type from the instantiating file's anonymous
-// namespace, which gives every instantiation internal linkage (no ODR merging
-// of kernels across ISA files).
+// N x N block); this one compiles to plain scalar code. Tag is a type from
+// the instantiating file's anonymous namespace, which gives every
+// instantiation internal linkage (no ODR merging of kernels across ISA
+// files).
 #pragma once
 
 #include <cmath>

@@ -23,8 +23,8 @@ namespace fw {
 namespace kern {
 
 // T = (I + A)^{-1} for strictly lower-triangular A (leading dim C): row i of
-// T is e_i - sum_{m < i} A_im T_m. Entries above the diagonal are zeroed
-// (gemm's kCausalK reads them inside diagonal blocks).
+// T is e_i - sum_{m < i} A_im T_m, accumulated into a zeroed row (the
+// entries above the diagonal stay zero; gemm's kCausalK never reads them).
 template <class Vec>
 inline void unit_lower_inverse(int64_t L, int64_t C, const float* A, float* T) {
   for (int64_t i = 0; i < L; ++i) {
