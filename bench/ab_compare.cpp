@@ -1,0 +1,127 @@
+// Paired A/B timing of two builds of libfastweights in one process, for
+// changes worth a few percent on a noisy machine. Google Benchmark runs of
+// one build after the other drift by 10-30 % on a shared VM; here the two
+// builds take turns call by call on the same inputs (ABBA order), so a slow
+// spell slows both, and the median of the per-pair ratios B / A holds
+// within about 1.5 % when A and B are the same build.
+//
+//   fastweights_ab_compare LIB_A LIB_B OP T H K [PAIRS [THREADS]]
+//     OP 0..3: linear attention, simple GLA, delta rule, gated delta rule;
+//     B = 1, HV = H, V = K, chunked (the library's chunk unless
+//     FW_AB_CHUNK_A / FW_AB_CHUNK_B are set).
+//
+// Each build is loaded with dlmopen into a namespace of its own, so two
+// copies with the same soname (two build trees) really are two libraries.
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "bench/scan_problem.hpp"
+#include "fastweights/fastweights.h"
+
+namespace {
+
+using ScanFn = fw_status (*)(const fw_scan_args*);
+using SetThreadsFn = void (*)(int);
+
+struct Build {
+  ScanFn ops[4];
+  SetThreadsFn set_threads;
+};
+
+bool load(const char* path, Build* b) {
+  void* h = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    std::fprintf(stderr, "%s\n", dlerror());
+    return false;
+  }
+  const char* names[4] = {"fw_linear_attn", "fw_simple_gla", "fw_delta_rule",
+                          "fw_gated_delta_rule"};
+  for (int i = 0; i < 4; ++i) b->ops[i] = reinterpret_cast<ScanFn>(dlsym(h, names[i]));
+  b->set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "fw_set_num_threads"));
+  for (ScanFn f : b->ops)
+    if (!f) return false;
+  return b->set_threads != nullptr;
+}
+
+fw_scan_args make_args(fwbench::ScanProblem& p, int op, const char* chunk_env) {
+  fw_scan_args a;
+  fw_scan_args_init(&a);
+  a.mode = FW_MODE_CHUNKED;
+  a.batch = p.B;
+  a.seq_len = p.T;
+  a.num_heads = p.H;
+  a.num_value_heads = p.HV;
+  a.head_dim_k = p.K;
+  a.head_dim_v = p.V;
+  if (const char* c = std::getenv(chunk_env)) a.chunk_size = std::atoi(c);
+  const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
+  const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
+  const int64_t gs[3] = {p.T * p.HV, p.HV, 1};
+  for (int i = 0; i < 4; ++i) {
+    a.q_stride[i] = a.k_stride[i] = qs[i];
+    a.v_stride[i] = a.o_stride[i] = vs[i];
+  }
+  for (int i = 0; i < 3; ++i) a.g_stride[i] = a.beta_stride[i] = gs[i];
+  a.q = p.q.data();
+  a.k = p.k.data();
+  a.v = p.v.data();
+  a.o = p.o.data();
+  if (op == fwbench::kGla || op == fwbench::kGatedDelta) a.g = p.g.data();
+  if (op == fwbench::kDelta || op == fwbench::kGatedDelta) a.beta = p.beta.data();
+  a.initial_state = a.final_state = p.state.data();
+  return a;
+}
+
+double median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  return x[x.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 7) {
+    std::fprintf(stderr, "usage: %s LIB_A LIB_B OP T H K [PAIRS [THREADS]]\n", argv[0]);
+    return 2;
+  }
+  Build builds[2];
+  if (!load(argv[1], &builds[0]) || !load(argv[2], &builds[1])) return 1;
+  const int op = std::atoi(argv[3]);
+  const int64_t T = std::atol(argv[4]), H = std::atol(argv[5]), K = std::atol(argv[6]);
+  const int pairs = argc > 7 ? std::atoi(argv[7]) : 12;
+  const int threads = argc > 8 ? std::atoi(argv[8]) : 1;
+  if (op < 0 || op > 3 || T < 1 || H < 1 || K < 1 || pairs < 1) return 2;
+
+  fwbench::ScanProblem p(1, T, H, H, K, K);
+  const fw_scan_args args[2] = {make_args(p, op, "FW_AB_CHUNK_A"),
+                                make_args(p, op, "FW_AB_CHUNK_B")};
+  for (Build& b : builds) b.set_threads(threads);
+  std::vector<double> ms[2], ratio;
+  for (int i = -2; i < pairs; ++i) {  // two warm-up pairs
+    double t[2];
+    for (int turn = 0; turn < 2; ++turn) {
+      const int s = (i & 1) ? 1 - turn : turn;  // ABBA
+      const auto t0 = std::chrono::steady_clock::now();
+      if (builds[s].ops[op](&args[s]) != FW_OK) {
+        std::fprintf(stderr, "scan failed\n");
+        return 1;
+      }
+      const auto t1 = std::chrono::steady_clock::now();
+      t[s] = std::chrono::duration<double, std::milli>(t1 - t0).count();
+    }
+    if (i < 0) continue;
+    ms[0].push_back(t[0]);
+    ms[1].push_back(t[1]);
+    ratio.push_back(t[1] / t[0]);
+  }
+  std::printf("%s T=%ld H=%ld K=%ld threads=%d: A %.2f ms, B %.2f ms, B/A %.4f"
+              " (medians of %d pairs)\n",
+              fwbench::op_name(op), long(T), long(H), long(K), threads, median(ms[0]),
+              median(ms[1]), median(ratio), pairs);
+  return 0;
+}
