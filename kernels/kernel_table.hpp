@@ -24,6 +24,8 @@ struct ScanTask {
   float eps;          // normalize denominator term
   bool qk_l2norm;
   bool normalize;     // linear attention only: divide by q . z + eps
+  bool stream_o;      // outputs too large to stay in cache: chunked kernels
+                      // may write whole-line rows past the caches
   float* S;           // K x V state, read and updated in place; row i at
   int64_t S_ld;       //   S + i * S_ld (S_ld >= V)
   float* z;           // K normaliser state (normalize only), in place

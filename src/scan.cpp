@@ -61,6 +61,12 @@ void init_state(float* dst, int64_t dld, const float* src, int64_t sld, int64_t 
   }
 }
 
+// Outputs of at least this many bytes are written past the caches
+// (ScanTask::stream_o, chunk_ops.hpp: store_outputs): half this machine's
+// 32 MiB L3, so that a caller reading a smaller output back (the next
+// layer's projection) finds it in cache.
+constexpr double kStreamOutputBytes = 16.0 * 1024 * 1024;
+
 // The task of one whole (sequence, value head) pair, its state initialised.
 // The state lives in the caller's final-state slot when there is one (so an
 // in-place initial == final update works), else in own (K x V, then K).
@@ -97,6 +103,8 @@ ScanTask pair_task(const fw_scan_args* a, const ScanPlan& plan, int64_t pair, fl
   t.eps = a->eps;
   t.qk_l2norm = (a->flags & FW_FLAG_QK_L2NORM) != 0;
   t.normalize = (a->flags & FW_FLAG_NORMALIZE) != 0;
+  const int64_t tokens = a->cu_seqlens ? a->cu_seqlens[plan.num_seqs] : a->batch * a->seq_len;
+  t.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;
   t.ws = nullptr;
 
   const int64_t slot = n * HV + hv;

@@ -163,9 +163,27 @@ inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a
 }
 
 // Output rows c0 .. c0+L-1 = a_i * src rows (a = nullptr: scale).
+// Outputs too large to stay in cache (t.stream_o) go past the caches when
+// their rows are whole cache lines: they are written once and not read
+// here, so a store that first fetches each line and then evicts a state or
+// input line for it is wasted. Measured with bench/ab_compare.cpp (T =
+// 4096, H = 16, K = V = 128, AVX-512, one thread): linear attention 1.7 %
+// faster, simple GLA 1.5 %, delta rule 0.8 %.
 template <class Vec>
 inline void store_outputs(const ScanTask& t, int64_t c0, int64_t L, const float* src,
                           const float* a) {
+  constexpr int64_t kLine = 64 / sizeof(float);
+  if (Vec::N > 1 && t.stream_o && t.V % kLine == 0 && t.o_ts % kLine == 0 &&
+      reinterpret_cast<uintptr_t>(t.o) % 64 == 0) {
+    for (int64_t i = 0; i < L; ++i) {
+      const typename Vec::type va = Vec::set1(a ? a[i] : t.scale);
+      float* row = t.o + (c0 + i) * t.o_ts;
+      for (int64_t x = 0; x < t.V; x += Vec::N)
+        Vec::stream(row + x, Vec::mul(va, Vec::load(src + i * t.V + x)));
+    }
+    Vec::stream_fence();
+    return;
+  }
   for (int64_t i = 0; i < L; ++i) {
     if (c0 + i + kPrefetchRows < t.T)
       prefetch_row<Vec>(t.o + (c0 + i + kPrefetchRows) * t.o_ts, t.V, true);

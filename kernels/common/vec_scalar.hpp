@@ -1,11 +1,11 @@
 // Vector policy for the portable backend: one float per "batch".
 //
 // Kernels are written once against the policy interface (N, load, store,
-// set1, fma, mul, add, sub, max, min, exp, sqrt, hsum, and transpose of an
-// N x N block); this one compiles to plain scalar code. Tag is a type from
-// the instantiating file's anonymous namespace, which gives every
-// instantiation internal linkage (no ODR merging of kernels across ISA
-// files).
+// stream, stream_fence, set1, fma, mul, add, sub, max, min, exp, sqrt, hsum,
+// and transpose of an N x N block); this one compiles to plain scalar code.
+// Tag is a type from the instantiating file's anonymous namespace, which
+// gives every instantiation internal linkage (no ODR merging of kernels
+// across ISA files).
 #pragma once
 
 #include <cmath>
@@ -21,6 +21,8 @@ struct ScalarVec {
   static constexpr int kMR = 4, kNV = 4;
   static type load(const float* p) { return *p; }
   static void store(float* p, type x) { *p = x; }
+  static void stream(float* p, type x) { *p = x; }  // vec_xsimd.hpp: stream_store
+  static void stream_fence() {}
   static type set1(float a) { return a; }
   static type zero() { return 0.0f; }
   // No fused multiply-add: without FMA hardware fmaf is a slow libm call, and

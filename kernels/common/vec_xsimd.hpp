@@ -108,6 +108,29 @@ inline void transpose_block(const float* src, int64_t lds, float* dst, int64_t l
   }
 }
 
+// A store of a vector to a line-aligned address that bypasses the caches
+// where the ISA has one (AVX-512, AVX2), a plain store elsewhere; then
+// stream_fence orders those stores before whatever the thread does next.
+template <class Arch, class B>
+inline void stream_store(float* p, const B& x) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value) return _mm512_stream_ps(p, x);
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value) return _mm256_stream_ps(p, x);
+#endif
+  x.store_aligned(p);
+}
+
+template <class Arch>
+inline void stream_fence() {
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value ||
+                std::is_base_of<xsimd::avx512f, Arch>::value)
+    _mm_sfence();
+#endif
+}
+
 // MR x NV: gemm.hpp's register block, rows x vectors of accumulators; each
 // ISA file picks it (kernels/isa/*.cpp says which figures chose it).
 template <class Arch, class Tag, int MR = 4, int NV = 3>
@@ -117,6 +140,8 @@ struct XsimdVec {
   static constexpr int kMR = MR, kNV = NV;
   static type load(const float* p) { return type::load_unaligned(p); }
   static void store(float* p, type x) { x.store_unaligned(p); }
+  static void stream(float* p, type x) { stream_store<Arch>(p, x); }
+  static void stream_fence() { fw::stream_fence<Arch>(); }
   static type set1(float a) { return type(a); }
   static type zero() { return type(0.0f); }
   static type fma(type a, type b, type c) { return fused_multiply_add<Arch>(a, b, c); }

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <sstream>
 #include <vector>
 
+#include "backends.hpp"
 #include "problem.hpp"
 
 namespace fwtest {
@@ -95,6 +97,30 @@ TEST(ScanProperties, FewPairsNeverChangeABit) {
   Shape norm = few_pairs_shape(Op::kLinearAttn, FW_MODE_CHUNKED, 64, false);
   norm.flags = FW_FLAG_NORMALIZE;
   expect_same_for_any_threads(norm, "normalize");
+}
+
+// Outputs of 16 MiB or more (kStreamOutputBytes in src/scan.cpp) whose rows
+// are whole, aligned cache lines are written past the caches: the same bits
+// as the ordinary stores the same call makes into a buffer one float off.
+TEST(ScanProperties, OutputsWrittenPastTheCachesAreTheSame) {
+  for (fw_backend b : {FW_BACKEND_AVX512, FW_BACKEND_AVX2, FW_BACKEND_NEON}) {
+    if (!fw_backend_is_supported(b)) continue;
+    BackendScope scope(b);
+    for (Op op : kOps) {
+      Problem p(make_shape(op, FW_MODE_CHUNKED, 1, 16384, 16, 16, 16, 16));  // 16 MiB of o
+      const size_t n = p.o.size();
+      std::vector<float> storage(n + 32);
+      float* lined = storage.data();
+      while (reinterpret_cast<uintptr_t>(lined) % 64 != 0) ++lined;
+      std::vector<float> streamed, stored;
+      for (float* out : {lined, lined + 1}) {
+        p.args.o = out;
+        ASSERT_EQ(p.run(), FW_OK) << op_name(op);
+        (out == lined ? streamed : stored).assign(out, out + n);
+      }
+      EXPECT_TRUE(same_bits(streamed, stored)) << fw_backend_name(b) << " " << op_name(op);
+    }
+  }
 }
 
 // Packed sequences of unequal lengths: a thread steps several pairs through
