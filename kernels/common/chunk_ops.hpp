@@ -138,6 +138,9 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
   }
   for (int64_t i = L; i < C; ++i) G[i] = sum;  // decay_row reads whole vectors
   transpose<Vec>(L, K, Kc, K, KT, C);
+  // causal_scores reads a short chunk's keys in whole vectors: zeros past L.
+  if (L < C)
+    for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, KT + r * C + L);
 }
 
 // decay_queries: row i of X *= exp(G_i); decay_keys: row j of Kd *=
@@ -207,10 +210,14 @@ inline void decay_row(int64_t n, int64_t width, float Gi, const float* G, float*
 
 // A_ij = (X_i . K_j) exp(G_i - G_j) for j <= i (j < i when strict), zero
 // elsewhere in the L x L block; row-major, leading dimension C.
+// A short chunk's columns run to whole vectors where the rows hold them
+// (KT's columns past L are zeros, A's past L are never read): its last
+// columns would otherwise go one float at a time.
 template <class Vec>
 inline void causal_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* KT,
                           const float* G, bool gated, bool strict, float* A) {
-  gemm::gemm_set<Vec>(gemm::kLowerC, L, L, K, X, K, 1, KT, C, A, C);
+  const int64_t whole = (L + Vec::N - 1) / Vec::N * Vec::N;
+  gemm::gemm_set<Vec>(gemm::kLowerC, L, whole <= C ? whole : L, K, X, K, 1, KT, C, A, C);
   for (int64_t i = 0; i < L; ++i) {
     const int64_t keep = strict ? i : i + 1;
     if (gated) decay_row<Vec>(keep, C, G[i], G, A + i * C);
