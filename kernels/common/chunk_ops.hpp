@@ -78,16 +78,6 @@ inline int64_t chunk_length(const ScanTask& t, int64_t c0) {
 // K = V = 128 (AVX-512, one thread; medians of 3).
 constexpr int64_t kPrefetchRows = 8;
 
-template <class Vec>
-inline void prefetch_row(const float* row, int64_t n, bool for_write) {
-  for (int64_t x = 0; x < n; x += 64 / sizeof(float)) {
-    if (for_write)
-      __builtin_prefetch(row + x, 1);
-    else
-      __builtin_prefetch(row + x);
-  }
-}
-
 // The same row of the next chunk goes to L2 only (prefetcht1): L2 has 16x
 // the sets of L1, so a chunk of rows 8 KiB apart fits there, and the L1
 // fetch eight rows ahead then finds them near. At T = 4096, H = 16,
@@ -103,7 +93,7 @@ inline void prefetch_row_to_l2(const float* row, int64_t n) {
 template <class Vec>
 inline const float* row_ahead(const float* base, int64_t ts, int64_t t, int64_t T, int64_t n,
                               int64_t far) {
-  if (t + kPrefetchRows < T) prefetch_row<Vec>(base + (t + kPrefetchRows) * ts, n, false);
+  if (t + kPrefetchRows < T) rows::prefetch<Vec>(base + (t + kPrefetchRows) * ts, n, false);
   if (t + far < T) prefetch_row_to_l2<Vec>(base + (t + far) * ts, n);
   return base + t * ts;
 }
@@ -189,7 +179,7 @@ inline void store_outputs(const ScanTask& t, int64_t c0, int64_t L, const float*
   }
   for (int64_t i = 0; i < L; ++i) {
     if (c0 + i + kPrefetchRows < t.T)
-      prefetch_row<Vec>(t.o + (c0 + i + kPrefetchRows) * t.o_ts, t.V, true);
+      rows::prefetch<Vec>(t.o + (c0 + i + kPrefetchRows) * t.o_ts, t.V, true);
     rows::scaled_copy<Vec>(t.V, a ? a[i] : t.scale, src + i * t.V, t.o + (c0 + i) * t.o_ts);
   }
 }

@@ -14,6 +14,7 @@
 
 #include "kernels/common/rows.hpp"
 #include "kernels/common/state_sweep.hpp"
+#include "kernels/common/token_prefetch.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace fw {
@@ -28,6 +29,7 @@ void delta_rule_recurrent(const ScanTask& t) {
   float* acc = d + V;
   constexpr int64_t kBlock = sweep::kNB * Vec::N;
   for (int64_t s = 0; s < t.T; ++s) {
+    prefetch_token_ahead<Vec>(t, s);
     rows::load_row<Vec>(K, t.q + s * t.q_ts, qn, t.qk_l2norm);
     rows::load_row<Vec>(K, t.k + s * t.k_ts, kn, t.qk_l2norm);
     const float decay = t.g ? std::exp(t.g[s * t.g_ts]) : 1.0f;

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "kernels/common/rows.hpp"
+#include "kernels/common/token_prefetch.hpp"
 #include "kernels/kernel_table.hpp"
 
 namespace fw {
@@ -20,6 +21,7 @@ void linear_attn_recurrent(const ScanTask& t) {
   float* kn = qn + K;
   float* acc = kn + K;
   for (int64_t s = 0; s < t.T; ++s) {
+    prefetch_token_ahead<Vec>(t, s);
     rows::load_row<Vec>(K, t.q + s * t.q_ts, qn, t.qk_l2norm);
     rows::load_row<Vec>(K, t.k + s * t.k_ts, kn, t.qk_l2norm);
     const float decay = t.g ? std::exp(t.g[s * t.g_ts]) : 1.0f;

@@ -1,0 +1,33 @@
+// The recurrent kernels ask for the rows of a token a few tokens before
+// they reach it. One head's rows sit H * D floats apart in [B, T, H, D]
+// tensors, a stride the hardware prefetchers do not follow. Four tokens
+// ahead, the recurrent delta rule at T = 2048, K = V = 64 took 13.9 ms
+// instead of 22.3 with H = 16, and 3.9 instead of 5.2 with H = 4; at
+// K = V = 128, 63.8 instead of 75.1 and 15.9 instead of 18.2; linear
+// attention 15.0 instead of 20.4 ms at H = 16, K = V = 64 (paired A/B,
+// AVX-512, one thread; two tokens ahead did as well as four).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/rows.hpp"
+#include "kernels/kernel_table.hpp"
+
+namespace fw {
+namespace kern {
+
+constexpr int64_t kPrefetchTokens = 4;
+
+// Rows of token s + kPrefetchTokens: q, k and v, and o for writing.
+template <class Vec>
+inline void prefetch_token_ahead(const ScanTask& t, int64_t s) {
+  const int64_t a = s + kPrefetchTokens;
+  if (a >= t.T) return;
+  rows::prefetch<Vec>(t.q + a * t.q_ts, t.K, false);
+  rows::prefetch<Vec>(t.k + a * t.k_ts, t.K, false);
+  rows::prefetch<Vec>(t.v + a * t.v_ts, t.V, false);
+  rows::prefetch<Vec>(t.o + a * t.o_ts, t.V, true);
+}
+
+}  // namespace kern
+}  // namespace fw
