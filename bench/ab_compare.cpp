@@ -7,8 +7,10 @@
 //
 //   fastweights_ab_compare LIB_A LIB_B OP T H K [PAIRS [THREADS]]
 //     OP 0..3: linear attention, simple GLA, delta rule, gated delta rule;
-//     B = 1, HV = H, V = K, chunked (the library's chunk unless
-//     FW_AB_CHUNK_A / FW_AB_CHUNK_B are set).
+//     B = 1, HV = H, V = K. Side X (A or B) runs chunked at the library's
+//     chunk unless FW_AB_MODE_X (chunked, recurrent, auto) or FW_AB_CHUNK_X
+//     says otherwise; LIB_A and LIB_B may be the same file, to compare modes
+//     or chunk sizes.
 //
 // Each build is loaded with dlmopen into a namespace of its own, so two
 // copies with the same soname (two build trees) really are two libraries.
@@ -18,6 +20,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "bench/scan_problem.hpp"
@@ -48,17 +52,26 @@ bool load(const char* path, Build* b) {
   return b->set_threads != nullptr;
 }
 
-fw_scan_args make_args(fwbench::ScanProblem& p, int op, const char* chunk_env) {
+int32_t mode_from_env(const char* name) {
+  const char* m = std::getenv(name);
+  if (m && std::strcmp(m, "recurrent") == 0) return FW_MODE_RECURRENT;
+  if (m && std::strcmp(m, "auto") == 0) return FW_MODE_AUTO;
+  return FW_MODE_CHUNKED;
+}
+
+fw_scan_args make_args(fwbench::ScanProblem& p, int op, char side) {
+  const std::string mode_env = std::string("FW_AB_MODE_") + side;
+  const std::string chunk_env = std::string("FW_AB_CHUNK_") + side;
   fw_scan_args a;
   fw_scan_args_init(&a);
-  a.mode = FW_MODE_CHUNKED;
+  a.mode = mode_from_env(mode_env.c_str());
   a.batch = p.B;
   a.seq_len = p.T;
   a.num_heads = p.H;
   a.num_value_heads = p.HV;
   a.head_dim_k = p.K;
   a.head_dim_v = p.V;
-  if (const char* c = std::getenv(chunk_env)) a.chunk_size = std::atoi(c);
+  if (const char* c = std::getenv(chunk_env.c_str())) a.chunk_size = std::atoi(c);
   const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
   const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
   const int64_t gs[3] = {p.T * p.HV, p.HV, 1};
@@ -98,8 +111,7 @@ int main(int argc, char** argv) {
   if (op < 0 || op > 3 || T < 1 || H < 1 || K < 1 || pairs < 1) return 2;
 
   fwbench::ScanProblem p(1, T, H, H, K, K);
-  const fw_scan_args args[2] = {make_args(p, op, "FW_AB_CHUNK_A"),
-                                make_args(p, op, "FW_AB_CHUNK_B")};
+  const fw_scan_args args[2] = {make_args(p, op, 'A'), make_args(p, op, 'B')};
   for (Build& b : builds) b.set_threads(threads);
   std::vector<double> ms[2], ratio;
   for (int i = -2; i < pairs; ++i) {  // two warm-up pairs

@@ -80,6 +80,17 @@ using ChunkPrepareFn = void (*)(const ScanTask&, int64_t c0, float* rec);
 using ChunkAdvanceFn = void (*)(const ScanTask&, int64_t c0, const float* rec);
 using FeatureMapFn = void (*)(const FeatureMapTask&);
 
+// FW_MODE_AUTO runs a sequence chunked from chunked_from tokens on, and
+// recurrent below, by op and key width:
+//   [linear attention, simple GLA, delta rule, gated delta rule]
+//   x [K <= 64, K <= 128, K > 128].
+// Each backend measures its own (kernels/isa/*.cpp): where the two forms
+// cross depends on the ISA far more than on the op's math.
+constexpr int64_t kNeverChunked = INT64_MAX;
+struct AutoSwitch {
+  int64_t chunked_from[4][3];
+};
+
 // One backend: every kernel of the library, compiled for one ISA.
 struct KernelTable {
   ScanFn linear_attn_recurrent;  // also gated (g != nullptr) and normalize
@@ -89,6 +100,7 @@ struct KernelTable {
   ChunkPrepareFn delta_rule_prepare;
   ChunkAdvanceFn delta_rule_advance;
   FeatureMapFn feature_map;
+  AutoSwitch auto_switch;
 };
 
 }  // namespace fw

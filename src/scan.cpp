@@ -22,14 +22,16 @@ namespace fw {
 namespace {
 
 // AUTO: the chunked form from the sequence length where it overtakes the
-// recurrent one, 16 tokens for every op. Measured with bench/ "crossover"
-// (H = HV = 4, K = V = 128, chunk 32, AVX-512, one thread, medians of 3),
-// recurrent vs chunked ms: delta rule T = 8 0.070 vs 0.093, T = 16 0.138 vs
-// 0.092; linear attention T = 8 0.059 vs 0.059, T = 16 0.116 vs 0.062.
-bool use_chunked(int32_t mode, int64_t len) {
+// recurrent one, which the backend measured for the op and key width
+// (kernel_table.hpp: AutoSwitch).
+int64_t chunked_from(const KernelTable& kt, ScanOp op, int64_t K) {
+  return kt.auto_switch.chunked_from[static_cast<int>(op)][K <= 64 ? 0 : K <= 128 ? 1 : 2];
+}
+
+bool use_chunked(int32_t mode, int64_t len, int64_t from) {
   if (mode == FW_MODE_CHUNKED) return true;
   if (mode == FW_MODE_RECURRENT) return false;
-  return len >= 16;
+  return len >= from;
 }
 
 // Value-column slices of one (sequence, value head) pair, for when pairs
@@ -174,6 +176,7 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
   const ScanFn recurrent = delta ? kt.delta_rule_recurrent : kt.linear_attn_recurrent;
   const ChunkPrepareFn prepare = delta ? kt.delta_rule_prepare : kt.linear_attn_prepare;
   const ChunkAdvanceFn advance = delta ? kt.delta_rule_advance : kt.linear_attn_advance;
+  const int64_t from = chunked_from(kt, op, K);
 
 #pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
   for (int64_t r = 0; r < runs; ++r) {
@@ -191,7 +194,7 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
       t.ws = mine;
       init_pair_state(a, t, pair);
       if (t.T == 0) continue;
-      if (!use_chunked(a->mode, t.T)) {
+      if (!use_chunked(a->mode, t.T, from)) {
         recurrent(t);
         continue;
       }
@@ -245,6 +248,7 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
   const ChunkPrepareFn prepare = delta ? kt.delta_rule_prepare : kt.linear_attn_prepare;
   const ChunkAdvanceFn advance = delta ? kt.delta_rule_advance : kt.linear_attn_advance;
   const ScanFn recurrent = delta ? kt.delta_rule_recurrent : kt.linear_attn_recurrent;
+  const int64_t from = chunked_from(kt, op, K);
 
   SpinBarrier barrier;
 #pragma omp parallel num_threads(static_cast<int>(threads))
@@ -290,7 +294,7 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
       barrier.wait();
       if (whole.T == 0) continue;
       copy_slice_states(whole, true);
-      if (!use_chunked(a->mode, whole.T)) {
+      if (!use_chunked(a->mode, whole.T, from)) {
         for_mine(split.parts, [&](int64_t part) { recurrent(slice(whole, part)); });
         copy_slice_states(whole, false);
         barrier.wait();

@@ -14,9 +14,27 @@ struct Tag {};  // gives every instantiation below internal linkage
 // thread, in one run: linear / delta thousand tokens/s 39.0 / 25.2 for 4x2,
 // 36.6 / 19.3 for 4x3, 29.6 / 18.3 for 6x2.
 using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 2>;
+
+// AUTO's switch (kernel_table.hpp). Paired recurrent / chunked time ratios
+// on this backend forced on a Zen 4 (fastweights_ab_compare, B = 1, H = 4,
+// one thread; K = 64 / 128 / 256): linear attention at T = 3 1.33 / 1.34 /
+// 1.43, T = 4 1.02 / 1.01 / 0.99; simple GLA at T = 6 1.23 / 1.12 / 1.05,
+// T = 8 0.84 / 0.88 / 0.83; delta rule at K = 64 T = 6 1.19, T = 8 0.75, at
+// K = 128 T = 3 1.21, T = 4 0.75, at K = 256 T = 2 0.92; gated delta rule at
+// K = 64 T = 6 1.06, T = 8 0.85, at K = 128 T = 3 1.36, T = 4 0.87, at
+// K = 256 T = 3 1.04, T = 4 0.63.
+constexpr AutoSwitch kAutoSwitch = {{
+    {4, 4, 4},
+    {8, 8, 8},
+    {8, 4, 2},
+    {8, 4, 4},
+}};
 }  // namespace
 
-const KernelTable* kernel_table() { return kern::table<Vec>(); }
+const KernelTable* kernel_table() {
+  static const KernelTable t = kern::table<Vec>(kAutoSwitch);
+  return &t;
+}
 
 }  // namespace avx2
 }  // namespace fw

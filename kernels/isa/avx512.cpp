@@ -13,9 +13,28 @@ struct Tag {};  // gives every instantiation below internal linkage
 // thread (medians of 3), linear / delta ms: 6x4 9.72 / 17.2, 8x2 9.03 / 15.6,
 // 4x4 9.77 / 16.3, 8x3 9.17 / 16.9.
 using Vec = XsimdVec<xsimd::avx512bw, Tag, 8, 2>;
+
+// AUTO's switch (kernel_table.hpp). Paired recurrent / chunked time ratios
+// (fastweights_ab_compare, B = 1, H = 4, one thread; K = 64 / 128 / 256):
+// linear attention at T = 4 1.01 / 0.91 / 0.83, T = 2 1.3-1.5; simple GLA
+// at T = 4 0.89 / 1.02 / 1.02, T = 6 1.03 / 0.93 / 0.85; delta rule at
+// T = 6 1.29 / 1.05 / 0.91, T = 8 1.24 / 0.93 / 0.82, and at K = 64 still
+// 1.06-1.07 at T = 16 .. 512 (1.01 at T = 2048, H = 32); gated delta rule at
+// T = 8 1.36 / 1.04 / 0.89, T = 12 1.30 / 0.97 / 0.82, at K = 64 1.17-1.22
+// at T = 16 .. 512. At K = 64 the recurrent delta rules keep a 16 KiB state
+// in L1 and beat the chunked form at every length.
+constexpr AutoSwitch kAutoSwitch = {{
+    {4, 4, 4},
+    {4, 4, 4},
+    {kNeverChunked, 8, 4},
+    {kNeverChunked, 10, 8},
+}};
 }  // namespace
 
-const KernelTable* kernel_table() { return kern::table<Vec>(); }
+const KernelTable* kernel_table() {
+  static const KernelTable t = kern::table<Vec>(kAutoSwitch);
+  return &t;
+}
 
 }  // namespace avx512
 }  // namespace fw

@@ -9,9 +9,25 @@ namespace scalar {
 namespace {
 struct Tag {};  // gives every instantiation below internal linkage
 using Vec = ScalarVec<Tag>;
+
+// AUTO's switch (kernel_table.hpp). Here the compiler vectorises the
+// recurrent linear attention's row loops but not gemm's scalar register
+// block: chunked linear attention took 3x the recurrent time at every T
+// measured (2 .. 1024), while the chunked delta rules took 0.55-0.89 of it
+// from T = 2 (fastweights_ab_compare on a Zen 4, B = 1, H = 4, K = 64 ..
+// 256, one thread).
+constexpr AutoSwitch kAutoSwitch = {{
+    {kNeverChunked, kNeverChunked, kNeverChunked},
+    {kNeverChunked, kNeverChunked, kNeverChunked},
+    {2, 2, 2},
+    {2, 2, 2},
+}};
 }  // namespace
 
-const KernelTable* kernel_table() { return kern::table<Vec>(); }
+const KernelTable* kernel_table() {
+  static const KernelTable t = kern::table<Vec>(kAutoSwitch);
+  return &t;
+}
 
 }  // namespace scalar
 }  // namespace fw

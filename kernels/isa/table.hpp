@@ -1,6 +1,7 @@
 // The kernel table of one vector policy: every kernel of the library
-// instantiated over Vec. Included once by each kernels/isa/<isa>.cpp, whose
-// Vec carries a tag from that file's anonymous namespace.
+// instantiated over Vec, and the ISA file's AUTO switch. Included once by
+// each kernels/isa/<isa>.cpp, whose Vec carries a tag from that file's
+// anonymous namespace.
 #pragma once
 
 #include "kernels/delta_rule/chunk.hpp"
@@ -14,8 +15,8 @@ namespace fw {
 namespace kern {
 
 template <class Vec>
-const KernelTable* table() {
-  static const KernelTable t = {
+KernelTable table(const AutoSwitch& auto_switch) {
+  return {
       &linear_attn_recurrent<Vec>,
       &delta_rule_recurrent<Vec>,
       &linear_attn_prepare<Vec>,
@@ -23,8 +24,8 @@ const KernelTable* table() {
       &delta_rule_prepare<Vec>,
       &delta_rule_advance<Vec>,
       &feature_map<Vec>,
+      auto_switch,
   };
-  return &t;
 }
 
 }  // namespace kern
