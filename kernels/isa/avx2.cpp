@@ -32,7 +32,7 @@ constexpr AutoSwitch kAutoSwitch = {{
 }  // namespace
 
 const KernelTable* kernel_table() {
-  static const KernelTable t = kern::table<Vec>(kAutoSwitch);
+  static constexpr KernelTable t = kern::table<Vec>(kAutoSwitch);
   return &t;
 }
 

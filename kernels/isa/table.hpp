@@ -14,8 +14,12 @@
 namespace fw {
 namespace kern {
 
+// constexpr, and so is each ISA file's table: dispatch/ asks every
+// compiled backend for its table before it knows whether the CPU runs it,
+// so building one must execute no code of that ISA (a table initialised at
+// run time copied itself with AVX-512 moves: SIGILL under valgrind).
 template <class Vec>
-KernelTable table(const AutoSwitch& auto_switch) {
+constexpr KernelTable table(const AutoSwitch& auto_switch) {
   return {
       &linear_attn_recurrent<Vec>,
       &delta_rule_recurrent<Vec>,
