@@ -99,7 +99,8 @@ inline void tail_rows(int shape, int64_t m, int64_t k, int64_t i, int64_t j0, co
     block<Vec, R, NV, kSet>(shape, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
     i += R;
   }
-  if constexpr (R > 1) tail_rows<Vec, R / 2, NV, kSet>(shape, m, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
+  if constexpr (R > 1)
+    tail_rows<Vec, R / 2, NV, kSet>(shape, m, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
 }
 
 // Columns [j0, j0 + NV * N) of rows [i0, m) — full MR blocks, then the
@@ -112,7 +113,8 @@ inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const
   constexpr int MR = Vec::kMR;
   static_assert((MR & (MR - 1)) == 0, "tail_rows halves the block: MR must be a power of two");
   int64_t i = i0;
-  for (; i + MR <= m; i += MR) block<Vec, MR, NV, kSet>(shape, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
+  for (; i + MR <= m; i += MR)
+    block<Vec, MR, NV, kSet>(shape, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
   if (i < m) tail_rows<Vec, MR / 2, NV, kSet>(shape, m, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
 }
 
