@@ -148,6 +148,26 @@ constexpr int64_t kMaxPairsSideBySide = 16;
 // does not grow with the run.
 constexpr int64_t kMaxRunStateFloats = 16 * (256 * 256 + 256);
 
+// Asks for the q, k and v rows of chunk [c0, c0 + C) of a task, into L2
+// (prefetcht1): run_pairs issues it for the next pair of a run before it
+// advances the current one, so the rows come in under that pair's
+// products. Paired A/B (fastweights_ab_compare, T = 4096, H = 16,
+// K = V = 128, one thread), B/A: linear attention 0.963, simple GLA 0.971,
+// delta rule 0.963-0.973, gated delta rule 0.975. The empty asm keeps GCC
+// from deleting a call made only of prefetches (see rows::prefetch).
+void prefetch_chunk_rows(const ScanTask& t, int64_t c0, int64_t C) {
+  const int64_t end = t.T - c0 < C ? t.T : c0 + C;
+  constexpr int64_t kLine = 64 / sizeof(float);
+  for (int64_t s = c0; s < end; ++s) {
+    for (int64_t x = 0; x < t.K; x += kLine) {
+      __builtin_prefetch(t.q + s * t.q_ts + x, 0, 2);
+      __builtin_prefetch(t.k + s * t.k_ts + x, 0, 2);
+    }
+    for (int64_t x = 0; x < t.V; x += kLine) __builtin_prefetch(t.v + s * t.v_ts + x, 0, 2);
+  }
+  asm volatile("");
+}
+
 // Many pairs: each thread takes a run of up to kMaxPairsSideBySide
 // consecutive pairs and steps them through their chunks together (a pair's
 // own arithmetic does not change, so neither do the results). Runs are
@@ -207,6 +227,7 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
       for (int64_t i = 0; i < n; ++i) {
         if (c0 >= chunked[i].T) continue;
         prepare(chunked[i], c0, rec);
+        if (i + 1 < n && c0 < chunked[i + 1].T) prefetch_chunk_rows(chunked[i + 1], c0, C);
         advance(chunked[i], c0, rec);
       }
   }
