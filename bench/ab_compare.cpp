@@ -60,34 +60,9 @@ int32_t mode_from_env(const char* name) {
 }
 
 fw_scan_args make_args(fwbench::ScanProblem& p, int op, char side) {
-  const std::string mode_env = std::string("FW_AB_MODE_") + side;
-  const std::string chunk_env = std::string("FW_AB_CHUNK_") + side;
-  fw_scan_args a;
-  fw_scan_args_init(&a);
-  a.mode = mode_from_env(mode_env.c_str());
-  a.batch = p.B;
-  a.seq_len = p.T;
-  a.num_heads = p.H;
-  a.num_value_heads = p.HV;
-  a.head_dim_k = p.K;
-  a.head_dim_v = p.V;
-  if (const char* c = std::getenv(chunk_env.c_str())) a.chunk_size = std::atoi(c);
-  const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
-  const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
-  const int64_t gs[3] = {p.T * p.HV, p.HV, 1};
-  for (int i = 0; i < 4; ++i) {
-    a.q_stride[i] = a.k_stride[i] = qs[i];
-    a.v_stride[i] = a.o_stride[i] = vs[i];
-  }
-  for (int i = 0; i < 3; ++i) a.g_stride[i] = a.beta_stride[i] = gs[i];
-  a.q = p.q.data();
-  a.k = p.k.data();
-  a.v = p.v.data();
-  a.o = p.o.data();
-  if (op == fwbench::kGla || op == fwbench::kGatedDelta) a.g = p.g.data();
-  if (op == fwbench::kDelta || op == fwbench::kGatedDelta) a.beta = p.beta.data();
-  a.initial_state = a.final_state = p.state.data();
-  return a;
+  const char* chunk = std::getenv((std::string("FW_AB_CHUNK_") + side).c_str());
+  return fwbench::scan_args(p, op, mode_from_env((std::string("FW_AB_MODE_") + side).c_str()),
+                            chunk ? std::atoi(chunk) : FW_CHUNK_SIZE_AUTO);
 }
 
 double median(std::vector<double> x) {

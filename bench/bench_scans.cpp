@@ -51,33 +51,7 @@ fw_status (*const kOps[])(const fw_scan_args*) = {fw_linear_attn, fw_simple_gla,
                                                   fw_gated_delta_rule};
 
 fw_scan_args make_args(ScanProblem& p, int op, int32_t mode) {
-  fw_scan_args a;
-  fw_scan_args_init(&a);
-  a.mode = mode;
-  a.batch = p.B;
-  a.seq_len = p.T;
-  a.num_heads = p.H;
-  a.num_value_heads = p.HV;
-  a.head_dim_k = p.K;
-  a.head_dim_v = p.V;
-  a.chunk_size = chunk_size();
-  const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
-  const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
-  const int64_t gs[3] = {p.T * p.HV, p.HV, 1};
-  for (int i = 0; i < 4; ++i) {
-    a.q_stride[i] = a.k_stride[i] = qs[i];
-    a.v_stride[i] = a.o_stride[i] = vs[i];
-  }
-  for (int i = 0; i < 3; ++i) a.g_stride[i] = a.beta_stride[i] = gs[i];
-  a.q = p.q.data();
-  a.k = p.k.data();
-  a.v = p.v.data();
-  a.o = p.o.data();
-  if (op == kGla || op == kGatedDelta) a.g = p.g.data();
-  if (op == kDelta || op == kGatedDelta) a.beta = p.beta.data();
-  // Decode carries its state from step to step in place, as a serving loop.
-  a.initial_state = a.final_state = p.state.data();
-  return a;
+  return scan_args(p, op, mode, chunk_size());
 }
 
 void set_counters(benchmark::State& st, const ScanProblem& p, int op, int threads,

@@ -9,6 +9,8 @@
 #include <random>
 #include <vector>
 
+#include "fastweights/fastweights.h"
+
 namespace fwbench {
 
 // Tensors start on a cache line, as PyTorch allocates them (64-byte
@@ -63,5 +65,37 @@ struct ScanProblem {
     state.assign(B * HV * K * V, 0.0f);
   }
 };
+
+// The fw_scan_args of one scan over p: contiguous [B, T, H, D] tensors, the
+// state updated in place (decode carries it from step to step, as a serving
+// loop does).
+inline fw_scan_args scan_args(ScanProblem& p, int op, int32_t mode, int64_t chunk) {
+  fw_scan_args a;
+  fw_scan_args_init(&a);
+  a.mode = mode;
+  a.batch = p.B;
+  a.seq_len = p.T;
+  a.num_heads = p.H;
+  a.num_value_heads = p.HV;
+  a.head_dim_k = p.K;
+  a.head_dim_v = p.V;
+  a.chunk_size = chunk;
+  const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
+  const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
+  const int64_t gs[3] = {p.T * p.HV, p.HV, 1};
+  for (int i = 0; i < 4; ++i) {
+    a.q_stride[i] = a.k_stride[i] = qs[i];
+    a.v_stride[i] = a.o_stride[i] = vs[i];
+  }
+  for (int i = 0; i < 3; ++i) a.g_stride[i] = a.beta_stride[i] = gs[i];
+  a.q = p.q.data();
+  a.k = p.k.data();
+  a.v = p.v.data();
+  a.o = p.o.data();
+  if (op == kGla || op == kGatedDelta) a.g = p.g.data();
+  if (op == kDelta || op == kGatedDelta) a.beta = p.beta.data();
+  a.initial_state = a.final_state = p.state.data();
+  return a;
+}
 
 }  // namespace fwbench
