@@ -107,7 +107,8 @@ FW_API int fw_backend_is_supported(fw_backend backend);
 typedef enum fw_dtype { FW_DTYPE_F32 = 0, FW_DTYPE_F16 = 1, FW_DTYPE_BF16 = 2 } fw_dtype;
 
 typedef enum fw_mode {
-  FW_MODE_AUTO = 0,      /* chunked for long sequences, recurrent for short */
+  FW_MODE_AUTO = 0,      /* per sequence, the form the backend measured faster at
+                            its length (recurrent when short; README: Modes) */
   FW_MODE_CHUNKED = 1,   /* chunk-parallel form (prefill) */
   FW_MODE_RECURRENT = 2  /* one token at a time (decode) */
 } fw_mode;
