@@ -106,9 +106,10 @@ int main(int argc, char** argv) {
     ms[1].push_back(t[1]);
     ratio.push_back(t[1] / t[0]);
   }
-  std::printf("%s T=%ld H=%ld K=%ld threads=%d: A %.2f ms, B %.2f ms, B/A %.4f"
-              " (medians of %d pairs)\n",
-              fwbench::op_name(op), long(T), long(H), long(K), threads, median(ms[0]),
-              median(ms[1]), median(ratio), pairs);
+  std::printf(
+      "%s T=%ld H=%ld K=%ld threads=%d: A %.2f ms, B %.2f ms, B/A %.4f"
+      " (medians of %d pairs)\n",
+      fwbench::op_name(op), long(T), long(H), long(K), threads, median(ms[0]), median(ms[1]),
+      median(ratio), pairs);
   return 0;
 }

@@ -7,9 +7,9 @@
 // Counters: tokens/s; model GFLOP/s (4KV per token and value head for linear
 // attention, 6KV for the delta rule: DESIGN.md §2); efficiency = model FLOP/s
 // / the FMA peak of the active backend measured here on the same number of
-// threads (peers included: one yardstick per machine); for decode, state GB/s (each step reads and writes every state)
-// and its fraction of the measured copy bandwidth. The JSON context records
-// the CPU, backend, topology, peaks and bandwidths.
+// threads (peers included: one yardstick per machine); for decode, state GB/s (each step reads and
+// writes every state) and its fraction of the measured copy bandwidth. The JSON context records the
+// CPU, backend, topology, peaks and bandwidths.
 //
 // FW_BENCH_CHUNK=n runs the library's scans and the OpenBLAS peer with chunk
 // size n (tuning); both use the library's default otherwise.
@@ -152,8 +152,10 @@ void add(benchmark::internal::Benchmark* b, const std::vector<Shape>& shapes) {
 }
 
 void register_all(bool full) {
-  std::vector<Shape> prefill = {{1, 4096, 16, 16, 128, 1}, {1, 4096, 16, 16, 128, 2},
-                                {1, 8192, 1, 1, 128, 1},   {1, 8192, 1, 1, 128, 2},
+  std::vector<Shape> prefill = {{1, 4096, 16, 16, 128, 1},
+                                {1, 4096, 16, 16, 128, 2},
+                                {1, 8192, 1, 1, 128, 1},
+                                {1, 8192, 1, 1, 128, 2},
                                 {1, 2048, 16, 32, 128, 2}};
   std::vector<Shape> decode;
   for (int64_t B : {1, 8, 64})
@@ -170,20 +172,23 @@ void register_all(bool full) {
   }
   for (int op = 0; op < 4; ++op) {
     const std::string n = op_name(op);
-    add(benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED, 0),
+    add(benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED,
+                                     0),
         prefill);
-    add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode").c_str(), BM_Fastweights, op,
-                                        FW_MODE_RECURRENT, 0),
+    add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode").c_str(), BM_Fastweights,
+                                     op, FW_MODE_RECURRENT, 0),
         decode);
     add(benchmark::RegisterBenchmark(("auto_" + n + "/crossover").c_str(), BM_AutoPaired, op),
         crossover);
     // Peer (c): the portable backend on the target shape, one thread.
     add(benchmark::RegisterBenchmark(("scalar_chunk_" + n).c_str(), BM_Fastweights, op,
-                                        FW_MODE_CHUNKED, kPeerScalar),
+                                     FW_MODE_CHUNKED, kPeerScalar),
         {{1, 4096, 16, 16, 128, 1}});
   }
-  add(benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked, int(kLinear)), prefill);
-  add(benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked, int(kDelta)), prefill);
+  add(benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked, int(kLinear)),
+      prefill);
+  add(benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked, int(kDelta)),
+      prefill);
 }
 
 }  // namespace

@@ -37,7 +37,9 @@ inline const char* op_name(int op) {
   return names[op];
 }
 // Model FLOPs per token and value head (DESIGN.md §2): 4KV, 6KV (delta).
-inline double model_flops(int op, int64_t K, int64_t V) { return (op >= kDelta ? 6.0 : 4.0) * K * V; }
+inline double model_flops(int op, int64_t K, int64_t V) {
+  return (op >= kDelta ? 6.0 : 4.0) * K * V;
+}
 
 struct ScanProblem {
   int64_t B, T, H, HV, K, V;

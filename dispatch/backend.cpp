@@ -76,7 +76,8 @@ fw_backend active_backend() {
 const KernelTable* active_table() { return compiled_table(active_backend()); }
 
 const KernelTable* table_for_call(int32_t backend) {
-  return backend == FW_BACKEND_AUTO ? active_table() : compiled_table(static_cast<fw_backend>(backend));
+  return backend == FW_BACKEND_AUTO ? active_table()
+                                    : compiled_table(static_cast<fw_backend>(backend));
 }
 
 fw_status set_backend(fw_backend backend) {

@@ -13,8 +13,8 @@ struct CpuFeatures {
 // Raw register values the decision is made from, so tests can feed tables.
 struct CpuidBits {
   bool max_leaf_ge7 = false;
-  unsigned leaf1_ecx = 0;   // FMA bit 12, OSXSAVE bit 27, AVX bit 28
-  unsigned leaf7_ebx = 0;   // AVX2 bit 5, AVX512F 16, DQ 17, BW 30, VL 31
+  unsigned leaf1_ecx = 0;  // FMA bit 12, OSXSAVE bit 27, AVX bit 28
+  unsigned leaf7_ebx = 0;  // AVX2 bit 5, AVX512F 16, DQ 17, BW 30, VL 31
   unsigned long long xcr0 = 0;
 };
 

@@ -19,17 +19,17 @@ struct ScanTask {
   float* o;           // row t at o + t * o_ts, V floats
   int64_t q_ts, k_ts, v_ts, g_ts, beta_ts, o_ts;
   int64_t T, K, V;
-  int64_t chunk;      // chunked kernels only
-  float scale;        // applied to every output row (not with normalize)
-  float eps;          // normalize denominator term
+  int64_t chunk;  // chunked kernels only
+  float scale;    // applied to every output row (not with normalize)
+  float eps;      // normalize denominator term
   bool qk_l2norm;
-  bool normalize;     // linear attention only: divide by q . z + eps
-  bool stream_o;      // outputs too large to stay in cache: chunked kernels
-                      // may write whole-line rows past the caches
-  float* S;           // K x V state, read and updated in place; row i at
-  int64_t S_ld;       //   S + i * S_ld (S_ld >= V)
-  float* z;           // K normaliser state (normalize only), in place
-  float* ws;          // scratch: chunk_scratch_floats(K, V, chunk) floats
+  bool normalize;  // linear attention only: divide by q . z + eps
+  bool stream_o;   // outputs too large to stay in cache: chunked kernels
+                   // may write whole-line rows past the caches
+  float* S;        // K x V state, read and updated in place; row i at
+  int64_t S_ld;    //   S + i * S_ld (S_ld >= V)
+  float* z;        // K normaliser state (normalize only), in place
+  float* ws;       // scratch: chunk_scratch_floats(K, V, chunk) floats
 };
 
 // The chunked kernels come in two halves (DESIGN.md §2, §4):
@@ -65,7 +65,7 @@ struct FeatureMapTask {
   int32_t kind;       // fw_feature_map_kind
   int64_t rows, dim;  // input rows of dim floats
   const float* x;
-  int64_t x_rs;       // row stride, elements
+  int64_t x_rs;  // row stride, elements
   float* out;
   int64_t out_rs;
   int32_t nu;         // DPFP

@@ -50,7 +50,7 @@ double gaussian(Rng& rng) {
 
 void favor_projection(int64_t d, int64_t m, uint64_t seed, double* scratch, float* out) {
   Rng rng{seed};
-  double* block = scratch;     // d x d
+  double* block = scratch;  // d x d
   double* lengths = scratch + d * d;
   for (int64_t r0 = 0; r0 < m; r0 += d) {
     const int64_t rows = m - r0 < d ? m - r0 : d;

@@ -40,7 +40,8 @@ fw_status check(const fw_feature_map_args* a, int64_t* out_dim) {
   if (a->struct_size != sizeof(fw_feature_map_args)) return FW_ERR_INVALID_STRUCT_SIZE;
   if (a->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
   if (a->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
-  if (a->backend != FW_BACKEND_AUTO && !fw::dispatch::is_supported(static_cast<fw_backend>(a->backend)))
+  if (a->backend != FW_BACKEND_AUTO &&
+      !fw::dispatch::is_supported(static_cast<fw_backend>(a->backend)))
     return FW_ERR_BACKEND_UNAVAILABLE;
   if (a->dim < 1 || a->dim > FW_MAX_HEAD_DIM || a->rows < 0) return FW_ERR_INVALID_DIMENSION;
   if (!std::isfinite(a->eps) || a->eps < 0.0f) return FW_ERR_INVALID_ARGUMENT;
@@ -86,7 +87,7 @@ FW_API fw_status fw_feature_map(const fw_feature_map_args* a) {
   const fw::KernelTable& kt = *fw::dispatch::table_for_call(a->backend);
   int64_t threads = fw::num_threads();
   if (threads > a->rows) threads = a->rows;
-#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(static, 1)
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(static, 1)
   for (int64_t part = 0; part < threads; ++part) {
     const int64_t r0 = a->rows * part / threads, r1 = a->rows * (part + 1) / threads;
     fw::FeatureMapTask t;

@@ -198,7 +198,7 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
   const ChunkAdvanceFn advance = delta ? kt.delta_rule_advance : kt.linear_attn_advance;
   const int64_t from = chunked_from(kt, op, K);
 
-#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
   for (int64_t r = 0; r < runs; ++r) {
 #ifdef _OPENMP
     float* mine = ws.get() + omp_get_thread_num() * per_thread;
@@ -272,7 +272,7 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
   const int64_t from = chunked_from(kt, op, K);
 
   SpinBarrier barrier;
-#pragma omp parallel num_threads(static_cast<int>(threads))
+#pragma omp parallel num_threads(static_cast <int>(threads))
   {
 #ifdef _OPENMP
     const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
@@ -326,11 +326,12 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
       // group separates the two halves.
       const int64_t chunks = (whole.T + C - 1) / C, groups = (chunks + group - 1) / group;
       auto buffer = [&](int64_t i) { return records + (i % 2) * group * record; };
-      auto group_size = [&](int64_t i) { return chunks - i * group < group ? chunks - i * group : group; };
+      auto group_size = [&](int64_t i) {
+        return chunks - i * group < group ? chunks - i * group : group;
+      };
       auto prepare_group = [&](int64_t i) {
-        for_mine(group_size(i), [&](int64_t c) {
-          prepare(whole, (i * group + c) * C, buffer(i) + c * record);
-        });
+        for_mine(group_size(i),
+                 [&](int64_t c) { prepare(whole, (i * group + c) * C, buffer(i) + c * record); });
       };
       prepare_group(0);
       barrier.wait();
@@ -365,9 +366,15 @@ fw_status run_scan(const fw_scan_args* a, ScanOp op) {
 }  // namespace fw
 
 extern "C" {
-FW_API fw_status fw_linear_attn(const fw_scan_args* a) { return fw::run_scan(a, fw::ScanOp::kLinearAttn); }
-FW_API fw_status fw_simple_gla(const fw_scan_args* a) { return fw::run_scan(a, fw::ScanOp::kSimpleGla); }
-FW_API fw_status fw_delta_rule(const fw_scan_args* a) { return fw::run_scan(a, fw::ScanOp::kDeltaRule); }
+FW_API fw_status fw_linear_attn(const fw_scan_args* a) {
+  return fw::run_scan(a, fw::ScanOp::kLinearAttn);
+}
+FW_API fw_status fw_simple_gla(const fw_scan_args* a) {
+  return fw::run_scan(a, fw::ScanOp::kSimpleGla);
+}
+FW_API fw_status fw_delta_rule(const fw_scan_args* a) {
+  return fw::run_scan(a, fw::ScanOp::kDeltaRule);
+}
 FW_API fw_status fw_gated_delta_rule(const fw_scan_args* a) {
   return fw::run_scan(a, fw::ScanOp::kGatedDeltaRule);
 }

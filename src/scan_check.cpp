@@ -17,8 +17,7 @@ struct Operand {
   int64_t bytes;
 };
 
-Operand operand4(const void* p, int64_t b, int64_t t, int64_t h, int64_t d,
-                 const int64_t* stride) {
+Operand operand4(const void* p, int64_t b, int64_t t, int64_t h, int64_t d, const int64_t* stride) {
   return {p, {4, {b, t, h, d}, {stride[0], stride[1], stride[2], stride[3]}}, 0};
 }
 
@@ -75,7 +74,8 @@ fw_status check_scan_args(const fw_scan_args* a, ScanOp op, ScanPlan* plan) {
   if (B < 1 || T < 1 || H < 1 || HV < 1 || K < 1 || V < 1) return FW_ERR_INVALID_DIMENSION;
   if (K > FW_MAX_HEAD_DIM || V > FW_MAX_HEAD_DIM) return FW_ERR_INVALID_DIMENSION;
   if (HV % H != 0) return FW_ERR_HEAD_MISMATCH;
-  if (!in_range(a->chunk_size, FW_CHUNK_SIZE_AUTO, FW_MAX_CHUNK_SIZE)) return FW_ERR_INVALID_CHUNK_SIZE;
+  if (!in_range(a->chunk_size, FW_CHUNK_SIZE_AUTO, FW_MAX_CHUNK_SIZE))
+    return FW_ERR_INVALID_CHUNK_SIZE;
   if (!std::isfinite(a->scale) || !std::isfinite(a->eps) || a->eps < 0.0f)
     return FW_ERR_INVALID_ARGUMENT;
 
@@ -112,11 +112,20 @@ fw_status check_scan_args(const fw_scan_args* a, ScanOp op, ScanPlan* plan) {
 
   // Outputs may not overlap any input or each other; a state updated in
   // place (final == initial, same buffer) is the one exception.
-  struct Range { const void* p; int64_t n; };
-  const Range outs[] = {{a->o, o.bytes}, {a->final_state, state_bytes}, {a->final_norm, norm_bytes}};
-  const Range ins[] = {{a->q, q.bytes}, {a->k, k.bytes}, {a->v, v.bytes}, {a->g, g.bytes},
-                       {a->beta, beta.bytes}, {a->initial_state, state_bytes},
-                       {a->initial_norm, norm_bytes}, {a->cu_seqlens, (N + 1) * 8}};
+  struct Range {
+    const void* p;
+    int64_t n;
+  };
+  const Range outs[] = {
+      {a->o, o.bytes}, {a->final_state, state_bytes}, {a->final_norm, norm_bytes}};
+  const Range ins[] = {{a->q, q.bytes},
+                       {a->k, k.bytes},
+                       {a->v, v.bytes},
+                       {a->g, g.bytes},
+                       {a->beta, beta.bytes},
+                       {a->initial_state, state_bytes},
+                       {a->initial_norm, norm_bytes},
+                       {a->cu_seqlens, (N + 1) * 8}};
   for (int i = 0; i < 3; ++i) {
     if (!outs[i].p) continue;
     for (const Range& in : ins) {
@@ -131,8 +140,10 @@ fw_status check_scan_args(const fw_scan_args* a, ScanOp op, ScanPlan* plan) {
   }
 
   plan->num_seqs = N;
-  plan->chunk = a->chunk_size != FW_CHUNK_SIZE_AUTO ? a->chunk_size : auto_chunk_size(op_is_delta(op), K);
-  plan->scale = (normalize || a->scale != 0.0f) ? a->scale : 1.0f / std::sqrt(static_cast<float>(K));
+  plan->chunk =
+      a->chunk_size != FW_CHUNK_SIZE_AUTO ? a->chunk_size : auto_chunk_size(op_is_delta(op), K);
+  plan->scale =
+      (normalize || a->scale != 0.0f) ? a->scale : 1.0f / std::sqrt(static_cast<float>(K));
   return FW_OK;
 }
 

@@ -13,7 +13,8 @@ FW_API const char* fw_status_string(fw_status status) {
     case FW_ERR_INVALID_DIMENSION: return "a dimension is non-positive, too large or overflows";
     case FW_ERR_INVALID_STRIDE:
       return "invalid stride: negative, last dimension not contiguous, or overlapping output";
-    case FW_ERR_HEAD_MISMATCH: return "number of value heads is not a multiple of the number of heads";
+    case FW_ERR_HEAD_MISMATCH:
+      return "number of value heads is not a multiple of the number of heads";
     case FW_ERR_INVALID_CU_SEQLENS:
       return "invalid cu_seqlens: must start at 0, not decrease, end at T, and need batch == 1";
     case FW_ERR_INVALID_FLAGS: return "unknown flag, or a flag this operation does not take";

@@ -6,5 +6,7 @@ namespace {
 struct Tag {};
 }  // namespace
 namespace fwbench {
-double fma_flops_avx2(int64_t iters) { return fma_loop<fw::XsimdVec<xsimd::fma3<xsimd::avx2>, Tag>>(iters); }
+double fma_flops_avx2(int64_t iters) {
+  return fma_loop<fw::XsimdVec<xsimd::fma3<xsimd::avx2>, Tag>>(iters);
+}
 }  // namespace fwbench

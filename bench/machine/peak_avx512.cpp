@@ -6,5 +6,7 @@ namespace {
 struct Tag {};
 }  // namespace
 namespace fwbench {
-double fma_flops_avx512(int64_t iters) { return fma_loop<fw::XsimdVec<xsimd::avx512bw, Tag>>(iters); }
+double fma_flops_avx512(int64_t iters) {
+  return fma_loop<fw::XsimdVec<xsimd::avx512bw, Tag>>(iters);
+}
 }  // namespace fwbench

@@ -59,21 +59,27 @@ void chunked_pair(ScanProblem& p, int64_t b, int64_t hv, int64_t C, bool delta) 
       for (int j = i + 1; j < L; ++j) A[i * C + j] = 0.0f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, int(V), L, 1.0f, A.data(), int(C),
                 U.data(), int(V), 1.0f, O.data(), int(V));
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(K), int(V), L, 1.0f, Kc.data(),
-                int(K), U.data(), int(V), 1.0f, S, int(V));
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(K), int(V), L, 1.0f, Kc.data(), int(K),
+                U.data(), int(V), 1.0f, S, int(V));
     for (int i = 0; i < L; ++i)
-      for (int64_t x = 0; x < V; ++x) p.o[((b * T + c0 + i) * HV + hv) * V + x] = scale * O[i * V + x];
+      for (int64_t x = 0; x < V; ++x)
+        p.o[((b * T + c0 + i) * HV + hv) * V + x] = scale * O[i * V + x];
   }
 }
 
 void run(ScanProblem& p, int64_t chunk, int threads, bool delta) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t pair = 0; pair < p.B * p.HV; ++pair) chunked_pair(p, pair / p.HV, pair % p.HV, chunk, delta);
+  for (int64_t pair = 0; pair < p.B * p.HV; ++pair)
+    chunked_pair(p, pair / p.HV, pair % p.HV, chunk, delta);
 }
 
 }  // namespace
 
-void blas_chunked_linear_attn(ScanProblem& p, int64_t chunk, int threads) { run(p, chunk, threads, false); }
-void blas_chunked_delta_rule(ScanProblem& p, int64_t chunk, int threads) { run(p, chunk, threads, true); }
+void blas_chunked_linear_attn(ScanProblem& p, int64_t chunk, int threads) {
+  run(p, chunk, threads, false);
+}
+void blas_chunked_delta_rule(ScanProblem& p, int64_t chunk, int threads) {
+  run(p, chunk, threads, true);
+}
 
 }  // namespace fwbench

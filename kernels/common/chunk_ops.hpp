@@ -151,8 +151,8 @@ inline void decay_keys(int64_t L, int64_t K, const float* G, bool gated, float* 
 template <class Vec>
 inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a, float* dst) {
   for (int64_t i = 0; i < L; ++i)
-    rows::scaled_copy<Vec>(t.V, a ? a[i] : 1.0f, row_ahead<Vec>(t.v, t.v_ts, c0 + i, t.T, t.V, t.chunk),
-                           dst + i * t.V);
+    rows::scaled_copy<Vec>(t.V, a ? a[i] : 1.0f,
+                           row_ahead<Vec>(t.v, t.v_ts, c0 + i, t.T, t.V, t.chunk), dst + i * t.V);
 }
 
 // Output rows c0 .. c0+L-1 = a_i * src rows (a = nullptr: scale).

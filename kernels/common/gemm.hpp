@@ -44,7 +44,8 @@ inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const f
   using B_t = typename Vec::type;
   B_t acc[MR][NV];
   for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = kLoadC ? Vec::load(C + r * ldc + v * Vec::N) : Vec::zero();
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = kLoadC ? Vec::load(C + r * ldc + v * Vec::N) : Vec::zero();
   for (int64_t p = 0; p < k; ++p) {
     B_t b[NV];
     for (int v = 0; v < NV; ++v) b[v] = Vec::load(B + p * ldb + v * Vec::N);
@@ -108,8 +109,7 @@ inline void tail_rows(int shape, int64_t m, int64_t k, int64_t i, int64_t j0, co
 // loads C unless kSet.
 template <class Vec, int NV, bool kSet>
 inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const float* A,
-                  int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C,
-                  int64_t ldc) {
+                  int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
   constexpr int MR = Vec::kMR;
   static_assert((MR & (MR - 1)) == 0, "tail_rows halves the block: MR must be a power of two");
   int64_t i = i0;
@@ -131,9 +131,10 @@ inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int
     // 8 x 16 instead of 8 for Q K^T).
     const int64_t split = shape == kLowerC ? first_row(j + (NV - 1) * N) : 0;
     for (int v = 0; v + 1 < NV && split > 0; ++v)
-      panel<Vec, 1, kSet>(shape, split, k, first_row(j + v * N), j + v * N, A, a_rs, a_cs, B, ldb, C, ldc);
-    panel<Vec, NV, kSet>(shape, m, k, split > first_row(j) ? split : first_row(j), j, A, a_rs, a_cs, B, ldb,
-                         C, ldc);
+      panel<Vec, 1, kSet>(shape, split, k, first_row(j + v * N), j + v * N, A, a_rs, a_cs, B, ldb,
+                          C, ldc);
+    panel<Vec, NV, kSet>(shape, m, k, split > first_row(j) ? split : first_row(j), j, A, a_rs, a_cs,
+                         B, ldb, C, ldc);
   }
   for (; j + N <= n; j += N)
     panel<Vec, 1, kSet>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);

@@ -66,7 +66,8 @@ inline void scaled_copy(int64_t n, float a, const float* x, float* y) {
 template <class Vec>
 inline void rsub(int64_t n, const float* x, float* y) {
   int64_t i = 0;
-  for (; i + Vec::N <= n; i += Vec::N) Vec::store(y + i, Vec::sub(Vec::load(x + i), Vec::load(y + i)));
+  for (; i + Vec::N <= n; i += Vec::N)
+    Vec::store(y + i, Vec::sub(Vec::load(x + i), Vec::load(y + i)));
   for (; i < n; ++i) y[i] = x[i] - y[i];
 }
 
@@ -92,8 +93,8 @@ inline float dot(int64_t n, const float* x, const float* y) {
 // The fused recurrent sweep over one state row:
 //   S_row = s * S_row + a * d;  acc += b * S_row
 template <class Vec>
-inline void update_and_read(int64_t n, float s, float* S_row, float a, const float* d,
-                            float b, float* acc) {
+inline void update_and_read(int64_t n, float s, float* S_row, float a, const float* d, float b,
+                            float* acc) {
   const typename Vec::type vs = Vec::set1(s), va = Vec::set1(a), vb = Vec::set1(b);
   int64_t i = 0;
   for (; i + Vec::N <= n; i += Vec::N) {

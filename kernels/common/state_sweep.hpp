@@ -29,8 +29,8 @@ inline void read(int64_t K, const float* k, const float* S, int64_t ld, float* d
 
 // For each row i: S_i = s S_i + k_i w;  acc += q_i S_i   (acc starts at 0).
 template <class Vec>
-inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k,
-                        const float* w, const float* q, float* acc_out) {
+inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k, const float* w,
+                        const float* q, float* acc_out) {
   typename Vec::type acc[kNB], wv[kNB];
   const typename Vec::type vs = Vec::set1(s);
   for (int b = 0; b < kNB; ++b) {

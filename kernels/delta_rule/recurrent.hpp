@@ -25,7 +25,7 @@ void delta_rule_recurrent(const ScanTask& t) {
   const int64_t K = t.K, V = t.V;
   float* qn = t.ws;
   float* kn = qn + K;
-  float* d = kn + K;    // k S, then the write vector beta (v - k S')
+  float* d = kn + K;  // k S, then the write vector beta (v - k S')
   float* acc = d + V;
   constexpr int64_t kBlock = sweep::kNB * Vec::N;
   for (int64_t s = 0; s < t.T; ++s) {

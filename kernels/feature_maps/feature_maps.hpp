@@ -13,7 +13,13 @@ namespace kern {
 
 // Same values as fw_feature_map_kind (the public enum stays out of kernels).
 enum FeatureKind : int32_t {
-  kIdentity = 0, kEluPlusOne = 1, kRelu = 2, kDpfp = 3, kFavorPlus = 4, kSumNorm = 5, kL2Norm = 6
+  kIdentity = 0,
+  kEluPlusOne = 1,
+  kRelu = 2,
+  kDpfp = 3,
+  kFavorPlus = 4,
+  kSumNorm = 5,
+  kL2Norm = 6
 };
 
 // out = max(x, 0) + exp(min(x, 0)) when elu, else max(x, 0): ELU+1 is x + 1
@@ -30,8 +36,8 @@ inline void rectify_row(int64_t n, const float* x, float* out, bool elu) {
   }
   for (; i < n; ++i) {
     const float xi = x[i];
-    out[i] = elu ? (xi > 0.0f ? xi : 0.0f) + std::exp(xi < 0.0f ? xi : 0.0f)
-                 : (xi > 0.0f ? xi : 0.0f);
+    out[i] =
+        elu ? (xi > 0.0f ? xi : 0.0f) + std::exp(xi < 0.0f ? xi : 0.0f) : (xi > 0.0f ? xi : 0.0f);
   }
 }
 

@@ -4,8 +4,16 @@
 #include "kernels/kernel_table.hpp"
 
 namespace fw {
-namespace scalar { const KernelTable* kernel_table(); }
-namespace avx2 { const KernelTable* kernel_table(); }
-namespace avx512 { const KernelTable* kernel_table(); }
-namespace neon { const KernelTable* kernel_table(); }
+namespace scalar {
+const KernelTable* kernel_table();
+}
+namespace avx2 {
+const KernelTable* kernel_table();
+}
+namespace avx512 {
+const KernelTable* kernel_table();
+}
+namespace neon {
+const KernelTable* kernel_table();
+}
 }  // namespace fw

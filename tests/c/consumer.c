@@ -7,12 +7,12 @@
 #include <string.h>
 
 static int failures = 0;
-#define CHECK(cond)                                                   \
-  do {                                                                \
-    if (!(cond)) {                                                    \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                     \
-    }                                                                 \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
 /* One token, K = V = 2, H = HV = 1: S = k^T v, o = scale q S. */
@@ -25,8 +25,13 @@ static void check_scans(void) {
   a.batch = a.seq_len = a.num_heads = a.num_value_heads = 1;
   a.head_dim_k = a.head_dim_v = 2;
   a.scale = 1.0f;
-  a.q = q; a.k = k; a.v = v; a.o = o; a.final_state = state;
-  a.q_stride[0] = a.q_stride[1] = a.q_stride[2] = 2; a.q_stride[3] = 1;
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.o = o;
+  a.final_state = state;
+  a.q_stride[0] = a.q_stride[1] = a.q_stride[2] = 2;
+  a.q_stride[3] = 1;
   memcpy(a.k_stride, a.q_stride, sizeof a.q_stride);
   memcpy(a.v_stride, a.q_stride, sizeof a.q_stride);
   memcpy(a.o_stride, a.q_stride, sizeof a.q_stride);
@@ -67,8 +72,10 @@ static void check_feature_maps(void) {
   a.kind = FW_FEATURE_DPFP;
   a.rows = 1;
   a.dim = 3;
-  a.x = x; a.x_row_stride = 3;
-  a.out = out; a.out_row_stride = 6;
+  a.x = x;
+  a.x_row_stride = 3;
+  a.out = out;
+  a.out_row_stride = 6;
   CHECK(fw_feature_map_dim(&a, &dim) == FW_OK && dim == 6);
   CHECK(fw_feature_map(&a) == FW_OK);
   CHECK(out[0] == 3.0f && out[1] == 2.0f && out[5] == 0.0f);

@@ -28,7 +28,7 @@ class BackendScope {
 #define FW_USE_BACKEND_OR_SKIP(b)                                                    \
   ::fwtest::BackendScope backend_scope_(b);                                          \
   if (!backend_scope_.ok()) {                                                        \
-    GTEST_SKIP() << "backend " << fw_backend_name(b)                                \
+    GTEST_SKIP() << "backend " << fw_backend_name(b)                                 \
                  << (fw_backend_is_compiled(b) ? " not supported by this CPU"        \
                                                : " not compiled into this library"); \
   }                                                                                  \

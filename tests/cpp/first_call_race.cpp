@@ -25,7 +25,8 @@ int main() {
       a.seq_len = 2;
       a.head_dim_k = a.head_dim_v = 2;
       const int64_t st[4] = {4, 2, 2, 1};
-      for (int i = 0; i < 4; ++i) a.q_stride[i] = a.k_stride[i] = a.v_stride[i] = a.o_stride[i] = st[i];
+      for (int i = 0; i < 4; ++i)
+        a.q_stride[i] = a.k_stride[i] = a.v_stride[i] = a.o_stride[i] = st[i];
       a.q = a.k = q;
       a.v = v;
       a.o = o;

@@ -19,7 +19,7 @@ namespace fwtest {
 struct Shape {
   Op op = Op::kLinearAttn;
   int64_t B = 1, T = 1, H = 1, HV = 1, K = 1, V = 1;
-  bool bhtd = false;        // [B, H, T, D] layout instead of [B, T, H, D]
+  bool bhtd = false;  // [B, H, T, D] layout instead of [B, T, H, D]
   bool initial_state = false;
   bool cu_seqlens = false;  // pack B sequences (one of them empty) along T
   uint32_t flags = 0;
@@ -28,8 +28,8 @@ struct Shape {
 };
 
 // A shape in one line; the other fields keep their defaults.
-inline Shape make_shape(Op op, int32_t mode, int64_t B, int64_t T, int64_t H, int64_t HV,
-                        int64_t K, int64_t V, bool initial_state = false) {
+inline Shape make_shape(Op op, int32_t mode, int64_t B, int64_t T, int64_t H, int64_t HV, int64_t K,
+                        int64_t V, bool initial_state = false) {
   Shape s;
   s.op = op;
   s.mode = mode;
@@ -156,7 +156,8 @@ class Problem {
       for (int64_t t = 0; t < s_.T; ++t)
         for (int64_t h = 0; h < s_.HV; ++h)
           for (int64_t j = 0; j < s_.V; ++j)
-            out.push_back(o[b * args.o_stride[0] + t * args.o_stride[1] + h * args.o_stride[2] + j]);
+            out.push_back(
+                o[b * args.o_stride[0] + t * args.o_stride[1] + h * args.o_stride[2] + j]);
     return out;
   }
 

@@ -62,15 +62,20 @@ inline RefResult reference_scan(Op op, const fw_scan_args& a) {
       if (a.initial_norm)
         for (int64_t i = 0; i < K; ++i) z[i] = a.initial_norm[(n * HV + hv) * K + i];
       for (int64_t t = t0; t < t1; ++t) {
-        const auto qt = ref_row(q + b * a.q_stride[0] + t * a.q_stride[1] + h * a.q_stride[2], K, l2);
-        const auto kt = ref_row(k + b * a.k_stride[0] + t * a.k_stride[1] + h * a.k_stride[2], K, l2);
+        const auto qt =
+            ref_row(q + b * a.q_stride[0] + t * a.q_stride[1] + h * a.q_stride[2], K, l2);
+        const auto kt =
+            ref_row(k + b * a.k_stride[0] + t * a.k_stride[1] + h * a.k_stride[2], K, l2);
         const float* vt = v + b * a.v_stride[0] + t * a.v_stride[1] + hv * a.v_stride[2];
         const double decay =
-            is_gated(op) ? std::exp(double(g[b * a.g_stride[0] + t * a.g_stride[1] + hv * a.g_stride[2]])) : 1.0;
+            is_gated(op)
+                ? std::exp(double(g[b * a.g_stride[0] + t * a.g_stride[1] + hv * a.g_stride[2]]))
+                : 1.0;
         for (int64_t i = 0; i < K * V; ++i) S[i] *= decay;  // S' (forget before error)
-        std::vector<double> w(vt, vt + V);                   // what is written
+        std::vector<double> w(vt, vt + V);                  // what is written
         if (is_delta(op)) {
-          const double bt = beta[b * a.beta_stride[0] + t * a.beta_stride[1] + hv * a.beta_stride[2]];
+          const double bt =
+              beta[b * a.beta_stride[0] + t * a.beta_stride[1] + hv * a.beta_stride[2]];
           for (int64_t j = 0; j < V; ++j) {
             double kS = 0;
             for (int64_t i = 0; i < K; ++i) kS += kt[i] * S[i * V + j];

@@ -27,7 +27,9 @@ namespace {
 
 const auto& kOps = kAllOps;
 
-Shape shape(Op op, int64_t T, int32_t mode) { return make_shape(op, mode, 2, T, 1, 2, 16, 16, true); }
+Shape shape(Op op, int64_t T, int32_t mode) {
+  return make_shape(op, mode, 2, T, 1, 2, 16, 16, true);
+}
 
 // Threads 1 and 2 take the one-pair-per-thread path (4 pairs); 8 threads
 // the path for fewer pairs than threads (src/scan.cpp).
@@ -43,7 +45,8 @@ TEST(Allocation, OnePerCallIndependentOfLength) {
           Problem p(shape(op, T, mode));
           const int before = g_calls.load();
           ASSERT_EQ(p.run(), FW_OK);
-          EXPECT_EQ(g_calls.load() - before, 1) << op_name(op) << " T=" << T << " threads " << threads;
+          EXPECT_EQ(g_calls.load() - before, 1)
+              << op_name(op) << " T=" << T << " threads " << threads;
         }
   }
   fw_set_num_threads(0);

@@ -17,7 +17,8 @@ namespace {
 std::vector<fw_backend> supported_backends() {
   std::vector<fw_backend> out;
   for (int b = 1; b <= 4; ++b)
-    if (fw_backend_is_supported(static_cast<fw_backend>(b))) out.push_back(static_cast<fw_backend>(b));
+    if (fw_backend_is_supported(static_cast<fw_backend>(b)))
+      out.push_back(static_cast<fw_backend>(b));
   return out;
 }
 
@@ -55,8 +56,8 @@ TEST(Concurrency, HostThreadsMatchSerialRunsBitwise) {
     const auto& a = *serial[i];
     const auto& b = *parallel[i];
     EXPECT_EQ(0, std::memcmp(a.o.data(), b.o.data(), a.o.size() * sizeof(float))) << "job " << i;
-    EXPECT_EQ(0, std::memcmp(a.state_out.data(), b.state_out.data(),
-                             a.state_out.size() * sizeof(float)))
+    EXPECT_EQ(
+        0, std::memcmp(a.state_out.data(), b.state_out.data(), a.state_out.size() * sizeof(float)))
         << "job " << i;
   }
 }

@@ -24,7 +24,11 @@ CpuidBits bits(unsigned ecx1, unsigned ebx7, unsigned long long xcr0) {
 }
 
 TEST(CpuFeatures, DecodesXcr0AndCpuidBits) {
-  struct Row { CpuidBits b; bool avx2, avx512; const char* why; };
+  struct Row {
+    CpuidBits b;
+    bool avx2, avx512;
+    const char* why;
+  };
   const unsigned all1 = kFma | kOsxsave | kAvx;
   const Row rows[] = {
       {bits(all1, kAvx2 | kAvx512, 0xE7), true, true, "everything"},

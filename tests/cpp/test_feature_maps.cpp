@@ -33,7 +33,8 @@ std::vector<float> map(int32_t kind, const std::vector<float>& x, int64_t rows, 
   return out;
 }
 
-void expect_near(const std::vector<float>& got, const std::vector<double>& want, double tol = 1e-6) {
+void expect_near(const std::vector<float>& got, const std::vector<double>& want,
+                 double tol = 1e-6) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
 }
@@ -129,7 +130,10 @@ TEST(FeatureMapArgs, BadInputRejectedOutputUntouched) {
     a.out_row_stride = 8;
     return a;
   };
-  struct Case { fw_status want; void (*mutate)(fw_feature_map_args&); };
+  struct Case {
+    fw_status want;
+    void (*mutate)(fw_feature_map_args&);
+  };
   const Case cases[] = {
       {FW_ERR_INVALID_STRUCT_SIZE, [](fw_feature_map_args& a) { a.struct_size = 8; }},
       {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.dtype = FW_DTYPE_BF16; }},
@@ -144,7 +148,10 @@ TEST(FeatureMapArgs, BadInputRejectedOutputUntouched) {
       {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.reserved = 3; }},
       {FW_ERR_BACKEND_UNAVAILABLE, [](fw_feature_map_args& a) { a.backend = 42; }},
       {FW_ERR_INVALID_ARGUMENT,
-       [](fw_feature_map_args& a) { a.kind = FW_FEATURE_FAVOR_PLUS; a.num_features = 0; }},
+       [](fw_feature_map_args& a) {
+         a.kind = FW_FEATURE_FAVOR_PLUS;
+         a.num_features = 0;
+       }},
       {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.x_row_stride = -4; }},
       {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.out_row_stride = 4; }},
   };

@@ -57,7 +57,8 @@ INSTANTIATE_TEST_SUITE_P(All, LongSequence,
                                             ::testing::Values(FW_MODE_CHUNKED, FW_MODE_RECURRENT)),
                          [](const ::testing::TestParamInfo<Param>& i) {
                            return std::string(fw_backend_name(std::get<0>(i.param))) +
-                                  (std::get<1>(i.param) == FW_MODE_CHUNKED ? "_chunked" : "_recurrent");
+                                  (std::get<1>(i.param) == FW_MODE_CHUNKED ? "_chunked"
+                                                                           : "_recurrent");
                          });
 
 // A NaN or Inf in one input reaches only the outputs that depend on it: the

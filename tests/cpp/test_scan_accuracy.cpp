@@ -17,12 +17,17 @@ namespace {
 constexpr double kTol = 1e-5;
 
 std::vector<Shape> accuracy_shapes() {
-  struct Variant { Op op; uint32_t flags; };
-  const Variant variants[] = {
-      {Op::kLinearAttn, 0},           {Op::kLinearAttn, FW_FLAG_NORMALIZE},
-      {Op::kSimpleGla, 0},            {Op::kDeltaRule, 0},
-      {Op::kDeltaRule, FW_FLAG_QK_L2NORM}, {Op::kGatedDeltaRule, 0},
-      {Op::kGatedDeltaRule, FW_FLAG_QK_L2NORM}};
+  struct Variant {
+    Op op;
+    uint32_t flags;
+  };
+  const Variant variants[] = {{Op::kLinearAttn, 0},
+                              {Op::kLinearAttn, FW_FLAG_NORMALIZE},
+                              {Op::kSimpleGla, 0},
+                              {Op::kDeltaRule, 0},
+                              {Op::kDeltaRule, FW_FLAG_QK_L2NORM},
+                              {Op::kGatedDeltaRule, 0},
+                              {Op::kGatedDeltaRule, FW_FLAG_QK_L2NORM}};
   const int64_t Ts[] = {1, 2, 63, 64, 65, 1000};
   const int64_t KVs[][2] = {{1, 1}, {7, 16}, {16, 7}, {64, 64}, {100, 128}, {128, 100}, {256, 256}};
   std::vector<Shape> out;
@@ -126,13 +131,13 @@ TEST_P(ScanAccuracy, MatchesDoubleReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    All, ScanAccuracy,
-    ::testing::Combine(::testing::ValuesIn(all_backends()), ::testing::ValuesIn(accuracy_shapes())),
-    [](const ::testing::TestParamInfo<Param>& info) {
-      return std::string(fw_backend_name(std::get<0>(info.param))) + "_" +
-             shape_name(std::get<1>(info.param));
-    });
+INSTANTIATE_TEST_SUITE_P(All, ScanAccuracy,
+                         ::testing::Combine(::testing::ValuesIn(all_backends()),
+                                            ::testing::ValuesIn(accuracy_shapes())),
+                         [](const ::testing::TestParamInfo<Param>& info) {
+                           return std::string(fw_backend_name(std::get<0>(info.param))) + "_" +
+                                  shape_name(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace fwtest

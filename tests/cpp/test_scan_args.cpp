@@ -66,8 +66,7 @@ std::vector<BadCase> bad_cases() {
          }
          for (int64_t* s : {p.args.q_stride, p.args.k_stride, p.args.v_stride}) s[0] = 0;
        }},
-      {"heads_not_multiple", L, FW_ERR_HEAD_MISMATCH,
-       [](Problem& p) { p.args.num_heads = 3; }},
+      {"heads_not_multiple", L, FW_ERR_HEAD_MISMATCH, [](Problem& p) { p.args.num_heads = 3; }},
       {"last_dim_strided", L, FW_ERR_INVALID_STRIDE, [](Problem& p) { p.args.k_stride[3] = 2; }},
       {"output_last_dim_strided", G, FW_ERR_INVALID_STRIDE,
        [](Problem& p) { p.args.o_stride[3] = 0; }},
@@ -77,15 +76,22 @@ std::vector<BadCase> bad_cases() {
       {"overlapping_output_rows", L, FW_ERR_INVALID_STRIDE,
        [](Problem& p) { p.args.o_stride[2] = 1; }},
       {"cu_not_batch_1", L, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {0, 2, 5}, /*batch=*/2); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {0, 2, 5}, /*batch=*/2);
+       }},
       {"cu_not_from_0", D, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {1, 2, 5}); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {1, 2, 5});
+       }},
       {"cu_decreasing", G, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {0, 3, 2, 5}); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {0, 3, 2, 5});
+       }},
       {"cu_not_to_T", GD, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {0, 2, 4}); }},
-      {"cu_no_sequences", L, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {0}); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {0, 2, 4});
+       }},
+      {"cu_no_sequences", L, FW_ERR_INVALID_CU_SEQLENS, [](Problem& p) { use_cu_seqlens(p, {0}); }},
       {"unknown_flag", D, FW_ERR_INVALID_FLAGS, [](Problem& p) { p.args.flags |= 0x100u; }},
       {"normalize_on_delta", D, FW_ERR_INVALID_FLAGS,
        [](Problem& p) { p.args.flags |= FW_FLAG_NORMALIZE; }},
@@ -94,7 +100,8 @@ std::vector<BadCase> bad_cases() {
        [](Problem& p) { p.args.chunk_size = FW_MAX_CHUNK_SIZE + 1; }},
       {"struct_size_small", L, FW_ERR_INVALID_STRUCT_SIZE,
        [](Problem& p) { p.args.struct_size = sizeof(fw_scan_args) - 8; }},
-      {"struct_size_zero", GD, FW_ERR_INVALID_STRUCT_SIZE, [](Problem& p) { p.args.struct_size = 0; }},
+      {"struct_size_zero", GD, FW_ERR_INVALID_STRUCT_SIZE,
+       [](Problem& p) { p.args.struct_size = 0; }},
       {"dtype_f16", L, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.dtype = FW_DTYPE_F16; }},
       {"dtype_bf16", D, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.dtype = FW_DTYPE_BF16; }},
       {"dtype_unknown", G, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.dtype = 99; }},

@@ -175,8 +175,10 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
         a.initial_state = s_in.data();
         a.final_state = state.data();
         ASSERT_EQ(call_op(op, &a), FW_OK) << op_name(op) << " seq " << n;
-        const std::vector<float> o_packed(packed.o.begin() + t0 * row, packed.o.begin() + (t0 + len) * row);
-        EXPECT_TRUE(same_bits(o, o_packed)) << op_name(op) << " seq " << n << " threads " << threads;
+        const std::vector<float> o_packed(packed.o.begin() + t0 * row,
+                                          packed.o.begin() + (t0 + len) * row);
+        EXPECT_TRUE(same_bits(o, o_packed))
+            << op_name(op) << " seq " << n << " threads " << threads;
         EXPECT_TRUE(same_bits(state, s_packed)) << op_name(op) << " seq " << n;
       }
     }

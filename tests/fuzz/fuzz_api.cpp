@@ -21,12 +21,12 @@ namespace {
 constexpr int64_t kCap = int64_t{1} << 18;  // floats per buffer the harness will allocate
 constexpr float kSentinel = -777.0f;
 
-#define FUZZ_CHECK(cond)                                                 \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
+#define FUZZ_CHECK(cond)                                                          \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
       std::fprintf(stderr, "fuzz check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::abort();                                                      \
-    }                                                                    \
+      std::abort();                                                               \
+    }                                                                             \
   } while (0)
 
 // Elements a strided layout spans, or -1 when it cannot be allocated (a
@@ -55,7 +55,13 @@ Buffer make(int64_t n, FuzzedDataProvider& fdp, float lo, float hi) {
 }
 
 float pick_float(FuzzedDataProvider& fdp, float usual) {
-  const float choices[] = {usual, usual, usual, 0.0f, -1.0f, 0.5f, 1e30f,
+  const float choices[] = {usual,
+                           usual,
+                           usual,
+                           0.0f,
+                           -1.0f,
+                           0.5f,
+                           1e30f,
                            std::numeric_limits<float>::quiet_NaN(),
                            std::numeric_limits<float>::infinity()};
   return choices[fdp.ConsumeIntegralInRange<int>(0, 8)];
@@ -95,10 +101,13 @@ bool all_finite(const std::vector<float>& x) {
 void fuzz_scan(FuzzedDataProvider& fdp, int op) {
   fw_scan_args a;
   fw_scan_args_init(&a);
-  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) a.struct_size = fdp.ConsumeIntegralInRange<size_t>(0, 600);
-  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) a.dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 4);
+  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
+    a.struct_size = fdp.ConsumeIntegralInRange<size_t>(0, 600);
+  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
+    a.dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 4);
   a.mode = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
-  a.flags = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<uint32_t>(0, 3) : fdp.ConsumeIntegral<uint32_t>();
+  a.flags = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<uint32_t>(0, 3)
+                              : fdp.ConsumeIntegral<uint32_t>();
   a.backend = fdp.ConsumeIntegralInRange<int32_t>(-1, 5);
   a.batch = fdp.ConsumeIntegralInRange<int64_t>(-1, 3);
   a.seq_len = fdp.ConsumeIntegralInRange<int64_t>(-1, 40);
@@ -163,7 +172,8 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
   a.g = (gated ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? g.ptr() : nullptr;
   a.beta = (delta ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? beta.ptr() : nullptr;
   if (fdp.ConsumeBool()) a.initial_state = s0.ptr();
-  if (fdp.ConsumeBool()) a.final_state = fdp.ConsumeIntegralInRange<int>(0, 5) ? s1.ptr() : s0.ptr();
+  if (fdp.ConsumeBool())
+    a.final_state = fdp.ConsumeIntegralInRange<int>(0, 5) ? s1.ptr() : s0.ptr();
   if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.initial_norm = z0.ptr();
   if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.final_norm = z1.ptr();
   const bool alias = fdp.ConsumeIntegralInRange<int>(0, 20) == 0;
@@ -199,8 +209,10 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
 void fuzz_feature_map(FuzzedDataProvider& fdp) {
   fw_feature_map_args a;
   fw_feature_map_args_init(&a);
-  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) a.struct_size = fdp.ConsumeIntegralInRange<size_t>(0, 200);
-  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) a.dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
+  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
+    a.struct_size = fdp.ConsumeIntegralInRange<size_t>(0, 200);
+  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
+    a.dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
   a.kind = fdp.ConsumeIntegralInRange<int32_t>(-1, 7);
   a.backend = fdp.ConsumeIntegralInRange<int32_t>(-1, 5);
   a.rows = fdp.ConsumeIntegralInRange<int64_t>(-1, 6);
@@ -229,7 +241,8 @@ void fuzz_feature_map(FuzzedDataProvider& fdp) {
   FUZZ_CHECK(dim_status == FW_OK);
   if (a.eps >= 1e-6f && std::isfinite(a.eps) && a.eps < 1e20f)
     for (int64_t r = 0; r < a.rows; ++r)
-      for (int64_t j = 0; j < out_dim; ++j) FUZZ_CHECK(std::isfinite(out.data[r * a.out_row_stride + j]));
+      for (int64_t j = 0; j < out_dim; ++j)
+        FUZZ_CHECK(std::isfinite(out.data[r * a.out_row_stride + j]));
 }
 
 }  // namespace
