@@ -56,6 +56,9 @@ int backend_from_name(const char* name) {
 namespace {
 
 fw_backend initial_backend() {
+  // Read once, inside active_slot()'s static initialiser; the library never
+  // calls setenv, so nothing of ours races this getenv.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   const int requested = backend_from_name(std::getenv("FASTWEIGHTS_BACKEND"));
   if (requested > 0 && is_supported(static_cast<fw_backend>(requested)))
     return static_cast<fw_backend>(requested);

@@ -4,7 +4,8 @@
 # Python binding tests, the ABI baseline check, ASan + UBSan and valgrind,
 # a minute of fuzzing, then NEON (qemu-aarch64), the no-AVX scalar
 # fallback (qemu-x86_64 -cpu Westmere) and AVX-512 in a Linux guest under
-# Bochs (tests/emulated/avx512.sh). FW_QUICK=1 runs only the first four.
+# Bochs (tests/emulated/avx512.sh). FW_QUICK=1 runs only the first six
+# (the format and clang-tidy checks among them).
 # Any failure stops the run with a non-zero exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ suite "install check" bash scripts/check_install.sh
 suite "Python binding tests" env FASTWEIGHTS_LIBRARY="$PWD/build/libfastweights.so" \
   "${PYTHON:-/usr/bin/python3}" -m pytest -q tests/python
 suite "ABI baseline" bash scripts/check_abi.sh
+suite "format (.clang-format)" bash scripts/check_format.sh
+suite "clang-tidy (.clang-tidy)" bash scripts/check_tidy.sh
 if [ "${FW_QUICK:-0}" != "1" ]; then
   suite "ASan + UBSan, valgrind" bash scripts/test_sanitizers.sh
   suite "fuzzing the C API" bash scripts/fuzz.sh "${FW_FUZZ_SECONDS:-60}"

@@ -20,7 +20,9 @@ constexpr int kMaxThreads = 1024;
 // Leading positive integer of an environment variable ("4" or "4,2" as
 // OMP_NUM_THREADS allows), else 0.
 int env_threads(const char* name) {
-  const char* s = std::getenv(name);
+  // Read once, while the default thread count is first computed; the
+  // library never calls setenv, so nothing of ours races this getenv.
+  const char* s = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
   if (!s) return 0;
   char* end = nullptr;
   const long n = std::strtol(s, &end, 10);
