@@ -42,16 +42,13 @@ int64_t chunk_size() {
 // The OpenBLAS peer runs at the chunk the library runs at: its time depends
 // on it as much as ours (at T = 4096, H = 16, K = V = 128, one thread, its
 // linear attention took 93 ms at chunk 64, 74 ms at 32).
-int64_t peer_chunk_size(bool delta_rule, int64_t K) {
+int64_t peer_chunk_size(int op, int64_t K) {
   const int64_t c = chunk_size();
-  return c != FW_CHUNK_SIZE_AUTO ? c : fw_auto_chunk_size(delta_rule, K);
+  return c != FW_CHUNK_SIZE_AUTO ? c : fw_chunk_size(static_cast<fw_op>(op), K);
 }
 
-fw_status (*const kOps[])(const fw_scan_args*) = {fw_linear_attn, fw_simple_gla, fw_delta_rule,
-                                                  fw_gated_delta_rule};
-
-fw_scan_args make_args(ScanProblem& p, int op, int32_t mode) {
-  return scan_args(p, op, mode, chunk_size());
+fw_scan_args make_args(ScanProblem& p, int op, int32_t mode, bool v_first = false) {
+  return scan_args(p, op, mode, chunk_size(), v_first);
 }
 
 void set_counters(benchmark::State& st, const ScanProblem& p, int op, int threads,
@@ -71,15 +68,15 @@ void set_counters(benchmark::State& st, const ScanProblem& p, int op, int thread
 }
 
 // args: B, T, H, HV, K (= V), threads
-void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg) {
+void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg, bool v_first) {
   ScanProblem p(st.range(0), st.range(1), st.range(2), st.range(3), st.range(4), st.range(4));
   const int threads = int(st.range(5));
-  fw_scan_args a = make_args(p, op, mode);
+  fw_scan_args a = make_args(p, op, mode, v_first);
   const fw_backend backend = backend_arg == kPeerScalar ? FW_BACKEND_SCALAR : fw_get_backend();
   a.backend = backend;
   fw_set_num_threads(threads);
   for (auto _ : st) {
-    if (kOps[op](&a) != FW_OK) {
+    if (fw_scan(static_cast<fw_op>(op), &a) != FW_OK) {
       st.SkipWithError("scan failed");
       break;
     }
@@ -108,7 +105,7 @@ void BM_AutoPaired(benchmark::State& st, int op) {
     for (int i = 0; i < 3; ++i) {
       const int m = int((turn + i) % 3);
       const auto t0 = std::chrono::steady_clock::now();
-      if (kOps[op](&a[m]) != FW_OK) st.SkipWithError("scan failed");
+      if (fw_scan(static_cast<fw_op>(op), &a[m]) != FW_OK) st.SkipWithError("scan failed");
       const auto t1 = std::chrono::steady_clock::now();
       ms[m].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     }
@@ -133,10 +130,10 @@ void BM_BlasChunked(benchmark::State& st, int op) {
   const int threads = int(st.range(5));
   blas_set_single_threaded();
   for (auto _ : st) {
-    if (op == kLinear)
-      blas_chunked_linear_attn(p, peer_chunk_size(false, p.K), threads);
+    if (op_info(op).has_beta)
+      blas_chunked_delta_rule(p, peer_chunk_size(op, p.K), threads);
     else
-      blas_chunked_delta_rule(p, peer_chunk_size(true, p.K), threads);
+      blas_chunked_linear_attn(p, peer_chunk_size(op, p.K), threads);
     benchmark::ClobberMemory();
   }
   set_counters(st, p, op, threads, fw_get_backend(), false);
@@ -170,24 +167,30 @@ void register_all(bool full) {
           for (int64_t K : {64, 128, 256})
             for (int64_t th : {1, 2}) prefill.push_back({B, T, hh.first, hh.second, K, th});
   }
-  for (int op = 0; op < 4; ++op) {
+  for (int op = 0; op < fw_op_count(); ++op) {
     const std::string n = op_name(op);
     add(benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED,
-                                     0),
+                                     0, false),
         prefill);
     add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode").c_str(), BM_Fastweights,
-                                     op, FW_MODE_RECURRENT, 0),
+                                     op, FW_MODE_RECURRENT, 0, false),
         decode);
+    // Serving engines' V-first state pools, on the largest decode batch.
+    add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode_v_first").c_str(),
+                                     BM_Fastweights, op, FW_MODE_RECURRENT, 0, true),
+        {{64, 1, 16, 32, 128, 1}, {64, 1, 16, 32, 128, 2}});
     add(benchmark::RegisterBenchmark(("auto_" + n + "/crossover").c_str(), BM_AutoPaired, op),
         crossover);
     // Peer (c): the portable backend on the target shape, one thread.
     add(benchmark::RegisterBenchmark(("scalar_chunk_" + n).c_str(), BM_Fastweights, op,
-                                     FW_MODE_CHUNKED, kPeerScalar),
+                                     FW_MODE_CHUNKED, kPeerScalar, false),
         {{1, 4096, 16, 16, 128, 1}});
   }
-  add(benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked, int(kLinear)),
+  add(benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked,
+                                   int(FW_OP_LINEAR_ATTN)),
       prefill);
-  add(benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked, int(kDelta)),
+  add(benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked,
+                                   int(FW_OP_DELTA_RULE)),
       prefill);
 }
 

@@ -31,14 +31,16 @@ struct CacheLineAllocator {
 };
 using Tensor = std::vector<float, CacheLineAllocator<float>>;
 
-enum Op { kLinear = 0, kGla = 1, kDelta = 2, kGatedDelta = 3 };
-inline const char* op_name(int op) {
-  static const char* names[] = {"linear_attn", "simple_gla", "delta_rule", "gated_delta_rule"};
-  return names[op];
+// Ops come from the library's registry (fw_op_count, fw_op_get_info).
+inline fw_op_info op_info(int op) {
+  fw_op_info info{};
+  fw_op_get_info(static_cast<fw_op>(op), &info);
+  return info;
 }
-// Model FLOPs per token and value head (DESIGN.md §2): 4KV, 6KV (delta).
+inline const char* op_name(int op) { return op_info(op).name; }
+// Model FLOPs per token and value head: 4KV, 6KV (delta).
 inline double model_flops(int op, int64_t K, int64_t V) {
-  return (op >= kDelta ? 6.0 : 4.0) * K * V;
+  return op_info(op).flops_per_kv * K * V;
 }
 
 struct ScanProblem {
@@ -70,8 +72,10 @@ struct ScanProblem {
 
 // The fw_scan_args of one scan over p: contiguous [B, T, H, D] tensors, the
 // state updated in place (decode carries it from step to step, as a serving
-// loop does).
-inline fw_scan_args scan_args(ScanProblem& p, int op, int32_t mode, int64_t chunk) {
+// loop does), K-first or V-first (the same floats either way: the benchmark
+// times the layout, not the values).
+inline fw_scan_args scan_args(ScanProblem& p, const fw_op_info& info, int32_t mode,
+                              int64_t chunk, bool v_first = false) {
   fw_scan_args a;
   fw_scan_args_init(&a);
   a.mode = mode;
@@ -82,22 +86,24 @@ inline fw_scan_args scan_args(ScanProblem& p, int op, int32_t mode, int64_t chun
   a.head_dim_k = p.K;
   a.head_dim_v = p.V;
   a.chunk_size = chunk;
-  const int64_t qs[4] = {p.T * p.H * p.K, p.H * p.K, p.K, 1};
-  const int64_t vs[4] = {p.T * p.HV * p.V, p.HV * p.V, p.V, 1};
-  const int64_t gs[3] = {p.T * p.HV, p.HV, 1};
-  for (int i = 0; i < 4; ++i) {
-    a.q_stride[i] = a.k_stride[i] = qs[i];
-    a.v_stride[i] = a.o_stride[i] = vs[i];
-  }
-  for (int i = 0; i < 3; ++i) a.g_stride[i] = a.beta_stride[i] = gs[i];
-  a.q = p.q.data();
-  a.k = p.k.data();
-  a.v = p.v.data();
-  a.o = p.o.data();
-  if (op == kGla || op == kGatedDelta) a.g = p.g.data();
-  if (op == kDelta || op == kGatedDelta) a.beta = p.beta.data();
-  a.initial_state = a.final_state = p.state.data();
+  const int64_t qk[4] = {p.B, p.T, p.H, p.K}, vo[4] = {p.B, p.T, p.HV, p.V};
+  const int64_t gb[3] = {p.B, p.T, p.HV};
+  const int64_t st[4] = {p.B, p.HV, v_first ? p.V : p.K, v_first ? p.K : p.V};
+  fw_tensor_contiguous(&a.q, p.q.data(), 4, qk);
+  fw_tensor_contiguous(&a.k, p.k.data(), 4, qk);
+  fw_tensor_contiguous(&a.v, p.v.data(), 4, vo);
+  fw_tensor_contiguous(&a.o, p.o.data(), 4, vo);
+  if (info.gate != FW_GATE_NONE) fw_tensor_contiguous(&a.g, p.g.data(), 3, gb);
+  if (info.has_beta) fw_tensor_contiguous(&a.beta, p.beta.data(), 3, gb);
+  fw_tensor_contiguous(&a.initial_state, p.state.data(), 4, st);
+  a.final_state = a.initial_state;
+  if (v_first) a.flags |= FW_FLAG_STATE_V_FIRST;
   return a;
+}
+
+inline fw_scan_args scan_args(ScanProblem& p, int op, int32_t mode, int64_t chunk,
+                              bool v_first = false) {
+  return scan_args(p, op_info(op), mode, chunk, v_first);
 }
 
 }  // namespace fwbench

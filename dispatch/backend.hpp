@@ -23,6 +23,8 @@ fw_status set_backend(fw_backend backend);
 // for FW_BACKEND_AUTO (the argument checks have vetted the value).
 const KernelTable* table_for_call(int32_t backend);
 
+// "scalar", "avx2", ... (kernels/isa/isa_list.h), "auto"; "unknown" otherwise.
+const char* backend_name(fw_backend backend);
 // "scalar" -> FW_BACKEND_SCALAR, ...; FW_BACKEND_AUTO for "auto"; -1 unknown.
 int backend_from_name(const char* name);
 

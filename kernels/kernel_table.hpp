@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "kernels/op_registry.hpp"
+
 namespace fw {
 
 struct ScanTask {
@@ -20,10 +22,10 @@ struct ScanTask {
   int64_t q_ts, k_ts, v_ts, g_ts, beta_ts, o_ts;
   int64_t T, K, V;
   int64_t chunk;  // chunked kernels only
-  float scale;    // applied to every output row (not with normalize)
+  float scale;    // applied to every output row (and to q . z with normalize)
   float eps;      // normalize denominator term
   bool qk_l2norm;
-  bool normalize;  // linear attention only: divide by q . z + eps
+  bool normalize;  // linear attention only: divide by scale q . z + eps
   bool stream_o;   // outputs too large to stay in cache: chunked kernels
                    // may write whole-line rows past the caches
   float* S;        // K x V state, read and updated in place; row i at
@@ -32,7 +34,7 @@ struct ScanTask {
   float* ws;       // scratch: chunk_scratch_floats(K, V, chunk) floats
 };
 
-// The chunked kernels come in two halves (DESIGN.md §2, §4):
+// The chunked kernels come in two halves (docs/design.md, "Chunked form"):
 //  - prepare: everything about one chunk that does not depend on the state
 //    (loads, decays, Q K^T, and for the delta rule (I + A)^{-1} and W),
 //    written to a chunk record of chunk_record_floats() floats;
@@ -79,28 +81,38 @@ using ScanFn = void (*)(const ScanTask&);
 using ChunkPrepareFn = void (*)(const ScanTask&, int64_t c0, float* rec);
 using ChunkAdvanceFn = void (*)(const ScanTask&, int64_t c0, const float* rec);
 using FeatureMapFn = void (*)(const FeatureMapTask&);
+// dst (n x m, row stride ldd) = src (m x n, row stride lds) transposed; the
+// V-first state layout goes through it (exact, so bitwise either way).
+using TransposeFn = void (*)(int64_t m, int64_t n, const float* src, int64_t lds, float* dst,
+                             int64_t ldd);
 
 // FW_MODE_AUTO runs a sequence chunked from chunked_from tokens on, and
-// recurrent below, by op and key width:
-//   [linear attention, simple GLA, delta rule, gated delta rule]
-//   x [K <= 64, K <= 128, K > 128].
-// Each backend measures its own (kernels/isa/*.cpp): where the two forms
-// cross depends on the ISA far more than on the op's math.
+// recurrent below, by op (rows in op_registry.hpp's order) and key width
+// (K <= 64, K <= 128, K > 128). Each backend measures its own
+// (kernels/isa/*.cpp): where the two forms cross depends on the ISA far
+// more than on the op's math.
 constexpr int64_t kNeverChunked = INT64_MAX;
 struct AutoSwitch {
-  int64_t chunked_from[4][3];
+  int64_t chunked_from[kNumOps][3];
 };
+
+// The kernels of one family (op_registry.hpp): the recurrent form, and the
+// chunked form's two halves.
+struct FamilyKernels {
+  ScanFn recurrent;
+  ChunkPrepareFn prepare;
+  ChunkAdvanceFn advance;
+};
+constexpr int kNumFamilies = 2;
 
 // One backend: every kernel of the library, compiled for one ISA.
 struct KernelTable {
-  ScanFn linear_attn_recurrent;  // also gated (g != nullptr) and normalize
-  ScanFn delta_rule_recurrent;   // also gated
-  ChunkPrepareFn linear_attn_prepare;
-  ChunkAdvanceFn linear_attn_advance;
-  ChunkPrepareFn delta_rule_prepare;
-  ChunkAdvanceFn delta_rule_advance;
+  FamilyKernels family[kNumFamilies];  // by Family
   FeatureMapFn feature_map;
+  TransposeFn transpose;
   AutoSwitch auto_switch;
+
+  const FamilyKernels& of(Family f) const { return family[static_cast<int>(f)]; }
 };
 
 }  // namespace fw

@@ -1,32 +1,51 @@
 #!/usr/bin/env bash
-# ODR / SIGILL guard (DESIGN.md §3): disassembles the library and fails if
-#  - a ymm register appears in a function outside fw::avx2:: / fw::avx512::,
-#  - a zmm register (or an opmask k-register) outside fw::avx512::,
-#  - any VEX/EVEX instruction (mnemonic v...) outside those two backends:
-#    a baseline function compiled once with -mavx2 and merged by the linker
-#    would still use VEX-encoded xmm code and fault on a CPU without AVX.
-# Functions are attributed by their demangled names: every kernel
-# instantiation carries its backend's namespace (fw::avx2::(anonymous
-# namespace)::Tag) in its template arguments.
+# ODR / SIGILL guard (docs/design.md, "Dispatch"): disassembles the library
+# and fails if a function uses a vector register wider than its ISA allows,
+# or any VEX/EVEX instruction (mnemonic v...) outside an AVX ISA: a baseline
+# function compiled once with -mavx2 and merged by the linker would still
+# use VEX-encoded xmm code and fault on a CPU without AVX.
+# The ISAs and the widest register each may use come from
+# kernels/isa/isa_list.h (the one list); code outside every fw::<isa>::
+# namespace is baseline (xmm, no VEX). Functions are attributed by their
+# demangled names: every kernel instantiation carries its backend's
+# namespace (fw::avx2::(anonymous namespace)::Tag) in its template arguments.
 set -euo pipefail
 lib=${1:?usage: check_isa_symbols.sh path/to/libfastweights.so}
-objdump -d -C --no-show-raw-insn "$lib" | awk '
-  /^[0-9a-f]+ <.*>:$/ { fn = $0; sub(/^[0-9a-f]+ </, "", fn); sub(/>:$/, "", fn); next }
+list="$(dirname "$0")/../kernels/isa/isa_list.h"
+# "name widest" per x86 ISA row, e.g. "avx2 ymm".
+isas=$(sed -n 's/^ *X(\([a-z0-9]*\), [A-Z0-9_]*, x86_64, "[^"]*", [a-z0-9_]*, \([a-z]*\)).*/\1 \2/p' "$list")
+[ -n "$isas" ] || { echo "no x86 ISA rows read from $list"; exit 1; }
+objdump -d -C --no-show-raw-insn "$lib" | awk -v isas="$isas" '
+  BEGIN {
+    n = split(isas, field, /[ \n]+/)
+    for (i = 1; i + 1 <= n; i += 2) { widest["fw::" field[i] "::"] = field[i + 1]; names[++m] = field[i] }
+  }
+  /^[0-9a-f]+ <.*>:$/ {
+    fn = $0; sub(/^[0-9a-f]+ </, "", fn); sub(/>:$/, "", fn)
+    isa = ""; w = "xmm"
+    for (ns in widest) if (index(fn, ns) > 0) { isa = ns; w = widest[ns] }
+    next
+  }
   /^ *[0-9a-f]+:\t/ {
     split($0, parts, "\t"); insn = parts[2]
-    avx512 = index(fn, "fw::avx512::") > 0
-    avx2 = index(fn, "fw::avx2::") > 0
     what = ""
-    if (insn ~ /zmm|%k[1-7]/ && !avx512) what = " zmm/opmask"
-    else if (insn ~ /ymm/ && !avx2 && !avx512) what = " ymm"
-    else if (insn ~ /^v[a-z0-9]+ / && !avx2 && !avx512) what = " vex"
+    if (insn ~ /zmm|%k[1-7]/ && w != "zmm") what = " zmm/opmask"
+    else if (insn ~ /ymm/ && w != "ymm" && w != "zmm") what = " ymm"
+    else if (insn ~ /^v[a-z0-9]+ / && w == "xmm") what = " vex"
     if (what != "" && index(bad[fn], what) == 0) bad[fn] = bad[fn] what
-    if (avx512) n512++; else if (avx2) n2++; else nbase++
+    count[isa == "" ? "baseline" : isa]++
   }
   END {
     nbad = 0
     for (f in bad) { print "ISA leak in " f ":" bad[f]; nbad++ }
-    if (n2 == 0 || n512 == 0) { print "no fw::avx2:: / fw::avx512:: code found: wrong library?"; nbad++ }
+    line = ""
+    for (i = 1; i <= m; i++) {
+      c = count["fw::" names[i] "::"] + 0
+      if (c == 0 && widest["fw::" names[i] "::"] != "xmm") {
+        print "no fw::" names[i] ":: code found: wrong library?"; nbad++
+      }
+      line = line sprintf("%d %s, ", c, names[i])
+    }
     if (nbad) exit 1
-    printf "isa symbols ok: %d avx2, %d avx512, %d baseline instructions\n", n2, n512, nbase
+    printf "isa symbols ok: %s%d baseline instructions\n", line, count["baseline"]
   }'

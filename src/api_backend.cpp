@@ -9,15 +9,7 @@ FW_API fw_backend fw_get_backend(void) { return fw::dispatch::active_backend(); 
 FW_API fw_status fw_set_backend(fw_backend backend) { return fw::dispatch::set_backend(backend); }
 
 FW_API const char* fw_backend_name(fw_backend backend) {
-  switch (backend) {
-    case FW_BACKEND_AUTO: return "auto";
-    case FW_BACKEND_SCALAR: return "scalar";
-    case FW_BACKEND_AVX2: return "avx2";
-    case FW_BACKEND_AVX512: return "avx512";
-    case FW_BACKEND_NEON: return "neon";
-    default: break;
-  }
-  return "unknown";
+  return fw::dispatch::backend_name(backend);
 }
 
 FW_API int fw_backend_is_compiled(fw_backend backend) {

@@ -1,12 +1,14 @@
 // Feature-map entry points: check, then map rows on the active backend,
 // rows split over threads in fixed contiguous blocks.
 #include <cmath>
+#include <initializer_list>
 
 #include "dispatch/backend.hpp"
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
 #include "src/favor_projection.hpp"
 #include "src/layout.hpp"
+#include "src/struct_args.hpp"
 #include "src/threads.hpp"
 #include "src/workspace.hpp"
 
@@ -34,12 +36,15 @@ fw_status output_dim(const fw_feature_map_args* a, int64_t* dim) {
   return FW_ERR_UNSUPPORTED;
 }
 
-// Checks shared by fw_feature_map_dim and fw_feature_map; *out_dim on FW_OK.
-fw_status check(const fw_feature_map_args* a, int64_t* out_dim) {
-  if (!a) return FW_ERR_NULL_POINTER;
-  if (a->struct_size != sizeof(fw_feature_map_args)) return FW_ERR_INVALID_STRUCT_SIZE;
-  if (a->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
-  if (a->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
+// Checks shared by fw_feature_map_dim and fw_feature_map: *a = the
+// caller's struct as this library reads it, *out_dim on FW_OK.
+fw_status check(const fw_feature_map_args* caller, fw_feature_map_args* a, int64_t* out_dim) {
+  const fw_status s = read_struct(caller, a);
+  if (s != FW_OK) return s;
+  for (const fw_tensor* t : {&a->x, &a->out}) {
+    if (t->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
+    if (t->data && t->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
+  }
   if (a->backend != FW_BACKEND_AUTO &&
       !fw::dispatch::is_supported(static_cast<fw_backend>(a->backend)))
     return FW_ERR_BACKEND_UNAVAILABLE;
@@ -53,28 +58,35 @@ fw_status check(const fw_feature_map_args* a, int64_t* out_dim) {
 
 extern "C" {
 
-FW_API fw_status fw_feature_map_dim(const fw_feature_map_args* a, int64_t* out_dim) {
+FW_API fw_status fw_feature_map_dim(const fw_feature_map_args* args, int64_t* out_dim) {
   if (!out_dim) return FW_ERR_NULL_POINTER;
   int64_t d = 0;
-  const fw_status s = fw::check(a, &d);
+  fw_feature_map_args a;
+  const fw_status s = fw::check(args, &a, &d);
   if (s == FW_OK) *out_dim = d;
   return s;
 }
 
-FW_API fw_status fw_feature_map(const fw_feature_map_args* a) {
+FW_API fw_status fw_feature_map(const fw_feature_map_args* args) {
   int64_t out_dim = 0;
-  fw_status s = fw::check(a, &out_dim);
+  fw_feature_map_args args_read;
+  const fw_feature_map_args* a = &args_read;
+  const fw_status s = fw::check(args, &args_read, &out_dim);
   if (s != FW_OK) return s;
   if (a->rows < 1) return FW_ERR_INVALID_DIMENSION;
-  if (!a->x || !a->out) return FW_ERR_NULL_POINTER;
-  if (a->x_row_stride < 0 || a->out_row_stride < 0) return FW_ERR_INVALID_STRIDE;
-  const fw::Layout in = {2, {a->rows, a->dim}, {a->x_row_stride, 1}};
-  const fw::Layout out = {2, {a->rows, out_dim}, {a->out_row_stride, 1}};
+  if (!a->x.data || !a->out.data) return FW_ERR_NULL_POINTER;
+  const int64_t x_rs = a->x.stride[0], out_rs = a->out.stride[0];
+  if (x_rs < 0 || out_rs < 0) return FW_ERR_INVALID_STRIDE;
+  if ((a->dim > 1 && a->x.stride[1] != 1) || (out_dim > 1 && a->out.stride[1] != 1))
+    return FW_ERR_INVALID_STRIDE;
+  const fw::Layout in = {2, {a->rows, a->dim}, {x_rs, 1}};
+  const fw::Layout out = {2, {a->rows, out_dim}, {out_rs, 1}};
   int64_t in_span = 0, out_span = 0;
   if (!fw::layout_span(in, 4, &in_span) || !fw::layout_span(out, 4, &out_span))
     return FW_ERR_INVALID_DIMENSION;
   if (!fw::layout_is_injective(out)) return FW_ERR_INVALID_STRIDE;
-  if (fw::ranges_overlap(a->x, in_span * 4, a->out, out_span * 4)) return FW_ERR_ALIASING;
+  if (fw::ranges_overlap(a->x.data, in_span * 4, a->out.data, out_span * 4))
+    return FW_ERR_ALIASING;
 
   const bool favor = a->kind == FW_FEATURE_FAVOR_PLUS;
   const int64_t m = a->num_features, d = a->dim;
@@ -94,10 +106,10 @@ FW_API fw_status fw_feature_map(const fw_feature_map_args* a) {
     t.kind = a->kind;
     t.rows = r1 - r0;
     t.dim = d;
-    t.x = static_cast<const float*>(a->x) + r0 * a->x_row_stride;
-    t.x_rs = a->x_row_stride;
-    t.out = static_cast<float*>(a->out) + r0 * a->out_row_stride;
-    t.out_rs = a->out_row_stride;
+    t.x = static_cast<const float*>(a->x.data) + r0 * x_rs;
+    t.x_rs = x_rs;
+    t.out = static_cast<float*>(a->out.data) + r0 * out_rs;
+    t.out_rs = out_rs;
     t.nu = a->nu;
     t.m = m;
     t.proj = proj.get();

@@ -17,7 +17,7 @@ bool layout_span(const Layout& l, int64_t elem_bytes, int64_t* span) {
 
 bool layout_is_injective(const Layout& l) {
   // Insertion sort of the dims that have more than one index, by stride.
-  int order[4];
+  int order[5];
   int m = 0;
   for (int i = 0; i < l.n; ++i) {
     if (l.size[i] <= 1) continue;

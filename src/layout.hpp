@@ -9,11 +9,12 @@ namespace fw {
 inline bool mul_ok(int64_t a, int64_t b, int64_t* r) { return !__builtin_mul_overflow(a, b, r); }
 inline bool add_ok(int64_t a, int64_t b, int64_t* r) { return !__builtin_add_overflow(a, b, r); }
 
-// A strided view: n dims (outermost first), sizes >= 1, strides in elements.
+// A strided view: n <= 5 dims (outermost first), sizes >= 1, strides in
+// elements.
 struct Layout {
   int n;
-  int64_t size[4];
-  int64_t stride[4];
+  int64_t size[5];
+  int64_t stride[5];
 };
 
 // Elements spanned: 1 + sum (size_i - 1) * stride_i. False on overflow or if

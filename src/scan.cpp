@@ -1,19 +1,21 @@
-// The four scan entry points: check, plan, run on the active backend.
+// The scan entry points: plan (src/scan_plan.cpp), then run the plan's
+// (sequence, value head) pairs on the call's backend.
 //
-// Work is split over (sequence, value head) pairs with OpenMP; when pairs
-// are fewer than threads, over the chunks of a pair and its value columns
-// too. Every path performs the same operations on the same floats, so the
-// thread count never changes a bit of the result.
+// Work is split over pairs with OpenMP; when pairs are fewer than threads,
+// over the chunks of a pair and its value columns too. Every path performs
+// the same operations on the same floats, so the thread count never
+// changes a bit of the result.
 #include <cstring>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "dispatch/backend.hpp"
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
-#include "src/scan_check.hpp"
+#include "kernels/op_registry.hpp"
+#include "src/scan_plan.hpp"
+#include "src/scan_task.hpp"
 #include "src/spin_barrier.hpp"
 #include "src/threads.hpp"
 #include "src/workspace.hpp"
@@ -24,8 +26,9 @@ namespace {
 // AUTO: the chunked form from the sequence length where it overtakes the
 // recurrent one, which the backend measured for the op and key width
 // (kernel_table.hpp: AutoSwitch).
-int64_t chunked_from(const KernelTable& kt, ScanOp op, int64_t K) {
-  return kt.auto_switch.chunked_from[static_cast<int>(op)][K <= 64 ? 0 : K <= 128 ? 1 : 2];
+int64_t chunked_from(const ScanPlan& p) {
+  const int64_t K = p.K;
+  return p.kernels->auto_switch.chunked_from[p.op->id][K <= 64 ? 0 : K <= 128 ? 1 : 2];
 }
 
 bool use_chunked(int32_t mode, int64_t len, int64_t from) {
@@ -49,78 +52,6 @@ Split column_split(int64_t threads, int64_t V, bool normalize) {
   width = (width + 15) / 16 * 16;  // whole vectors on every ISA
   if (width >= V) return {1, V};
   return {(V + width - 1) / width, width};
-}
-
-// Rows of a K x w block: dst (row stride dld) = src (row stride sld), or
-// zeros without a src; nothing to do when updating in place.
-void init_state(float* dst, int64_t dld, const float* src, int64_t sld, int64_t K, int64_t w) {
-  if (src == dst) return;
-  for (int64_t i = 0; i < K; ++i) {
-    if (src)
-      std::memcpy(dst + i * dld, src + i * sld, sizeof(float) * w);
-    else
-      std::memset(dst + i * dld, 0, sizeof(float) * w);
-  }
-}
-
-// Outputs of at least this many bytes are written past the caches
-// (ScanTask::stream_o, chunk_ops.hpp: store_outputs): half this machine's
-// 32 MiB L3, so that a caller reading a smaller output back (the next
-// layer's projection) finds it in cache.
-constexpr double kStreamOutputBytes = 16.0 * 1024 * 1024;
-
-// The task of one whole (sequence, value head) pair, its state initialised.
-// The state lives in the caller's final-state slot when there is one (so an
-// in-place initial == final update works), else in own (K x V, then K).
-ScanTask pair_task(const fw_scan_args* a, const ScanPlan& plan, int64_t pair, float* own) {
-  const int64_t HV = a->num_value_heads, K = a->head_dim_k, V = a->head_dim_v;
-  const int64_t n = pair / HV, hv = pair % HV, h = hv / (HV / a->num_heads);
-  const int64_t b = a->cu_seqlens ? 0 : n;
-  const int64_t t0 = a->cu_seqlens ? a->cu_seqlens[n] : 0;
-
-  // Row 0 of this task's (batch, sequence start, head) in a strided tensor.
-  auto base = [&](const void* p, const int64_t* stride, int64_t head) -> const float* {
-    if (!p) return nullptr;
-    return static_cast<const float*>(p) + b * stride[0] + t0 * stride[1] + head * stride[2];
-  };
-
-  ScanTask t;
-  t.q = base(a->q, a->q_stride, h);
-  t.k = base(a->k, a->k_stride, h);
-  t.v = base(a->v, a->v_stride, hv);
-  t.g = base(a->g, a->g_stride, hv);
-  t.beta = base(a->beta, a->beta_stride, hv);
-  t.o = const_cast<float*>(base(a->o, a->o_stride, hv));
-  t.q_ts = a->q_stride[1];
-  t.k_ts = a->k_stride[1];
-  t.v_ts = a->v_stride[1];
-  t.g_ts = a->g_stride[1];
-  t.beta_ts = a->beta_stride[1];
-  t.o_ts = a->o_stride[1];
-  t.T = a->cu_seqlens ? a->cu_seqlens[n + 1] - t0 : a->seq_len;
-  t.K = K;
-  t.V = V;
-  t.chunk = plan.chunk;
-  t.scale = plan.scale;
-  t.eps = a->eps;
-  t.qk_l2norm = (a->flags & FW_FLAG_QK_L2NORM) != 0;
-  t.normalize = (a->flags & FW_FLAG_NORMALIZE) != 0;
-  const int64_t tokens = a->cu_seqlens ? a->cu_seqlens[plan.num_seqs] : a->batch * a->seq_len;
-  t.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;
-  t.ws = nullptr;
-
-  const int64_t slot = n * HV + hv;
-  t.S = a->final_state ? a->final_state + slot * K * V : own;
-  t.S_ld = V;
-  t.z = a->final_norm ? a->final_norm + slot * K : own + K * V;
-  return t;
-}
-
-void init_pair_state(const fw_scan_args* a, const ScanTask& t, int64_t pair) {
-  const int64_t K = t.K, V = t.V;
-  init_state(t.S, V, a->initial_state ? a->initial_state + pair * K * V : nullptr, V, K, V);
-  if (t.normalize)
-    init_state(t.z, K, a->initial_norm ? a->initial_norm + pair * K : nullptr, K, 1, K);
 }
 
 // Columns [v0, v0 + w) of a pair's task.
@@ -168,17 +99,31 @@ void prefetch_chunk_rows(const ScanTask& t, int64_t c0, int64_t C) {
   asm volatile("");
 }
 
+// A pair's recurrent form over all its tokens: at once, or token by token
+// when the state after each is wanted (same arithmetic either way). v0: the
+// first of the task's columns within the pair (a column slice).
+void run_recurrent(const ScanPlan& p, const ScanTask& t, int64_t pair, int64_t v0) {
+  const ScanFn recurrent = p.family().recurrent;
+  if (!p.intermediate.data) {
+    recurrent(t);
+    return;
+  }
+  for (int64_t s = 0; s < t.T; ++s) {
+    recurrent(token_range(t, s, 1));
+    store_intermediate(p, pair, s, v0, t.S, t.S_ld, t.V);
+  }
+}
+
 // Many pairs: each thread takes a run of up to kMaxPairsSideBySide
 // consecutive pairs and steps them through their chunks together (a pair's
 // own arithmetic does not change, so neither do the results). Runs are
 // sized so that every thread gets one when the lengths are equal; with
 // several packed sequences, of unequal lengths, four runs per thread keep
 // the dynamic schedule balanced. The per-thread workspace is the kernel's,
-// then a state per pair of the run for callers that want none back.
-fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, const KernelTable& kt,
-                    int64_t pairs, int64_t threads) {
-  const int64_t K = a->head_dim_k, V = a->head_dim_v, C = plan.chunk;
-  const int64_t runs_per_thread = plan.num_seqs > 1 && a->cu_seqlens ? 4 : 1;
+// then a state per pair of the run where the caller's slot cannot serve.
+fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
+  const int64_t K = p.K, V = p.V, C = p.chunk;
+  const int64_t runs_per_thread = p.N > 1 && p.cu_seqlens ? 4 : 1;
   const int64_t per_run = (pairs + threads * runs_per_thread - 1) / (threads * runs_per_thread);
   const int64_t kernel_ws = scan_workspace_floats(K, V, C), own_state = K * V + K;
   int64_t run = per_run < kMaxPairsSideBySide ? per_run : kMaxPairsSideBySide;
@@ -192,13 +137,10 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
     return FW_ERR_OUT_OF_MEMORY;
   Workspace ws(total);
   if (!ws.get()) return FW_ERR_OUT_OF_MEMORY;
-  const bool delta = op_is_delta(op);
-  const ScanFn recurrent = delta ? kt.delta_rule_recurrent : kt.linear_attn_recurrent;
-  const ChunkPrepareFn prepare = delta ? kt.delta_rule_prepare : kt.linear_attn_prepare;
-  const ChunkAdvanceFn advance = delta ? kt.delta_rule_advance : kt.linear_attn_advance;
-  const int64_t from = chunked_from(kt, op, K);
+  const FamilyKernels& fk = p.family();
+  const int64_t from = chunked_from(p);
 
-#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
   for (int64_t r = 0; r < runs; ++r) {
 #ifdef _OPENMP
     float* mine = ws.get() + omp_get_thread_num() * per_thread;
@@ -207,17 +149,27 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
 #endif
     // Recurrent pairs run whole at once; chunked ones wait in `chunked`.
     ScanTask chunked[kMaxPairsSideBySide];
+    int64_t pair_of[kMaxPairsSideBySide];
     int64_t n = 0, longest = 0;
     const int64_t first = r * run, last = first + run < pairs ? first + run : pairs;
     for (int64_t pair = first; pair < last; ++pair) {
-      ScanTask t = pair_task(a, plan, pair, mine + kernel_ws + (pair - first) * own_state);
-      t.ws = mine;
-      init_pair_state(a, t, pair);
-      if (t.T == 0) continue;
-      if (!use_chunked(a->mode, t.T, from)) {
-        recurrent(t);
+      if (p.is_padding(pair / p.HV)) {
+        write_padding(p, pair);
         continue;
       }
+      ScanTask t = pair_task(p, pair, mine + kernel_ws + (pair - first) * own_state);
+      t.ws = mine;
+      load_pair_state(p, t, pair);
+      if (t.T == 0) {
+        store_pair_state(p, t, pair);
+        continue;
+      }
+      if (!use_chunked(p.mode, t.T, from)) {
+        run_recurrent(p, t, pair, 0);
+        store_pair_state(p, t, pair);
+        continue;
+      }
+      pair_of[n] = pair;
       chunked[n++] = t;
       if (t.T > longest) longest = t.T;
     }
@@ -226,10 +178,13 @@ fw_status run_pairs(const fw_scan_args* a, ScanOp op, const ScanPlan& plan, cons
     for (int64_t c0 = 0; c0 < longest; c0 += C)
       for (int64_t i = 0; i < n; ++i) {
         if (c0 >= chunked[i].T) continue;
-        prepare(chunked[i], c0, rec);
+        fk.prepare(chunked[i], c0, rec);
         if (i + 1 < n && c0 < chunked[i + 1].T) prefetch_chunk_rows(chunked[i + 1], c0, C);
-        advance(chunked[i], c0, rec);
+        fk.advance(chunked[i], c0, rec);
+        if (p.intermediate.data)
+          store_intermediate(p, pair_of[i], c0 / C, 0, chunked[i].S, chunked[i].S_ld, V);
       }
+    for (int64_t i = 0; i < n; ++i) store_pair_state(p, chunked[i], pair_of[i]);
   }
   return FW_OK;
 }
@@ -248,10 +203,9 @@ constexpr int64_t kGroupChunksPerThread = 2;
 // advances its slice of V columns through the group; recurrent, each runs
 // its slice. The team shares the work out by hand and waits on a
 // SpinBarrier (spin_barrier.hpp says why).
-fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& plan,
-                             const KernelTable& kt, int64_t pairs, int64_t threads) {
-  const int64_t K = a->head_dim_k, V = a->head_dim_v, C = plan.chunk;
-  const Split split = column_split(threads, V, (a->flags & FW_FLAG_NORMALIZE) != 0);
+fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, int64_t threads) {
+  const int64_t K = p.K, V = p.V, C = p.chunk;
+  const Split split = column_split(threads, V, p.normalize);
   const int64_t group = kGroupChunksPerThread * threads;
   const int64_t record = chunk_record_floats(K, C), scratch = chunk_scratch_floats(K, V, C);
   // Shared: two buffers of a group's records, a state, each slice's own
@@ -265,11 +219,9 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
   Workspace ws(total);
   if (!ws.get()) return FW_ERR_OUT_OF_MEMORY;
   float* records = ws.get();
-  const bool delta = op_is_delta(op);
-  const ChunkPrepareFn prepare = delta ? kt.delta_rule_prepare : kt.linear_attn_prepare;
-  const ChunkAdvanceFn advance = delta ? kt.delta_rule_advance : kt.linear_attn_advance;
-  const ScanFn recurrent = delta ? kt.delta_rule_recurrent : kt.linear_attn_recurrent;
-  const int64_t from = chunked_from(kt, op, K);
+  const ChunkPrepareFn prepare = p.family().prepare;
+  const ChunkAdvanceFn advance = p.family().advance;
+  const int64_t from = chunked_from(p);
 
   SpinBarrier barrier;
 #pragma omp parallel num_threads(static_cast <int>(threads))
@@ -303,22 +255,32 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
         const ScanTask t = slice(whole, part);
         float* caller = whole.S + part * split.width;
         if (in)
-          init_state(t.S, t.S_ld, caller, whole.S_ld, K, t.V);
+          copy_rows(t.S, t.S_ld, caller, whole.S_ld, K, t.V);
         else
-          init_state(caller, whole.S_ld, t.S, t.S_ld, K, t.V);
+          copy_rows(caller, whole.S_ld, t.S, t.S_ld, K, t.V);
       });
     };
     for (int64_t pair = 0; pair < pairs; ++pair) {
-      ScanTask whole = pair_task(a, plan, pair, records + 2 * group * record);
+      if (p.is_padding(pair / p.HV)) {
+        if (tid == 0) write_padding(p, pair);
+        continue;
+      }
+      ScanTask whole = pair_task(p, pair, records + 2 * group * record);
       whole.ws = records + shared + tid * scratch;
-      if (tid == 0) init_pair_state(a, whole, pair);
+      if (tid == 0) load_pair_state(p, whole, pair);
       barrier.wait();
-      if (whole.T == 0) continue;
+      if (whole.T == 0) {
+        if (tid == 0) store_pair_state(p, whole, pair);
+        continue;
+      }
       copy_slice_states(whole, true);
-      if (!use_chunked(a->mode, whole.T, from)) {
-        for_mine(split.parts, [&](int64_t part) { recurrent(slice(whole, part)); });
+      if (!use_chunked(p.mode, whole.T, from)) {
+        for_mine(split.parts, [&](int64_t part) {
+          run_recurrent(p, slice(whole, part), pair, part * split.width);
+        });
         copy_slice_states(whole, false);
         barrier.wait();
+        if (tid == 0) store_pair_state(p, whole, pair);
         continue;
       }
       // Two record buffers: while the slices advance through group i, the
@@ -339,43 +301,42 @@ fw_status run_pairs_together(const fw_scan_args* a, ScanOp op, const ScanPlan& p
         if (i + 1 < groups) prepare_group(i + 1);
         for_mine(split.parts, [&](int64_t part) {
           const ScanTask t = slice(whole, part);
-          for (int64_t c = 0; c < group_size(i); ++c)
+          for (int64_t c = 0; c < group_size(i); ++c) {
             advance(t, (i * group + c) * C, buffer(i) + c * record);
+            if (p.intermediate.data)
+              store_intermediate(p, pair, i * group + c, part * split.width, t.S, t.S_ld, t.V);
+          }
         });
         if (i + 1 == groups) copy_slice_states(whole, false);
         barrier.wait();
       }
+      if (tid == 0) store_pair_state(p, whole, pair);
     }
   }
   return FW_OK;
 }
 
-fw_status run_scan(const fw_scan_args* a, ScanOp op) {
+fw_status run_scan(int64_t op, const fw_scan_args* a) {
   ScanPlan plan;
-  const fw_status s = check_scan_args(a, op, &plan);
+  const fw_status s = plan_scan(op, a, &plan);
   if (s != FW_OK) return s;
-
-  const int64_t pairs = plan.num_seqs * a->num_value_heads;
+  const int64_t pairs = plan.N * plan.HV;
   const int64_t threads = num_threads();  // read once: another thread may set it meanwhile
-  const KernelTable& kt = *dispatch::table_for_call(a->backend);
-  if (pairs < threads) return run_pairs_together(a, op, plan, kt, pairs, threads);
-  return run_pairs(a, op, plan, kt, pairs, threads);
+  if (pairs < threads) return run_pairs_together(plan, pairs, threads);
+  return run_pairs(plan, pairs, threads);
 }
 
 }  // namespace
 }  // namespace fw
 
 extern "C" {
-FW_API fw_status fw_linear_attn(const fw_scan_args* a) {
-  return fw::run_scan(a, fw::ScanOp::kLinearAttn);
-}
-FW_API fw_status fw_simple_gla(const fw_scan_args* a) {
-  return fw::run_scan(a, fw::ScanOp::kSimpleGla);
-}
-FW_API fw_status fw_delta_rule(const fw_scan_args* a) {
-  return fw::run_scan(a, fw::ScanOp::kDeltaRule);
-}
-FW_API fw_status fw_gated_delta_rule(const fw_scan_args* a) {
-  return fw::run_scan(a, fw::ScanOp::kGatedDeltaRule);
-}
-}
+
+FW_API fw_status fw_scan(fw_op op, const fw_scan_args* args) { return fw::run_scan(op, args); }
+
+// The named entry points, one per row of the op registry.
+#define FW_OP_ENTRY_POINT(id, fn, name, gate, beta, flags, flops, family) \
+  FW_API fw_status fn(const fw_scan_args* args) { return fw::run_scan(id, args); }
+FW_OP_REGISTRY(FW_OP_ENTRY_POINT)
+#undef FW_OP_ENTRY_POINT
+
+}  // extern "C"

@@ -19,12 +19,15 @@ FW_API const char* fw_status_string(fw_status status) {
       return "invalid cu_seqlens: must start at 0, not decrease, end at T, and need batch == 1";
     case FW_ERR_INVALID_FLAGS: return "unknown flag, or a flag this operation does not take";
     case FW_ERR_INVALID_CHUNK_SIZE: return "chunk size outside [0, FW_MAX_CHUNK_SIZE]";
-    case FW_ERR_INVALID_STRUCT_SIZE: return "struct_size does not match this library's struct";
-    case FW_ERR_UNSUPPORTED: return "unsupported dtype, mode or kind";
+    case FW_ERR_INVALID_STRUCT_SIZE: return "struct_size below sizeof(size_t) or over 64 KiB";
+    case FW_ERR_UNSUPPORTED:
+      return "unsupported dtype, mode or kind, or a field this library does not know is set";
     case FW_ERR_INVALID_ARGUMENT: return "invalid argument value";
     case FW_ERR_ALIASING: return "an output buffer overlaps an input or another output";
     case FW_ERR_OUT_OF_MEMORY: return "out of memory";
     case FW_ERR_BACKEND_UNAVAILABLE: return "backend not compiled in or not supported by this CPU";
+    case FW_ERR_INVALID_STATE_INDEX:
+      return "a state index is not below num_state_slots, or two sequences name the same slot";
     default: break;
   }
   return "unknown status";

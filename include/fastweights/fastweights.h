@@ -5,12 +5,18 @@
  * the fw_ prefix, every call returns an fw_status (0 = FW_OK) or a plain
  * value, and no C++ type or exception crosses this boundary.
  *
- * Conventions (see README.md "The math" for the exact formulas):
+ * Conventions (README.md "The math" has the formulas, docs/design.md the
+ * rules behind this interface):
  *   q, k  [B, T, H,  K]     v, o  [B, T, HV, V]     g, beta  [B, T, HV]
- *   states [N, HV, K, V] fp32, C-contiguous; normaliser states [N, HV, K].
- *   Strides are in elements, one per dimension; the last dimension's stride
- *   must be 1. Value head j reads q/k head j / (HV / H).
- *   N = B, or the number of packed sequences when cu_seqlens is given.
+ *   states [N or P, HV, K, V] (or V-first [.., V, K]) fp32; normaliser
+ *   states [N or P, HV, K]. Every tensor is an fw_tensor: pointer, dtype
+ *   and a stride in elements per dimension, the innermost being 1. Value
+ *   head j reads q/k head j / (HV / H). N = B, or the number of packed
+ *   sequences when cu_seqlens is given.
+ *
+ * ABI 1 (libfastweights.so.1) only grows: argument structs gain fields at
+ * their end (struct_size tells the library which it was given), enums gain
+ * values, and new functions are added; nothing is removed or changed.
  *
  * On any error status nothing has been written to any output buffer.
  */
@@ -21,8 +27,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define FASTWEIGHTS_VERSION_MAJOR 0
-#define FASTWEIGHTS_VERSION_MINOR 1
+#define FASTWEIGHTS_VERSION_MAJOR 1
+#define FASTWEIGHTS_VERSION_MINOR 0
 #define FASTWEIGHTS_VERSION_PATCH 0
 
 /* The library is built with -fvisibility=hidden; FW_API marks the exports. */
@@ -49,14 +55,18 @@ typedef enum fw_status {
                                       or B != 1 */
   FW_ERR_INVALID_FLAGS = 6,        /* unknown flag bit, or a flag the op lacks */
   FW_ERR_INVALID_CHUNK_SIZE = 7,   /* chunk size outside [0, FW_MAX_CHUNK_SIZE] */
-  FW_ERR_INVALID_STRUCT_SIZE = 8,  /* struct_size is not one this library knows */
-  FW_ERR_UNSUPPORTED = 9,          /* dtype, mode or kind not supported */
+  FW_ERR_INVALID_STRUCT_SIZE = 8,  /* struct_size below sizeof(size_t) or over 64 KiB */
+  FW_ERR_UNSUPPORTED = 9,          /* dtype, mode or kind not supported, or a
+                                      field this library lacks set (non-zero
+                                      bytes past its struct) */
   FW_ERR_INVALID_ARGUMENT = 10,    /* any other bad value (scale, eps, nu, ...) */
   FW_ERR_ALIASING = 11,            /* an output overlaps an input or another
                                       output (initial == final state is fine) */
   FW_ERR_OUT_OF_MEMORY = 12,       /* workspace allocation failed */
   FW_ERR_BACKEND_UNAVAILABLE = 13, /* backend not compiled in or not supported
                                       by this CPU and OS */
+  FW_ERR_INVALID_STATE_INDEX = 14, /* a state index >= num_state_slots, or two
+                                      sequences naming the same slot */
   /* Not a status: with it every int32 value is a valid fw_status, so any
      value a C caller passes is defined behaviour in the library (C++). */
   FW_STATUS_FORCE_32BIT = (-0x7fffffff - 1)
@@ -102,9 +112,75 @@ FW_API const char* fw_backend_name(fw_backend backend);
 FW_API int fw_backend_is_compiled(fw_backend backend);
 FW_API int fw_backend_is_supported(fw_backend backend);
 
-/* ---- scans ------------------------------------------------------------- */
+/* ---- tensors ----------------------------------------------------------- */
 
-typedef enum fw_dtype { FW_DTYPE_F32 = 0, FW_DTYPE_F16 = 1, FW_DTYPE_BF16 = 2 } fw_dtype;
+typedef enum fw_dtype {
+  FW_DTYPE_F32 = 0, /* the zeroed default; the only dtype this version computes */
+  FW_DTYPE_F16 = 1, /* named now, so that half-precision operands need no new */
+  FW_DTYPE_BF16 = 2 /* layout; FW_ERR_UNSUPPORTED until a version computes them */
+} fw_dtype;
+
+/* One tensor operand: where it starts, its element type, and the stride in
+ * elements of each of its dimensions, outermost first. Each operand of
+ * fw_scan_args lists its dimensions; strides past them are ignored. The
+ * innermost stride must be 1. data == NULL means the operand is absent.
+ * Inputs are only read (data is not const so that one type serves both). */
+typedef struct fw_tensor {
+  void* data;
+  int32_t dtype;    /* fw_dtype */
+  int32_t reserved; /* must be 0 */
+  int64_t stride[5];
+} fw_tensor;
+
+/* Fills t for a C-contiguous array of ndim (1..5) dimensions of the given
+ * sizes: the strides of a dense, row-major layout; dtype FW_DTYPE_F32. */
+static inline void fw_tensor_contiguous(fw_tensor* t, void* data, int ndim, const int64_t* sizes) {
+  int64_t step = 1;
+  int i;
+  memset(t, 0, sizeof *t);
+  t->data = data;
+  for (i = ndim - 1; i >= 0 && i < 5; --i) {
+    t->stride[i] = step;
+    step *= sizes[i];
+  }
+}
+
+/* ---- ops ---------------------------------------------------------------- */
+
+/* Every scan the library runs. fw_scan(op, args) runs any of them; the named
+ * entry points below are the same calls. Values never change meaning. */
+typedef enum fw_op {
+  FW_OP_LINEAR_ATTN = 0,      /* S_t = S_{t-1} + k_t^T v_t */
+  FW_OP_SIMPLE_GLA = 1,       /* S_t = exp(g_t) S_{t-1} + k_t^T v_t */
+  FW_OP_DELTA_RULE = 2,       /* S_t = S_{t-1} + beta_t k_t^T (v_t - k_t S_{t-1}) */
+  FW_OP_GATED_DELTA_RULE = 3, /* S' = exp(g_t) S_{t-1}; S_t = S' + beta_t k_t^T (v_t - k_t S') */
+  FW_OP_FORCE_32BIT = (-0x7fffffff - 1) /* not an op; see FW_STATUS_FORCE_32BIT */
+} fw_op;
+
+/* The decay an op reads. */
+typedef enum fw_gate_kind {
+  FW_GATE_NONE = 0,  /* no g */
+  FW_GATE_SCALAR = 1 /* g [B, T, HV]: one log-decay per token and value head */
+} fw_gate_kind;
+
+/* What an op is, from the library's one op registry. */
+typedef struct fw_op_info {
+  const char* name;    /* fla's name: "linear_attn", "simple_gla", ... */
+  int32_t gate;        /* fw_gate_kind */
+  int32_t has_beta;    /* 1: reads beta [B, T, HV] */
+  uint32_t flags;      /* the FW_FLAG_* bits the op accepts */
+  int32_t reserved;    /* 0 */
+  double flops_per_kv; /* model FLOPs per token and value head, over K * V
+                          (4 linear attention, 6 the delta rules) */
+} fw_op_info;
+
+/* Number of ops: FW_OP values are 0 .. fw_op_count() - 1. */
+FW_API int32_t fw_op_count(void);
+/* *info for op; FW_ERR_INVALID_ARGUMENT (info untouched) for an unknown op,
+ * FW_ERR_NULL_POINTER for a NULL info. */
+FW_API fw_status fw_op_get_info(fw_op op, fw_op_info* info);
+
+/* ---- scans ------------------------------------------------------------- */
 
 typedef enum fw_mode {
   FW_MODE_AUTO = 0,     /* per sequence, the form the backend measured faster at
@@ -113,28 +189,53 @@ typedef enum fw_mode {
   FW_MODE_RECURRENT = 2 /* one token at a time (decode) */
 } fw_mode;
 
-/* fw_linear_attn only: o_t = (q_t S_t) / (q_t . z_t + eps), z_t = z_{t-1} + k_t. */
+/* linear attention only: o_t = scale q_t S_t / (scale q_t . z_t + eps),
+   z_t = z_{t-1} + k_t (fla's normalize=True). */
 #define FW_FLAG_NORMALIZE 0x1u
 /* q and k rows are divided by sqrt(sum(x^2) + 1e-6) inside the kernel. */
 #define FW_FLAG_QK_L2NORM 0x2u
+/* Every state tensor (initial, final, intermediate) is stored V-first:
+   [.., V, K] (vLLM, sglang, llama.cpp) instead of [.., K, V] (fla). */
+#define FW_FLAG_STATE_V_FIRST 0x4u
+/* With state_indices: final_state is [N, HV, ..] by sequence, not a pool
+   (fla's inplace_final_state=False). */
+#define FW_FLAG_FINAL_STATE_BY_SEQUENCE 0x8u
 
-/* chunk_size = FW_CHUNK_SIZE_AUTO (what fw_scan_args_init sets): the library
- * picks the chunk, per op and key size; fw_auto_chunk_size says which. */
+/* chunk_size = FW_CHUNK_SIZE_AUTO (the zeroed default): the library picks the
+ * chunk, per op and key size; fw_chunk_size says which. */
 #define FW_CHUNK_SIZE_AUTO 0
-/* The usual pick: linear attention, and the delta rules with K > 128 (32
- * beat 64 on every measured shape; see docs/decisions.md). */
-#define FW_DEFAULT_CHUNK_SIZE 32
 #define FW_MAX_CHUNK_SIZE 1024
 /* Largest accepted K and V (workspace is O(K*V) per thread). */
 #define FW_MAX_HEAD_DIM 16384
 
+/* The arguments of every scan. The struct only grows: a field is added at
+ * the end, with 0 meaning what the library did before it existed. A caller
+ * built against an older, shorter struct passes its own struct_size and the
+ * library reads the missing tail as zeros; a newer, longer one is accepted
+ * when every byte past this library's struct is 0 (else FW_ERR_UNSUPPORTED).
+ *
+ * Operands and their dimensions (fw_tensor strides, outermost first):
+ *   q, k            [B, T, H, K]
+ *   v, o            [B, T, HV, V]
+ *   g, beta         [B, T, HV]
+ *   initial_state,  [P, HV, K, V], or [P, HV, V, K] with FW_FLAG_STATE_V_FIRST:
+ *   final_state       P slots (P = N without state_indices); the row stride
+ *                     may exceed the row, the slot stride be padded
+ *   initial_norm,   [P, HV, K]: the normaliser z of FW_FLAG_NORMALIZE, kept
+ *   final_norm        beside the state and indexed like it
+ *   intermediate_states  [N, S, HV, K, V] (V-first: [N, S, HV, V, K]): the state
+ *                     after every token (recurrent mode, S = longest T) or
+ *                     every chunk (chunked mode, S = most chunks); rows past
+ *                     a shorter sequence's end are left untouched
+ * N = B, or num_seqs with cu_seqlens. Value head j reads q/k head j / (HV/H).
+ * Only FW_DTYPE_F32 is computed now; states are always fp32. */
 typedef struct fw_scan_args {
-  size_t struct_size; /* sizeof(fw_scan_args): set by fw_scan_args_init */
-  int32_t dtype;      /* fw_dtype of q, k, v, g, beta and o */
+  size_t struct_size; /* set by fw_scan_args_init: sizeof as the caller sees it */
   int32_t mode;       /* fw_mode */
   uint32_t flags;     /* FW_FLAG_* */
-  int32_t backend;    /* fw_backend for this call; 0 (AUTO) = the
-                         process's active backend */
+  int32_t backend;    /* fw_backend for this call; 0 (AUTO) = the process's
+                         active backend */
+  int32_t reserved;   /* must be 0 */
 
   int64_t batch;           /* B (1 with cu_seqlens) */
   int64_t seq_len;         /* T */
@@ -142,62 +243,56 @@ typedef struct fw_scan_args {
   int64_t num_value_heads; /* HV: heads of v, g, beta, o and the state */
   int64_t head_dim_k;      /* K */
   int64_t head_dim_v;      /* V */
-  int64_t chunk_size;      /* chunked mode; FW_CHUNK_SIZE_AUTO (0) by init */
-  float scale;             /* 0 = default 1/sqrt(K); ignored with NORMALIZE */
-  float eps;               /* NORMALIZE denominator term; 1e-6 by init */
+  int64_t chunk_size;      /* chunked mode; 0 = FW_CHUNK_SIZE_AUTO */
+  float scale;             /* 0 = 1/sqrt(K) */
+  float eps;               /* FW_FLAG_NORMALIZE's denominator term (fla: 1e-10) */
 
-  /* Inputs: pointer plus strides for (batch, time, head, dim). */
-  const void* q;
-  int64_t q_stride[4];
-  const void* k;
-  int64_t k_stride[4];
-  const void* v;
-  int64_t v_stride[4];
-  const void* g;
-  int64_t g_stride[3]; /* gated ops: log-decay, <= 0 */
-  const void* beta;
-  int64_t beta_stride[3]; /* delta rules: write strength */
-  /* Output. */
-  void* o;
-  int64_t o_stride[4];
-
-  /* Optional states, [N, HV, K, V]; may be the same buffer (in place). */
-  const float* initial_state;
-  float* final_state;
-  /* Optional normaliser states for FW_FLAG_NORMALIZE, [N, HV, K]. */
-  const float* initial_norm;
-  float* final_norm;
+  fw_tensor q, k, v, g, beta; /* inputs; g and beta exactly when the op reads them */
+  fw_tensor o;                /* output */
+  fw_tensor initial_state;    /* optional; NULL = zeros */
+  fw_tensor final_state;      /* optional; may be initial_state itself (in place) */
+  fw_tensor initial_norm;     /* optional, FW_FLAG_NORMALIZE only */
+  fw_tensor final_norm;       /* optional, FW_FLAG_NORMALIZE only */
 
   /* Optional packed sequences: N + 1 offsets into T (needs batch == 1). */
   const int64_t* cu_seqlens;
   int64_t num_seqs; /* N, with cu_seqlens; ignored without */
+
+  /* Optional state pool: sequence n reads and writes slot state_indices[n]
+   * (int32, [N]) of initial_state, final_state and the norms, which then
+   * hold num_state_slots slots. A negative index marks a padding entry: its
+   * outputs are zeros and no slot is read or written. */
+  const int32_t* state_indices;
+  int64_t num_state_slots; /* P; with state_indices only */
+
+  fw_tensor intermediate_states; /* optional; explicit mode only */
 } fw_scan_args;
 
-/* Zeroes *args and fills the defaults: struct_size, FP32, AUTO mode, the
- * library's chunk size, eps 1e-6, default scale. Inline so that struct_size
- * is the caller's view of the struct. */
+/* Zeroes *args, sets struct_size and eps = 1e-10 (fla's); every other
+ * default is the zero value (AUTO mode, the library's chunk, scale
+ * 1/sqrt(K), fp32). Inline so that struct_size is the caller's view. */
 static inline void fw_scan_args_init(fw_scan_args* args) {
   memset(args, 0, sizeof *args);
   args->struct_size = sizeof *args;
-  args->dtype = FW_DTYPE_F32;
-  args->mode = FW_MODE_AUTO;
-  args->chunk_size = FW_CHUNK_SIZE_AUTO;
-  args->eps = 1e-6f;
+  args->eps = 1e-10f;
 }
 
-/* S_t = S_{t-1} + k_t^T v_t;  o_t = scale q_t S_t (or normalised). */
+/* Runs op over args (any op of the registry). */
+FW_API fw_status fw_scan(fw_op op, const fw_scan_args* args);
+/* The same calls by name. */
 FW_API fw_status fw_linear_attn(const fw_scan_args* args);
-/* S_t = exp(g_t) S_{t-1} + k_t^T v_t;  o_t = scale q_t S_t (fla simple_gla). */
 FW_API fw_status fw_simple_gla(const fw_scan_args* args);
-/* S_t = S_{t-1} + beta_t k_t^T (v_t - k_t S_{t-1});  o_t = scale q_t S_t. */
 FW_API fw_status fw_delta_rule(const fw_scan_args* args);
-/* S' = exp(g_t) S_{t-1};  S_t = S' + beta_t k_t^T (v_t - k_t S'). */
 FW_API fw_status fw_gated_delta_rule(const fw_scan_args* args);
 
-/* The chunk size a scan with chunk_size = FW_CHUNK_SIZE_AUTO runs at, for
- * fw_delta_rule and fw_gated_delta_rule (delta_rule != 0) or the linear
- * attention ops (delta_rule == 0), with keys of head_dim_k. */
-FW_API int64_t fw_auto_chunk_size(int delta_rule, int64_t head_dim_k);
+/* The chunk size a scan of op with keys of head_dim_k runs at when
+ * chunk_size is FW_CHUNK_SIZE_AUTO; 0 for an unknown op or head_dim_k < 1. */
+FW_API int64_t fw_chunk_size(fw_op op, int64_t head_dim_k);
+
+/* S, the second dimension of intermediate_states, for these args and mode:
+ * the longest sequence's T (recurrent) or its chunk count (chunked), after
+ * the same checks a scan makes (FW_ERR_INVALID_ARGUMENT in AUTO mode). */
+FW_API fw_status fw_intermediate_state_count(fw_op op, const fw_scan_args* args, int64_t* count);
 
 /* ---- feature maps ------------------------------------------------------ */
 
@@ -212,28 +307,26 @@ typedef enum fw_feature_map_kind {
   FW_FEATURE_L2_NORM = 6       /* x / sqrt(sum(x^2) + eps) */
 } fw_feature_map_kind;
 
+/* Grows like fw_scan_args (struct_size, zero tail). x is [rows, dim] and
+ * out [rows, fw_feature_map_dim], each with its own dtype and row stride
+ * (stride[0]; stride[1] must be 1). */
 typedef struct fw_feature_map_args {
-  size_t struct_size; /* sizeof(fw_feature_map_args) */
-  int32_t dtype;      /* fw_dtype of x and out */
-  int32_t kind;       /* fw_feature_map_kind */
-  int64_t rows;       /* rows of x, each mapped independently */
-  int64_t dim;        /* d: elements per row of x */
-  const void* x;
-  int64_t x_row_stride; /* elements between rows */
-  void* out;
-  int64_t out_row_stride; /* rows of fw_feature_map_dim */
-  int32_t nu;             /* DPFP order, 1..d*2-1 (default 1) */
-  int32_t backend;        /* fw_backend for this call; 0 = active one */
-  int64_t num_features;   /* FAVOR+ m */
-  uint64_t seed;          /* FAVOR+ random projection seed */
-  float eps;              /* SUM_NORM and L2_NORM; 1e-6 by init */
-  int32_t reserved;       /* must be 0 */
+  size_t struct_size;   /* set by fw_feature_map_args_init */
+  int32_t kind;         /* fw_feature_map_kind */
+  int32_t nu;           /* DPFP order, 1..d*2-1 (default 1) */
+  int64_t rows;         /* rows of x, each mapped independently */
+  int64_t dim;          /* d: elements per row of x */
+  fw_tensor x;          /* input */
+  fw_tensor out;        /* output */
+  int32_t backend;      /* fw_backend for this call; 0 = active one */
+  float eps;            /* SUM_NORM and L2_NORM; 1e-6 by init */
+  int64_t num_features; /* FAVOR+ m */
+  uint64_t seed;        /* FAVOR+ random projection seed */
 } fw_feature_map_args;
 
 static inline void fw_feature_map_args_init(fw_feature_map_args* args) {
   memset(args, 0, sizeof *args);
   args->struct_size = sizeof *args;
-  args->dtype = FW_DTYPE_F32;
   args->nu = 1;
   args->eps = 1e-6f;
 }

@@ -1,6 +1,6 @@
 // NEON backend (AArch64 Advanced SIMD, baseline there): 4 floats per batch.
 #include "kernels/common/vec_xsimd.hpp"
-#include "kernels/isa/backends.hpp"
+#include "kernels/kernel_table.hpp"
 #include "kernels/isa/table.hpp"
 
 namespace fw {

@@ -1,7 +1,7 @@
 // Portable backend: every kernel over the one-float policy, compiled at the
 // baseline ISA; runs on any CPU.
 #include "kernels/common/vec_scalar.hpp"
-#include "kernels/isa/backends.hpp"
+#include "kernels/kernel_table.hpp"
 #include "kernels/isa/table.hpp"
 
 namespace fw {

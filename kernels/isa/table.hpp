@@ -21,10 +21,13 @@ namespace kern {
 template <class Vec>
 constexpr KernelTable table(const AutoSwitch& auto_switch) {
   return {
-      &linear_attn_recurrent<Vec>, &delta_rule_recurrent<Vec>,
-      &linear_attn_prepare<Vec>,   &linear_attn_advance<Vec>,
-      &delta_rule_prepare<Vec>,    &delta_rule_advance<Vec>,
-      &feature_map<Vec>,           auto_switch,
+      {
+          {&linear_attn_recurrent<Vec>, &linear_attn_prepare<Vec>, &linear_attn_advance<Vec>},
+          {&delta_rule_recurrent<Vec>, &delta_rule_prepare<Vec>, &delta_rule_advance<Vec>},
+      },
+      &feature_map<Vec>,
+      &chunk::transpose<Vec>,
+      auto_switch,
   };
 }
 

@@ -41,12 +41,12 @@ void linear_attn_advance(const ScanTask& t, int64_t c0, const float* rec) {
   // write passes of gemm landing on cold lines.
   chunk::times_state<Vec>(/*accumulate=*/false, L, K, V, r.Q, t.S, t.S_ld, s.O, V);
   chunk::add_causal_product<Vec>(L, V, C, r.A, s.X, V, s.O, V);
-  float* factor = s.U;  // normalize only: 1 / (q . z + eps) per row
+  float* factor = s.U;  // normalize only: scale / (scale q . z + eps) per row
   if (t.normalize) {
     for (int64_t i = 0; i < L; ++i) {
       float den = rows::dot<Vec>(K, r.Q + i * K, t.z);
       for (int64_t j = 0; j <= i; ++j) den += r.A[i * C + j];
-      factor[i] = 1.0f / (den + t.eps);
+      factor[i] = t.scale / (t.scale * den + t.eps);
     }
     for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, r.Kd + j * K, t.z);
   }

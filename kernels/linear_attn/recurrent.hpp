@@ -1,6 +1,6 @@
 // Linear attention, one token at a time (decode, short T): DESIGN.md §1.
 //   S_t = exp(g_t) S_{t-1} + k_t^T v_t;  o_t = scale * q_t S_t
-//   normalize: z_t = z_{t-1} + k_t;      o_t = q_t S_t / (q_t . z_t + eps)
+//   normalize: z_t = z_{t-1} + k_t;  o_t = scale q_t S_t / (scale q_t . z_t + eps)
 // One sweep over S per token: each state row is decayed, written and read
 // out while it is in registers.
 #pragma once
@@ -36,7 +36,7 @@ void linear_attn_recurrent(const ScanTask& t) {
     float out_scale = t.scale;
     if (t.normalize) {
       rows::axpy<Vec>(K, 1.0f, kn, t.z);
-      out_scale = 1.0f / (rows::dot<Vec>(K, qn, t.z) + t.eps);
+      out_scale = t.scale / (t.scale * rows::dot<Vec>(K, qn, t.z) + t.eps);
     }
     rows::scaled_copy<Vec>(V, out_scale, acc, t.o + s * t.o_ts);
   }

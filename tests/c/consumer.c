@@ -17,26 +17,24 @@ static int failures = 0;
 
 /* One token, K = V = 2, H = HV = 1: S = k^T v, o = scale q S. */
 static void check_scans(void) {
-  const float q[2] = {1.0f, 2.0f}, k[2] = {0.6f, 0.8f}, v[2] = {3.0f, -1.0f};
-  const float g[1] = {-0.5f}, beta[1] = {0.5f};
-  float o[2], state[4];
+  float q[2] = {1.0f, 2.0f}, k[2] = {0.6f, 0.8f}, v[2] = {3.0f, -1.0f};
+  float g[1] = {-0.5f}, beta[1] = {0.5f};
+  float o[2], state[4], pool[3 * 4], states[4];
+  const int64_t rows[4] = {1, 1, 1, 2}, gates[3] = {1, 1, 1}, one_state[4] = {1, 1, 2, 2};
+  const int64_t pool_sizes[4] = {3, 1, 2, 2}, steps[5] = {1, 1, 1, 2, 2};
+  const int32_t slot[1] = {2};
+  int64_t count = 0;
+  fw_op_info info;
   fw_scan_args a;
   fw_scan_args_init(&a);
   a.batch = a.seq_len = a.num_heads = a.num_value_heads = 1;
   a.head_dim_k = a.head_dim_v = 2;
   a.scale = 1.0f;
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.o = o;
-  a.final_state = state;
-  a.q_stride[0] = a.q_stride[1] = a.q_stride[2] = 2;
-  a.q_stride[3] = 1;
-  memcpy(a.k_stride, a.q_stride, sizeof a.q_stride);
-  memcpy(a.v_stride, a.q_stride, sizeof a.q_stride);
-  memcpy(a.o_stride, a.q_stride, sizeof a.q_stride);
-  a.g_stride[0] = a.g_stride[1] = a.g_stride[2] = 1;
-  a.beta_stride[0] = a.beta_stride[1] = a.beta_stride[2] = 1;
+  fw_tensor_contiguous(&a.q, q, 4, rows);
+  fw_tensor_contiguous(&a.k, k, 4, rows);
+  fw_tensor_contiguous(&a.v, v, 4, rows);
+  fw_tensor_contiguous(&a.o, o, 4, rows);
+  fw_tensor_contiguous(&a.final_state, state, 4, one_state);
 
   /* q . k = 2.2, so o = 2.2 v for linear attention. */
   CHECK(fw_linear_attn(&a) == FW_OK);
@@ -44,38 +42,58 @@ static void check_scans(void) {
   CHECK(fabsf(state[1] - 0.6f * -1.0f) < 1e-6f);
 
   /* From a zero state the gate has nothing to decay. */
-  a.g = g;
+  fw_tensor_contiguous(&a.g, g, 3, gates);
   CHECK(fw_simple_gla(&a) == FW_OK);
   CHECK(fabsf(o[0] - 6.6f) < 1e-5f);
 
   /* Delta rule from zero: S = beta k^T v, o = 0.5 * 2.2 v. */
-  a.g = NULL;
-  a.beta = beta;
+  a.g.data = NULL;
+  fw_tensor_contiguous(&a.beta, beta, 3, gates);
   a.mode = FW_MODE_CHUNKED;
   CHECK(fw_delta_rule(&a) == FW_OK);
   CHECK(fabsf(o[0] - 3.3f) < 1e-5f && fabsf(o[1] + 1.1f) < 1e-5f);
-  a.g = g;
+  a.g.data = g;
   a.mode = FW_MODE_RECURRENT;
+  CHECK(fw_scan(FW_OP_GATED_DELTA_RULE, &a) == FW_OK);
+  CHECK(fabsf(o[0] - 3.3f) < 1e-5f);
+
+  /* The same step on slot 2 of a pool of three, V-first, in place, with
+     the state after the token written out too. */
+  memset(pool, 0, sizeof pool);
+  fw_tensor_contiguous(&a.initial_state, pool, 4, pool_sizes);
+  a.final_state = a.initial_state;
+  a.state_indices = slot;
+  a.num_state_slots = 3;
+  a.flags = FW_FLAG_STATE_V_FIRST;
+  fw_tensor_contiguous(&a.intermediate_states, states, 5, steps);
+  CHECK(fw_intermediate_state_count(FW_OP_GATED_DELTA_RULE, &a, &count) == FW_OK && count == 1);
   CHECK(fw_gated_delta_rule(&a) == FW_OK);
   CHECK(fabsf(o[0] - 3.3f) < 1e-5f);
+  /* V-first: element (v = 1, k = 0) is beta k_0 v_1 = 0.5 * 0.6 * -1. */
+  CHECK(fabsf(pool[8 + 2] + 0.3f) < 1e-6f && pool[0] == 0.0f && pool[4] == 0.0f);
+  CHECK(memcmp(states, pool + 8, sizeof states) == 0);
+
+  CHECK(fw_op_count() == 4);
+  CHECK(fw_op_get_info(FW_OP_SIMPLE_GLA, &info) == FW_OK && info.gate == FW_GATE_SCALAR &&
+        strcmp(info.name, "simple_gla") == 0);
+  CHECK(fw_chunk_size(FW_OP_DELTA_RULE, 128) == 16);
 
   a.struct_size = 4;
   CHECK(fw_gated_delta_rule(&a) == FW_ERR_INVALID_STRUCT_SIZE);
 }
 
 static void check_feature_maps(void) {
-  const float x[3] = {1.0f, 2.0f, -3.0f};
+  float x[3] = {1.0f, 2.0f, -3.0f};
   float out[6], proj[8];
+  const int64_t in_sizes[2] = {1, 3}, out_sizes[2] = {1, 6};
   int64_t dim = 0;
   fw_feature_map_args a;
   fw_feature_map_args_init(&a);
   a.kind = FW_FEATURE_DPFP;
   a.rows = 1;
   a.dim = 3;
-  a.x = x;
-  a.x_row_stride = 3;
-  a.out = out;
-  a.out_row_stride = 6;
+  fw_tensor_contiguous(&a.x, x, 2, in_sizes);
+  fw_tensor_contiguous(&a.out, out, 2, out_sizes);
   CHECK(fw_feature_map_dim(&a, &dim) == FW_OK && dim == 6);
   CHECK(fw_feature_map(&a) == FW_OK);
   CHECK(out[0] == 3.0f && out[1] == 2.0f && out[5] == 0.0f);

@@ -7,11 +7,17 @@
 #include <vector>
 
 #include "fastweights/fastweights.h"
+#include "kernels/isa/isa_list.h"
 
 namespace fwtest {
 
+// Every backend of the ISA list (kernels/isa/isa_list.h), compiled here or not.
 inline std::vector<fw_backend> all_backends() {
-  return {FW_BACKEND_SCALAR, FW_BACKEND_AVX2, FW_BACKEND_AVX512, FW_BACKEND_NEON};
+  std::vector<fw_backend> b;
+#define FW_TEST_BACKEND(name, value, arch, flags, feature, widest) b.push_back(value);
+  FW_ISA_LIST(FW_TEST_BACKEND)
+#undef FW_TEST_BACKEND
+  return b;
 }
 
 // Forces the backend for the test's lifetime; restores the default after.

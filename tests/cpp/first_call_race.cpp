@@ -24,12 +24,11 @@ int main() {
       a.batch = a.num_heads = a.num_value_heads = 1;
       a.seq_len = 2;
       a.head_dim_k = a.head_dim_v = 2;
-      const int64_t st[4] = {4, 2, 2, 1};
-      for (int i = 0; i < 4; ++i)
-        a.q_stride[i] = a.k_stride[i] = a.v_stride[i] = a.o_stride[i] = st[i];
-      a.q = a.k = q;
-      a.v = v;
-      a.o = o;
+      const int64_t sizes[4] = {1, 2, 1, 2};
+      fw_tensor_contiguous(&a.q, q, 4, sizes);
+      fw_tensor_contiguous(&a.k, q, 4, sizes);
+      fw_tensor_contiguous(&a.v, v, 4, sizes);
+      fw_tensor_contiguous(&a.o, o, 4, sizes);
       status[t] = fw_linear_attn(&a);
       seen[t] = fw_get_backend();
       threads[t] = fw_get_num_threads();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <ostream>
 #include <random>
 #include <string>
@@ -17,18 +18,18 @@
 namespace fwtest {
 
 struct Shape {
-  Op op = Op::kLinearAttn;
+  fw_op op = FW_OP_LINEAR_ATTN;
   int64_t B = 1, T = 1, H = 1, HV = 1, K = 1, V = 1;
   bool bhtd = false;  // [B, H, T, D] layout instead of [B, T, H, D]
   bool initial_state = false;
   bool cu_seqlens = false;  // pack B sequences (one of them empty) along T
   uint32_t flags = 0;
   int32_t mode = FW_MODE_AUTO;
-  int64_t chunk = FW_DEFAULT_CHUNK_SIZE;
+  int64_t chunk = 32;
 };
 
 // A shape in one line; the other fields keep their defaults.
-inline Shape make_shape(Op op, int32_t mode, int64_t B, int64_t T, int64_t H, int64_t HV, int64_t K,
+inline Shape make_shape(fw_op op, int32_t mode, int64_t B, int64_t T, int64_t H, int64_t HV, int64_t K,
                         int64_t V, bool initial_state = false) {
   Shape s;
   s.op = op;
@@ -43,28 +44,32 @@ inline Shape make_shape(Op op, int32_t mode, int64_t B, int64_t T, int64_t H, in
   return s;
 }
 
-// The four ops, for tests that loop over them.
-constexpr Op kAllOps[] = {Op::kLinearAttn, Op::kSimpleGla, Op::kDeltaRule, Op::kGatedDeltaRule};
-
-inline const char* op_name(Op op) {
-  switch (op) {
-    case Op::kLinearAttn: return "linear_attn";
-    case Op::kSimpleGla: return "simple_gla";
-    case Op::kDeltaRule: return "delta_rule";
-    case Op::kGatedDeltaRule: return "gated_delta_rule";
-  }
-  return "?";
+// Every op of the library's registry, for tests that loop over them.
+inline const std::vector<fw_op>& all_ops() {
+  static const std::vector<fw_op> ops = [] {
+    std::vector<fw_op> v;
+    for (int32_t i = 0; i < fw_op_count(); ++i) v.push_back(static_cast<fw_op>(i));
+    return v;
+  }();
+  return ops;
 }
 
-inline fw_status call_op(Op op, const fw_scan_args* a) {
-  switch (op) {
-    case Op::kLinearAttn: return fw_linear_attn(a);
-    case Op::kSimpleGla: return fw_simple_gla(a);
-    case Op::kDeltaRule: return fw_delta_rule(a);
-    case Op::kGatedDeltaRule: return fw_gated_delta_rule(a);
-  }
-  return FW_ERR_INVALID_ARGUMENT;
+inline const char* op_name(fw_op op) { return op_info(op).name; }
+
+inline fw_status call_op(fw_op op, const fw_scan_args* a) { return fw_scan(op, a); }
+
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  // memcmp with the null data() of an empty vector is undefined, even for 0 bytes.
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
+
+// Sets the thread count for a scope; the default after.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int n) { fw_set_num_threads(n); }
+  ~ThreadScope() { fw_set_num_threads(0); }
+};
 
 // Short form for test logs (gtest would dump the struct's bytes).
 inline void PrintTo(const Shape& s, std::ostream* os) {
@@ -107,22 +112,13 @@ class Problem {
     args.flags = s.flags;
     args.mode = s.mode;
     args.chunk_size = s.chunk;
-    set_strides(args.q_stride, T, H, K);
-    set_strides(args.k_stride, T, H, K);
-    set_strides(args.v_stride, T, HV, V);
-    set_strides(args.o_stride, T, HV, V);
-    args.q = q.data();
-    args.k = k.data();
-    args.v = v.data();
-    args.o = o.data();
-    if (!g.empty()) {
-      args.g = g.data();
-      set_strides3(args.g_stride, T, HV);
-    }
-    if (!beta.empty()) {
-      args.beta = beta.data();
-      set_strides3(args.beta_stride, T, HV);
-    }
+    args.eps = 1e-6f;
+    set_strides(&args.q, q.data(), T, H, K);
+    set_strides(&args.k, k.data(), T, H, K);
+    set_strides(&args.v, v.data(), T, HV, V);
+    set_strides(&args.o, o.data(), T, HV, V);
+    if (!g.empty()) set_strides3(&args.g, g.data(), T, HV);
+    if (!beta.empty()) set_strides3(&args.beta, beta.data(), T, HV);
     int64_t N = B;
     if (s.cu_seqlens) {
       // B = 1 with three packed sequences, the middle one empty.
@@ -131,19 +127,29 @@ class Problem {
       args.num_seqs = N = 3;
     }
     state_out.assign(N * HV * K * V, kSentinel);
-    args.final_state = state_out.data();
+    set_state(&args.final_state, state_out.data(), N);
     if (s.flags & FW_FLAG_NORMALIZE) {
       norm_out.assign(N * HV * K, kSentinel);
-      args.final_norm = norm_out.data();
+      set_norm(&args.final_norm, norm_out.data(), N);
     }
     if (s.initial_state) {
       fill(state_in, N * HV * K * V, -0.5f, 0.5f);
-      args.initial_state = state_in.data();
+      set_state(&args.initial_state, state_in.data(), N);
       if (s.flags & FW_FLAG_NORMALIZE) {
         fill(norm_in, N * HV * K, 0.0f, 1.0f);
-        args.initial_norm = norm_in.data();
+        set_norm(&args.initial_norm, norm_in.data(), N);
       }
     }
+  }
+
+  // A contiguous [slots, HV, K, V] state tensor (V-first: [slots, HV, V, K]).
+  void set_state(fw_tensor* t, float* data, int64_t slots, bool v_first = false) const {
+    const int64_t sizes[4] = {slots, s_.HV, v_first ? s_.V : s_.K, v_first ? s_.K : s_.V};
+    fw_tensor_contiguous(t, data, 4, sizes);
+  }
+  void set_norm(fw_tensor* t, float* data, int64_t slots) const {
+    const int64_t sizes[3] = {slots, s_.HV, s_.K};
+    fw_tensor_contiguous(t, data, 3, sizes);
   }
 
   fw_status run() { return call_op(s_.op, &args); }
@@ -157,13 +163,14 @@ class Problem {
         for (int64_t h = 0; h < s_.HV; ++h)
           for (int64_t j = 0; j < s_.V; ++j)
             out.push_back(
-                o[b * args.o_stride[0] + t * args.o_stride[1] + h * args.o_stride[2] + j]);
+                o[b * args.o.stride[0] + t * args.o.stride[1] + h * args.o.stride[2] + j]);
     return out;
   }
 
   static constexpr float kSentinel = -12345.0f;
-  std::vector<float> q, k, v, g, beta, o, state_in, state_out, norm_in, norm_out;
+  std::vector<float> q, k, v, g, beta, o, state_in, state_out, norm_in, norm_out, inter;
   std::vector<int64_t> cu;
+  std::vector<int32_t> slots;
   fw_scan_args args;
 
  private:
@@ -180,13 +187,17 @@ class Problem {
     if (s == 0) x[0] = 1.0f;
   }
   // Strides of [B, T, Hx, D] stored either as such or as [B, Hx, T, D].
-  void set_strides(int64_t* st, int64_t T, int64_t Hx, int64_t D) const {
+  void set_strides(fw_tensor* x, float* data, int64_t T, int64_t Hx, int64_t D) const {
+    x->data = data;
+    int64_t* st = x->stride;
     st[0] = T * Hx * D;
     st[1] = s_.bhtd ? D : Hx * D;
     st[2] = s_.bhtd ? T * D : D;
     st[3] = 1;
   }
-  void set_strides3(int64_t* st, int64_t T, int64_t Hx) const {
+  void set_strides3(fw_tensor* x, float* data, int64_t T, int64_t Hx) const {
+    x->data = data;
+    int64_t* st = x->stride;
     st[0] = T * Hx;
     st[1] = s_.bhtd ? 1 : Hx;
     st[2] = s_.bhtd ? T : 1;

@@ -1,5 +1,5 @@
 // Double-precision reference of every scan, written as plainly as the math
-// in DESIGN.md §1: one token at a time, no chunking, no vectors. Inputs are
+// in docs/design.md ("The math"): one token at a time, no chunking, no vectors. Inputs are
 // taken in the same strided layout the library reads.
 #pragma once
 
@@ -11,10 +11,14 @@
 
 namespace fwtest {
 
-enum class Op { kLinearAttn, kSimpleGla, kDeltaRule, kGatedDeltaRule };
-
-inline bool is_gated(Op op) { return op == Op::kSimpleGla || op == Op::kGatedDeltaRule; }
-inline bool is_delta(Op op) { return op == Op::kDeltaRule || op == Op::kGatedDeltaRule; }
+// Ops come from the library's registry (fw_op_get_info).
+inline fw_op_info op_info(fw_op op) {
+  fw_op_info info{};
+  fw_op_get_info(op, &info);
+  return info;
+}
+inline bool is_gated(fw_op op) { return op_info(op).gate != FW_GATE_NONE; }
+inline bool is_delta(fw_op op) { return op_info(op).has_beta != 0; }
 
 struct RefResult {
   std::vector<double> o;      // [B, T, HV, V] contiguous
@@ -33,18 +37,23 @@ inline std::vector<double> ref_row(const float* p, int64_t n, bool l2) {
   return x;
 }
 
-// a: the library arguments (strides included); initial states read from a.
-inline RefResult reference_scan(Op op, const fw_scan_args& a) {
+// a: the library arguments (strides included); initial states read from a
+// (K-first, one slot per sequence).
+inline RefResult reference_scan(fw_op op, const fw_scan_args& a) {
   const int64_t B = a.batch, T = a.seq_len, H = a.num_heads, HV = a.num_value_heads;
   const int64_t K = a.head_dim_k, V = a.head_dim_v;
   const int64_t N = a.cu_seqlens ? a.num_seqs : B;
   const bool l2 = a.flags & FW_FLAG_QK_L2NORM, normalize = a.flags & FW_FLAG_NORMALIZE;
   const double scale = a.scale != 0.0f ? a.scale : 1.0 / std::sqrt(double(K));
-  const float* q = static_cast<const float*>(a.q);
-  const float* k = static_cast<const float*>(a.k);
-  const float* v = static_cast<const float*>(a.v);
-  const float* g = static_cast<const float*>(a.g);
-  const float* beta = static_cast<const float*>(a.beta);
+  const float* q = static_cast<const float*>(a.q.data);
+  const float* k = static_cast<const float*>(a.k.data);
+  const float* v = static_cast<const float*>(a.v.data);
+  const float* g = static_cast<const float*>(a.g.data);
+  const float* beta = static_cast<const float*>(a.beta.data);
+  const float* S0 = static_cast<const float*>(a.initial_state.data);
+  const float* z0 = static_cast<const float*>(a.initial_norm.data);
+  const int64_t* ss = a.initial_state.stride;
+  const int64_t* zs = a.initial_norm.stride;
   RefResult r;
   r.o.assign(B * T * HV * V, 0.0);
   r.state.assign(N * HV * K * V, 0.0);
@@ -57,25 +66,27 @@ inline RefResult reference_scan(Op op, const fw_scan_args& a) {
       const int64_t h = hv / (HV / H);
       double* S = &r.state[(n * HV + hv) * K * V];
       double* z = &r.norm[(n * HV + hv) * K];
-      if (a.initial_state)
-        for (int64_t i = 0; i < K * V; ++i) S[i] = a.initial_state[(n * HV + hv) * K * V + i];
-      if (a.initial_norm)
-        for (int64_t i = 0; i < K; ++i) z[i] = a.initial_norm[(n * HV + hv) * K + i];
+      if (S0)
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < V; ++j)
+            S[i * V + j] = S0[n * ss[0] + hv * ss[1] + i * ss[2] + j];
+      if (z0)
+        for (int64_t i = 0; i < K; ++i) z[i] = z0[n * zs[0] + hv * zs[1] + i];
       for (int64_t t = t0; t < t1; ++t) {
         const auto qt =
-            ref_row(q + b * a.q_stride[0] + t * a.q_stride[1] + h * a.q_stride[2], K, l2);
+            ref_row(q + b * a.q.stride[0] + t * a.q.stride[1] + h * a.q.stride[2], K, l2);
         const auto kt =
-            ref_row(k + b * a.k_stride[0] + t * a.k_stride[1] + h * a.k_stride[2], K, l2);
-        const float* vt = v + b * a.v_stride[0] + t * a.v_stride[1] + hv * a.v_stride[2];
+            ref_row(k + b * a.k.stride[0] + t * a.k.stride[1] + h * a.k.stride[2], K, l2);
+        const float* vt = v + b * a.v.stride[0] + t * a.v.stride[1] + hv * a.v.stride[2];
         const double decay =
             is_gated(op)
-                ? std::exp(double(g[b * a.g_stride[0] + t * a.g_stride[1] + hv * a.g_stride[2]]))
+                ? std::exp(double(g[b * a.g.stride[0] + t * a.g.stride[1] + hv * a.g.stride[2]]))
                 : 1.0;
         for (int64_t i = 0; i < K * V; ++i) S[i] *= decay;  // S' (forget before error)
         std::vector<double> w(vt, vt + V);                  // what is written
         if (is_delta(op)) {
           const double bt =
-              beta[b * a.beta_stride[0] + t * a.beta_stride[1] + hv * a.beta_stride[2]];
+              beta[b * a.beta.stride[0] + t * a.beta.stride[1] + hv * a.beta.stride[2]];
           for (int64_t j = 0; j < V; ++j) {
             double kS = 0;
             for (int64_t i = 0; i < K; ++i) kS += kt[i] * S[i * V + j];
@@ -84,19 +95,20 @@ inline RefResult reference_scan(Op op, const fw_scan_args& a) {
         }
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < V; ++j) S[i * V + j] += kt[i] * w[j];
-        double den = 1.0 / scale;
+        double den = 1.0;  // normalize: scale q . z + eps (fla's normalize=True)
         if (normalize) {
-          den = a.eps;
+          double qz = 0;
           for (int64_t i = 0; i < K; ++i) {
             z[i] += kt[i];
-            den += qt[i] * z[i];
+            qz += qt[i] * z[i];
           }
+          den = scale * qz + a.eps;
         }
         double* ot = &r.o[((b * T + t) * HV + hv) * V];
         for (int64_t j = 0; j < V; ++j) {
           double s = 0;
           for (int64_t i = 0; i < K; ++i) s += qt[i] * S[i * V + j];
-          ot[j] = s / den;
+          ot[j] = scale * s / den;
         }
       }
     }

@@ -25,9 +25,9 @@ extern "C" void* aligned_alloc(size_t alignment, size_t size) {
 namespace fwtest {
 namespace {
 
-const auto& kOps = kAllOps;
+const auto& kOps = all_ops();
 
-Shape shape(Op op, int64_t T, int32_t mode) {
+Shape shape(fw_op op, int64_t T, int32_t mode) {
   return make_shape(op, mode, 2, T, 1, 2, 16, 16, true);
 }
 
@@ -39,7 +39,7 @@ const int kThreadCounts[] = {1, 2, 8};
 TEST(Allocation, OnePerCallIndependentOfLength) {
   for (int threads : kThreadCounts) {
     fw_set_num_threads(threads);
-    for (Op op : kOps)
+    for (fw_op op : kOps)
       for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
         for (int64_t T : {1, 10, 1000}) {
           Problem p(shape(op, T, mode));
@@ -55,7 +55,7 @@ TEST(Allocation, OnePerCallIndependentOfLength) {
 TEST(Allocation, FailureReturnsOutOfMemoryAndWritesNothing) {
   for (int threads : kThreadCounts) {
     fw_set_num_threads(threads);
-    for (Op op : kOps) {
+    for (fw_op op : kOps) {
       Problem p(shape(op, 50, FW_MODE_CHUNKED));
       g_fail = true;
       const fw_status s = p.run();
@@ -73,10 +73,9 @@ TEST(Allocation, FailureReturnsOutOfMemoryAndWritesNothing) {
   a.rows = 2;
   a.dim = 8;
   a.num_features = 32;
-  a.x = x.data();
-  a.x_row_stride = 8;
-  a.out = out.data();
-  a.out_row_stride = 32;
+  const int64_t in_sizes[2] = {2, 8}, out_sizes[2] = {2, 32};
+  fw_tensor_contiguous(&a.x, x.data(), 2, in_sizes);
+  fw_tensor_contiguous(&a.out, out.data(), 2, out_sizes);
   g_fail = true;
   EXPECT_EQ(fw_feature_map(&a), FW_ERR_OUT_OF_MEMORY);
   EXPECT_EQ(fw_favor_plus_projection(8, 32, 1, out.data()), FW_ERR_OUT_OF_MEMORY);

@@ -15,11 +15,11 @@ class BackendAgreement : public ::testing::TestWithParam<fw_backend> {};
 
 TEST_P(BackendAgreement, MatchesScalarBackend) {
   const fw_backend backend = GetParam();
-  for (Op op : kAllOps)
+  for (fw_op op : all_ops())
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
       Shape s = make_shape(op, mode, 2, 77, 2, 4, 37, 45, true);
       s.chunk = 32;
-      s.flags = op == Op::kDeltaRule ? FW_FLAG_QK_L2NORM : 0;
+      s.flags = op == FW_OP_DELTA_RULE ? FW_FLAG_QK_L2NORM : 0;
       Problem ref(s);
       {
         BackendScope scalar(FW_BACKEND_SCALAR);

@@ -80,7 +80,7 @@ TEST(Version, MatchesHeader) {
   EXPECT_EQ(major, FASTWEIGHTS_VERSION_MAJOR);
   EXPECT_EQ(minor, FASTWEIGHTS_VERSION_MINOR);
   EXPECT_EQ(patch, FASTWEIGHTS_VERSION_PATCH);
-  EXPECT_STREQ(fw_version_string(), "0.1.0");
+  EXPECT_STREQ(fw_version_string(), "1.0.0");
 }
 
 }  // namespace

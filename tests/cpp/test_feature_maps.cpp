@@ -2,6 +2,8 @@
 // and their argument checks; on every backend.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -18,8 +20,9 @@ std::vector<float> map(int32_t kind, const std::vector<float>& x, int64_t rows, 
   a.kind = kind;
   a.rows = rows;
   a.dim = static_cast<int64_t>(x.size()) / rows;
-  a.x = x.data();
-  a.x_row_stride = a.dim;
+  a.x.data = const_cast<float*>(x.data());
+  a.x.stride[0] = a.dim;
+  a.x.stride[1] = 1;
   a.nu = nu;
   a.num_features = m;
   a.seed = seed;
@@ -27,8 +30,9 @@ std::vector<float> map(int32_t kind, const std::vector<float>& x, int64_t rows, 
   int64_t out_dim = 0;
   EXPECT_EQ(fw_feature_map_dim(&a, &out_dim), FW_OK);
   std::vector<float> out(rows * out_dim, -1.0f);
-  a.out = out.data();
-  a.out_row_stride = out_dim;
+  a.out.data = out.data();
+  a.out.stride[0] = out_dim;
+  a.out.stride[1] = 1;
   EXPECT_EQ(fw_feature_map(&a), FW_OK);
   return out;
 }
@@ -124,10 +128,9 @@ TEST(FeatureMapArgs, BadInputRejectedOutputUntouched) {
     a.kind = FW_FEATURE_DPFP;
     a.rows = 2;
     a.dim = 4;
-    a.x = x.data();
-    a.x_row_stride = 4;
-    a.out = out.data();
-    a.out_row_stride = 8;
+    const int64_t in_sizes[2] = {2, 4}, out_sizes[2] = {2, 8};
+    fw_tensor_contiguous(&a.x, x.data(), 2, in_sizes);
+    fw_tensor_contiguous(&a.out, out.data(), 2, out_sizes);
     return a;
   };
   struct Case {
@@ -135,25 +138,29 @@ TEST(FeatureMapArgs, BadInputRejectedOutputUntouched) {
     void (*mutate)(fw_feature_map_args&);
   };
   const Case cases[] = {
-      {FW_ERR_INVALID_STRUCT_SIZE, [](fw_feature_map_args& a) { a.struct_size = 8; }},
-      {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.dtype = FW_DTYPE_BF16; }},
+      {FW_ERR_INVALID_STRUCT_SIZE, [](fw_feature_map_args& a) { a.struct_size = 0; }},
+      {FW_ERR_NULL_POINTER,  // a shorter struct's missing tail reads as zeros
+       [](fw_feature_map_args& a) { a.struct_size = offsetof(fw_feature_map_args, out); }},
+      {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.x.dtype = FW_DTYPE_BF16; }},
+      {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.out.dtype = FW_DTYPE_F16; }},
       {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.kind = 42; }},
       {FW_ERR_INVALID_DIMENSION, [](fw_feature_map_args& a) { a.dim = 0; }},
       {FW_ERR_INVALID_DIMENSION, [](fw_feature_map_args& a) { a.rows = 0; }},
-      {FW_ERR_NULL_POINTER, [](fw_feature_map_args& a) { a.x = nullptr; }},
-      {FW_ERR_NULL_POINTER, [](fw_feature_map_args& a) { a.out = nullptr; }},
+      {FW_ERR_NULL_POINTER, [](fw_feature_map_args& a) { a.x.data = nullptr; }},
+      {FW_ERR_NULL_POINTER, [](fw_feature_map_args& a) { a.out.data = nullptr; }},
       {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.nu = 0; }},
       {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.nu = 8; }},
       {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.eps = -1.0f; }},
-      {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.reserved = 3; }},
+      {FW_ERR_INVALID_ARGUMENT, [](fw_feature_map_args& a) { a.x.reserved = 3; }},
       {FW_ERR_BACKEND_UNAVAILABLE, [](fw_feature_map_args& a) { a.backend = 42; }},
       {FW_ERR_INVALID_ARGUMENT,
        [](fw_feature_map_args& a) {
          a.kind = FW_FEATURE_FAVOR_PLUS;
          a.num_features = 0;
        }},
-      {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.x_row_stride = -4; }},
-      {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.out_row_stride = 4; }},
+      {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.x.stride[0] = -4; }},
+      {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.out.stride[0] = 4; }},
+      {FW_ERR_INVALID_STRIDE, [](fw_feature_map_args& a) { a.x.stride[1] = 2; }},
   };
   for (const Case& c : cases) {
     fw_feature_map_args a = base();
@@ -162,7 +169,7 @@ TEST(FeatureMapArgs, BadInputRejectedOutputUntouched) {
     for (float e : out) ASSERT_EQ(e, -7.0f);
   }
   fw_feature_map_args a = base();
-  a.out = x.data();  // in place into a shorter buffer: overlaps
+  a.out.data = x.data();  // in place into a shorter buffer: overlaps
   EXPECT_EQ(fw_feature_map(&a), FW_ERR_ALIASING);
   EXPECT_EQ(fw_feature_map(nullptr), FW_ERR_NULL_POINTER);
   EXPECT_EQ(fw_feature_map_dim(&a, nullptr), FW_ERR_NULL_POINTER);

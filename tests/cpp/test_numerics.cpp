@@ -11,7 +11,7 @@
 namespace fwtest {
 namespace {
 
-Shape long_shape(Op op, int32_t mode) { return make_shape(op, mode, 1, 100000, 1, 1, 16, 16); }
+Shape long_shape(fw_op op, int32_t mode) { return make_shape(op, mode, 1, 100000, 1, 1, 16, 16); }
 
 bool all_finite(const std::vector<float>& x) {
   for (float e : x)
@@ -27,7 +27,7 @@ class LongSequence : public ::testing::TestWithParam<Param> {};
 // reference closely all the way (issue bound: 1e-3 relative).
 TEST_P(LongSequence, DeltaRulesStayFiniteAndAccurate) {
   FW_USE_BACKEND_OR_SKIP(std::get<0>(GetParam()));
-  for (Op op : {Op::kDeltaRule, Op::kGatedDeltaRule}) {
+  for (fw_op op : {FW_OP_DELTA_RULE, FW_OP_GATED_DELTA_RULE}) {
     Problem p(long_shape(op, std::get<1>(GetParam())));
     ASSERT_EQ(p.run(), FW_OK);
     ASSERT_TRUE(all_finite(p.o)) << op_name(op);
@@ -43,7 +43,7 @@ TEST_P(LongSequence, DeltaRulesStayFiniteAndAccurate) {
 // checked here: 1e-4 relative to the largest output (measured: see README).
 TEST_P(LongSequence, LinearAttentionWithinDocumentedBound) {
   FW_USE_BACKEND_OR_SKIP(std::get<0>(GetParam()));
-  Problem p(long_shape(Op::kLinearAttn, std::get<1>(GetParam())));
+  Problem p(long_shape(FW_OP_LINEAR_ATTN, std::get<1>(GetParam())));
   ASSERT_EQ(p.run(), FW_OK);
   ASSERT_TRUE(all_finite(p.o));
   const RefResult ref = p.reference();
@@ -70,7 +70,7 @@ TEST_P(NonFinite, PropagatesOnlyToAffectedOutputs) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
   const float bad_values[] = {std::numeric_limits<float>::quiet_NaN(),
                               std::numeric_limits<float>::infinity()};
-  for (Op op : kAllOps)
+  for (fw_op op : all_ops())
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
       for (float bad : bad_values) {
         const Shape s = make_shape(op, mode, 2, 150, 2, 2, 8, 20);

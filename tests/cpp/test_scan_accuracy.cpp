@@ -18,16 +18,16 @@ constexpr double kTol = 1e-5;
 
 std::vector<Shape> accuracy_shapes() {
   struct Variant {
-    Op op;
+    fw_op op;
     uint32_t flags;
   };
-  const Variant variants[] = {{Op::kLinearAttn, 0},
-                              {Op::kLinearAttn, FW_FLAG_NORMALIZE},
-                              {Op::kSimpleGla, 0},
-                              {Op::kDeltaRule, 0},
-                              {Op::kDeltaRule, FW_FLAG_QK_L2NORM},
-                              {Op::kGatedDeltaRule, 0},
-                              {Op::kGatedDeltaRule, FW_FLAG_QK_L2NORM}};
+  const Variant variants[] = {{FW_OP_LINEAR_ATTN, 0},
+                              {FW_OP_LINEAR_ATTN, FW_FLAG_NORMALIZE},
+                              {FW_OP_SIMPLE_GLA, 0},
+                              {FW_OP_DELTA_RULE, 0},
+                              {FW_OP_DELTA_RULE, FW_FLAG_QK_L2NORM},
+                              {FW_OP_GATED_DELTA_RULE, 0},
+                              {FW_OP_GATED_DELTA_RULE, FW_FLAG_QK_L2NORM}};
   const int64_t Ts[] = {1, 2, 63, 64, 65, 1000};
   const int64_t KVs[][2] = {{1, 1}, {7, 16}, {16, 7}, {64, 64}, {100, 128}, {128, 100}, {256, 256}};
   std::vector<Shape> out;

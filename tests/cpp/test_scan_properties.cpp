@@ -14,24 +14,13 @@
 namespace fwtest {
 namespace {
 
-const auto& kOps = kAllOps;
+const auto& kOps = all_ops();
 
-Shape props_shape(Op op, int32_t mode) { return make_shape(op, mode, 2, 150, 2, 4, 32, 40, true); }
+Shape props_shape(fw_op op, int32_t mode) { return make_shape(op, mode, 2, 150, 2, 4, 32, 40, true); }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  // memcmp with the null data() of an empty vector is undefined, even for 0 bytes.
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-class ThreadScope {
- public:
-  explicit ThreadScope(int n) { fw_set_num_threads(n); }
-  ~ThreadScope() { fw_set_num_threads(0); }
-};
 
 TEST(ScanProperties, ThreadCountNeverChangesABit) {
-  for (Op op : kOps)
+  for (fw_op op : kOps)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
       Problem one(props_shape(op, mode));
       {
@@ -53,7 +42,7 @@ TEST(ScanProperties, ThreadCountNeverChangesABit) {
 // side and split the value columns (src/scan.cpp), and still no bit may
 // change. Chunk 16 over T = 150 gives 10 chunks: several groups of
 // 2 x threads chunks, and a short last one.
-Shape few_pairs_shape(Op op, int32_t mode, int64_t V, bool packed) {
+Shape few_pairs_shape(fw_op op, int32_t mode, int64_t V, bool packed) {
   Shape s = props_shape(op, mode);
   s.B = 1;
   s.cu_seqlens = packed;  // three sequences, one empty: pairs < 5 threads
@@ -79,14 +68,14 @@ void expect_same_for_any_threads(const Shape& s, const char* what) {
   }
   // Without a final-state buffer the pair's state lives in the workspace.
   Problem nofinal(s);
-  nofinal.args.final_state = nullptr;
+  nofinal.args.final_state.data = nullptr;
   ThreadScope t(3);
   ASSERT_EQ(nofinal.run(), FW_OK);
   EXPECT_TRUE(same_bits(one.o, nofinal.o)) << what;
 }
 
 TEST(ScanProperties, FewPairsNeverChangeABit) {
-  for (Op op : kOps)
+  for (fw_op op : kOps)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
       for (int64_t V : {17, 64, 100})
         for (bool packed : {false, true}) {
@@ -94,7 +83,7 @@ TEST(ScanProperties, FewPairsNeverChangeABit) {
           what << op_name(op) << " mode " << mode << " V " << V << (packed ? " packed" : "");
           expect_same_for_any_threads(few_pairs_shape(op, mode, V, packed), what.str().c_str());
         }
-  Shape norm = few_pairs_shape(Op::kLinearAttn, FW_MODE_CHUNKED, 64, false);
+  Shape norm = few_pairs_shape(FW_OP_LINEAR_ATTN, FW_MODE_CHUNKED, 64, false);
   norm.flags = FW_FLAG_NORMALIZE;
   expect_same_for_any_threads(norm, "normalize");
 }
@@ -106,7 +95,7 @@ TEST(ScanProperties, OutputsWrittenPastTheCachesAreTheSame) {
   for (fw_backend b : {FW_BACKEND_AVX512, FW_BACKEND_AVX2, FW_BACKEND_NEON}) {
     if (!fw_backend_is_supported(b)) continue;
     BackendScope scope(b);
-    for (Op op : kOps) {
+    for (fw_op op : kOps) {
       Problem p(make_shape(op, FW_MODE_CHUNKED, 1, 16384, 16, 16, 16, 16));  // 16 MiB of o
       const size_t n = p.o.size();
       std::vector<float> storage(n + 32);
@@ -114,7 +103,7 @@ TEST(ScanProperties, OutputsWrittenPastTheCachesAreTheSame) {
       while (reinterpret_cast<uintptr_t>(lined) % 64 != 0) ++lined;
       std::vector<float> streamed, stored;
       for (float* out : {lined, lined + 1}) {
-        p.args.o = out;
+        p.args.o.data = out;
         ASSERT_EQ(p.run(), FW_OK) << op_name(op);
         (out == lined ? streamed : stored).assign(out, out + n);
       }
@@ -132,7 +121,7 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
   // thread) straddle sequences. 3 tokens: recurrent under AUTO on AVX-512
   // and AVX2 for every op at this K (kernels/isa/*.cpp), the others chunked.
   const std::vector<int64_t> cu = {0, 3, 3, 60, 200, 230};
-  for (Op op : kOps)
+  for (fw_op op : kOps)
     for (int threads : {1, 2}) {
       Shape s = make_shape(op, FW_MODE_AUTO, 1, cu.back(), 2, 4, 72, 24, true);
       s.chunk = 16;
@@ -141,9 +130,9 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
       packed.args.cu_seqlens = packed.cu.data();
       packed.args.num_seqs = int64_t(cu.size()) - 1;
       packed.state_out.assign(packed.args.num_seqs * s.HV * s.K * s.V, Problem::kSentinel);
-      packed.args.final_state = packed.state_out.data();
+      packed.set_state(&packed.args.final_state, packed.state_out.data(), packed.args.num_seqs);
       packed.state_in.resize(packed.state_out.size(), 0.25f);
-      packed.args.initial_state = packed.state_in.data();
+      packed.set_state(&packed.args.initial_state, packed.state_in.data(), packed.args.num_seqs);
       ThreadScope scope(threads);
       ASSERT_EQ(packed.run(), FW_OK);
       const int64_t row = s.HV * s.V, slot = s.HV * s.K * s.V;
@@ -151,7 +140,7 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
         const int64_t t0 = cu[n], len = cu[n + 1] - cu[n];
         const std::vector<float> s_packed(packed.state_out.begin() + n * slot,
                                           packed.state_out.begin() + (n + 1) * slot);
-        const std::vector<float> s_in(packed.state_in.begin() + n * slot,
+        std::vector<float> s_in(packed.state_in.begin() + n * slot,
                                       packed.state_in.begin() + (n + 1) * slot);
         if (len == 0) {  // an empty sequence passes its state through
           EXPECT_TRUE(same_bits(s_in, s_packed)) << op_name(op) << " seq " << n;
@@ -159,21 +148,17 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
         }
         // The same sequence as a batch of one, its tensors offset to t0.
         fw_scan_args a = packed.args;
-        auto at = [t0](const void* p, const int64_t* stride) -> const float* {
-          return p ? static_cast<const float*>(p) + t0 * stride[1] : nullptr;
+        auto at = [t0](fw_tensor* x) {
+          if (x->data) x->data = static_cast<float*>(x->data) + t0 * x->stride[1];
         };
         a.cu_seqlens = nullptr;
         a.num_seqs = 0;
         a.seq_len = len;
-        a.q = at(a.q, a.q_stride);
-        a.k = at(a.k, a.k_stride);
-        a.v = at(a.v, a.v_stride);
-        a.g = at(a.g, a.g_stride);
-        a.beta = at(a.beta, a.beta_stride);
+        for (fw_tensor* x : {&a.q, &a.k, &a.v, &a.g, &a.beta}) at(x);
         std::vector<float> o(len * row, Problem::kSentinel), state(slot, Problem::kSentinel);
-        a.o = o.data();
-        a.initial_state = s_in.data();
-        a.final_state = state.data();
+        a.o.data = o.data();
+        packed.set_state(&a.initial_state, s_in.data(), 1);
+        packed.set_state(&a.final_state, state.data(), 1);
         ASSERT_EQ(call_op(op, &a), FW_OK) << op_name(op) << " seq " << n;
         const std::vector<float> o_packed(packed.o.begin() + t0 * row,
                                           packed.o.begin() + (t0 + len) * row);
@@ -184,22 +169,24 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
     }
 }
 
-// chunk_size 0 runs at fw_auto_chunk_size: 16 for the delta rules up to
-// K = 128, else 32 (src/chunk_size.cpp).
+// chunk_size 0 runs at fw_chunk_size: 16 for the delta rules up to
+// K = 128, else 32 (src/ops.cpp).
 TEST(ScanProperties, AutoChunkSizeIsTheLibrarysPick) {
-  EXPECT_EQ(fw_auto_chunk_size(1, 128), 16);
-  EXPECT_EQ(fw_auto_chunk_size(1, 129), 32);
-  EXPECT_EQ(fw_auto_chunk_size(0, 64), 32);
+  EXPECT_EQ(fw_chunk_size(FW_OP_DELTA_RULE, 128), 16);
+  EXPECT_EQ(fw_chunk_size(FW_OP_GATED_DELTA_RULE, 129), 32);
+  EXPECT_EQ(fw_chunk_size(FW_OP_LINEAR_ATTN, 64), 32);
+  EXPECT_EQ(fw_chunk_size(FW_OP_SIMPLE_GLA, 0), 0);
+  EXPECT_EQ(fw_chunk_size(static_cast<fw_op>(fw_op_count()), 64), 0);
   fw_scan_args init;
   fw_scan_args_init(&init);
   EXPECT_EQ(init.chunk_size, FW_CHUNK_SIZE_AUTO);
-  for (Op op : kOps)
+  for (fw_op op : kOps)
     for (int64_t K : {32, 130}) {
       Shape s = make_shape(op, FW_MODE_CHUNKED, 1, 70, 1, 2, K, 24);
       s.chunk = FW_CHUNK_SIZE_AUTO;
       Problem picked(s);
       ASSERT_EQ(picked.run(), FW_OK);
-      s.chunk = fw_auto_chunk_size(is_delta(op), K);
+      s.chunk = fw_chunk_size(op, K);
       Problem given(s);
       ASSERT_EQ(given.run(), FW_OK);
       EXPECT_TRUE(same_bits(picked.o, given.o)) << op_name(op) << " K " << K;
@@ -211,11 +198,11 @@ TEST(ScanProperties, AutoChunkSizeIsTheLibrarysPick) {
 }
 
 TEST(ScanProperties, InPlaceStateUpdateMatchesSeparateBuffers) {
-  for (Op op : kOps) {
+  for (fw_op op : kOps) {
     Problem separate(props_shape(op, FW_MODE_AUTO));
     ASSERT_EQ(separate.run(), FW_OK);
     Problem in_place(props_shape(op, FW_MODE_AUTO));
-    in_place.args.final_state = in_place.state_in.data();
+    in_place.args.final_state = in_place.args.initial_state;
     ASSERT_EQ(in_place.run(), FW_OK);
     EXPECT_TRUE(same_bits(separate.o, in_place.o)) << op_name(op);
     EXPECT_TRUE(same_bits(separate.state_out, in_place.state_in)) << op_name(op);
@@ -223,20 +210,20 @@ TEST(ScanProperties, InPlaceStateUpdateMatchesSeparateBuffers) {
 }
 
 TEST(ScanProperties, FinalStateIsOptional) {
-  for (Op op : kOps) {
+  for (fw_op op : kOps) {
     Problem with(props_shape(op, FW_MODE_CHUNKED));
     ASSERT_EQ(with.run(), FW_OK);
     Problem without(props_shape(op, FW_MODE_CHUNKED));
-    without.args.final_state = nullptr;
+    without.args.final_state.data = nullptr;
     ASSERT_EQ(without.run(), FW_OK);
     EXPECT_TRUE(same_bits(with.o, without.o)) << op_name(op);
   }
 }
 
 TEST(ScanProperties, DefaultScaleIsInverseSqrtK) {
-  Problem def(props_shape(Op::kDeltaRule, FW_MODE_CHUNKED));
+  Problem def(props_shape(FW_OP_DELTA_RULE, FW_MODE_CHUNKED));
   ASSERT_EQ(def.run(), FW_OK);
-  Problem expl(props_shape(Op::kDeltaRule, FW_MODE_CHUNKED));
+  Problem expl(props_shape(FW_OP_DELTA_RULE, FW_MODE_CHUNKED));
   expl.args.scale = 1.0f / std::sqrt(32.0f);
   ASSERT_EQ(expl.run(), FW_OK);
   EXPECT_TRUE(same_bits(def.o, expl.o));
@@ -245,7 +232,7 @@ TEST(ScanProperties, DefaultScaleIsInverseSqrtK) {
 // With g = 0 the gated ops are the ungated ones (the instability fla users
 // hit there must not exist here).
 TEST(ScanProperties, ZeroGateMatchesUngatedOp) {
-  const Op pairs[][2] = {{Op::kSimpleGla, Op::kLinearAttn}, {Op::kGatedDeltaRule, Op::kDeltaRule}};
+  const fw_op pairs[][2] = {{FW_OP_SIMPLE_GLA, FW_OP_LINEAR_ATTN}, {FW_OP_GATED_DELTA_RULE, FW_OP_DELTA_RULE}};
   for (const auto& pr : pairs)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
       Problem gated(props_shape(pr[0], mode));
@@ -253,11 +240,11 @@ TEST(ScanProperties, ZeroGateMatchesUngatedOp) {
       ASSERT_EQ(gated.run(), FW_OK);
       Problem plain(props_shape(pr[1], mode));
       // The same inputs: point the ungated call at the gated problem's.
-      plain.args.q = gated.q.data();
-      plain.args.k = gated.k.data();
-      plain.args.v = gated.v.data();
-      plain.args.initial_state = gated.state_in.data();
-      if (plain.args.beta) plain.args.beta = gated.beta.data();
+      plain.args.q.data = gated.q.data();
+      plain.args.k.data = gated.k.data();
+      plain.args.v.data = gated.v.data();
+      plain.args.initial_state.data = gated.state_in.data();
+      if (plain.args.beta.data) plain.args.beta.data = gated.beta.data();
       ASSERT_EQ(plain.run(), FW_OK);
       std::vector<double> ref(plain.o.begin(), plain.o.end());
       EXPECT_LT(rel_max_error(ref, gated.o), 1e-6) << op_name(pr[0]);
@@ -265,7 +252,7 @@ TEST(ScanProperties, ZeroGateMatchesUngatedOp) {
 }
 
 TEST(ScanProperties, ChunkedAndRecurrentAgree) {
-  for (Op op : kOps) {
+  for (fw_op op : kOps) {
     Problem c(props_shape(op, FW_MODE_CHUNKED));
     Problem r(props_shape(op, FW_MODE_RECURRENT));
     ASSERT_EQ(c.run(), FW_OK);

@@ -1,0 +1,254 @@
+#include "src/scan_plan.hpp"
+
+#include <cmath>
+
+#include "dispatch/backend.hpp"
+#include "src/layout.hpp"
+#include "src/state_slots.hpp"
+#include "src/struct_args.hpp"
+
+namespace fw {
+namespace {
+
+constexpr uint32_t kKnownFlags = FW_FLAG_NORMALIZE | FW_FLAG_QK_L2NORM | FW_FLAG_STATE_V_FIRST |
+                                 FW_FLAG_FINAL_STATE_BY_SEQUENCE;
+
+// Outputs of at least this many bytes are written past the caches
+// (ScanTask::stream_o, chunk_ops.hpp: store_outputs): half the 32 MiB L3 of
+// the machine that measured it, so that a caller reading a smaller output
+// back (the next layer's projection) finds it in cache.
+constexpr double kStreamOutputBytes = 16.0 * 1024 * 1024;
+
+// One operand as the checks see it: the caller's tensor, its dims' sizes,
+// whether the library writes it, whether its innermost dim is a row of
+// features (stride 1) rather than the heads of g and beta, and its byte span
+// once checked.
+struct Operand {
+  const fw_tensor* t;
+  Layout layout;
+  bool output;
+  bool rows;
+  int64_t bytes;
+};
+
+Operand operand(const fw_tensor& t, bool output, int n, const int64_t (&size)[5],
+                bool rows = true) {
+  Operand x{&t, {n, {}, {}}, output, rows, 0};
+  for (int i = 0; i < n; ++i) {
+    x.layout.size[i] = size[i];
+    x.layout.stride[i] = t.stride[i];
+  }
+  return x;
+}
+
+// Strides >= 0, a row's 1, the span addressable; an output's elements
+// distinct.
+fw_status check_layout(Operand* x) {
+  const Layout& l = x->layout;
+  for (int i = 0; i < l.n; ++i)
+    if (l.stride[i] < 0) return FW_ERR_INVALID_STRIDE;
+  if (x->rows && l.size[l.n - 1] > 1 && l.stride[l.n - 1] != 1) return FW_ERR_INVALID_STRIDE;
+  int64_t span = 0;
+  if (!layout_span(l, sizeof(float), &span)) return FW_ERR_INVALID_DIMENSION;
+  x->bytes = span * static_cast<int64_t>(sizeof(float));
+  if (x->output && !layout_is_injective(l)) return FW_ERR_INVALID_STRIDE;
+  return FW_OK;
+}
+
+fw_status check_cu_seqlens(const fw_scan_args& a) {
+  if (a.batch != 1 || a.num_seqs < 1) return FW_ERR_INVALID_CU_SEQLENS;
+  const int64_t* cu = a.cu_seqlens;
+  if (cu[0] != 0 || cu[a.num_seqs] != a.seq_len) return FW_ERR_INVALID_CU_SEQLENS;
+  for (int64_t i = 0; i < a.num_seqs; ++i)
+    if (cu[i + 1] < cu[i]) return FW_ERR_INVALID_CU_SEQLENS;
+  return FW_OK;
+}
+
+struct Range {
+  const void* p;
+  int64_t n;
+};
+
+bool in_range(int64_t x, int64_t lo, int64_t hi) { return x >= lo && x <= hi; }
+
+StateView state_view(const fw_tensor& t, bool with_step) {
+  const int64_t* s = t.stride;
+  if (with_step) return {static_cast<float*>(t.data), s[0], s[1], s[2], s[3]};
+  return {static_cast<float*>(t.data), s[0], 0, s[1], s[2]};
+}
+
+// The state tensors may be one buffer updated in place: final == initial
+// (and final_norm == initial_norm) with the same strides and slots.
+bool same_state(const fw_tensor& a, const fw_tensor& b, int n) {
+  if (a.data != b.data) return false;
+  for (int i = 0; i < n; ++i)
+    if (a.stride[i] != b.stride[i]) return false;
+  return true;
+}
+
+fw_status check_scalars(const fw_scan_args& a, const OpDesc& op) {
+  if (a.reserved != 0) return FW_ERR_INVALID_ARGUMENT;
+  if (a.mode != FW_MODE_AUTO && a.mode != FW_MODE_CHUNKED && a.mode != FW_MODE_RECURRENT)
+    return FW_ERR_UNSUPPORTED;
+  if ((a.flags & ~kKnownFlags) != 0 || (a.flags & ~op.flags) != 0) return FW_ERR_INVALID_FLAGS;
+  if (a.backend != FW_BACKEND_AUTO && !dispatch::is_supported(static_cast<fw_backend>(a.backend)))
+    return FW_ERR_BACKEND_UNAVAILABLE;
+  if (!std::isfinite(a.scale) || !std::isfinite(a.eps) || a.eps < 0.0f)
+    return FW_ERR_INVALID_ARGUMENT;
+  return FW_OK;
+}
+
+// Which operands are given: the required ones, g and beta exactly when the
+// op reads them, norms only with FW_FLAG_NORMALIZE; every given one fp32.
+fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
+  if (!a.q.data || !a.k.data || !a.v.data || !a.o.data) return FW_ERR_NULL_POINTER;
+  const bool gated = op.gate != FW_GATE_NONE;
+  if (gated && !a.g.data) return FW_ERR_NULL_POINTER;
+  if (op.beta && !a.beta.data) return FW_ERR_NULL_POINTER;
+  if (!gated && a.g.data) return FW_ERR_INVALID_ARGUMENT;
+  if (!op.beta && a.beta.data) return FW_ERR_INVALID_ARGUMENT;
+  const bool normalize = (a.flags & FW_FLAG_NORMALIZE) != 0;
+  if (!normalize && (a.initial_norm.data || a.final_norm.data)) return FW_ERR_INVALID_ARGUMENT;
+  if (!a.state_indices && a.num_state_slots != 0) return FW_ERR_INVALID_ARGUMENT;
+  const fw_tensor* all[] = {&a.q, &a.k, &a.v, &a.g, &a.beta, &a.o, &a.initial_state,
+                            &a.final_state, &a.initial_norm, &a.final_norm,
+                            &a.intermediate_states};
+  for (const fw_tensor* t : all) {
+    if (t->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
+    if (t->data && t->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
+  }
+  return FW_OK;
+}
+
+fw_status check_dims(const fw_scan_args& a) {
+  const int64_t B = a.batch, T = a.seq_len, H = a.num_heads, HV = a.num_value_heads;
+  const int64_t K = a.head_dim_k, V = a.head_dim_v;
+  if (B < 1 || T < 1 || H < 1 || HV < 1 || K < 1 || V < 1) return FW_ERR_INVALID_DIMENSION;
+  if (K > FW_MAX_HEAD_DIM || V > FW_MAX_HEAD_DIM) return FW_ERR_INVALID_DIMENSION;
+  if (HV % H != 0) return FW_ERR_HEAD_MISMATCH;
+  if (!in_range(a.chunk_size, FW_CHUNK_SIZE_AUTO, FW_MAX_CHUNK_SIZE))
+    return FW_ERR_INVALID_CHUNK_SIZE;
+  if (a.state_indices && a.num_state_slots < 1) return FW_ERR_INVALID_DIMENSION;
+  return FW_OK;
+}
+
+// S of the intermediate states: the longest sequence's tokens or chunks.
+int64_t intermediate_steps(const fw_scan_args& a, int64_t N, int64_t chunk) {
+  int64_t longest = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t len = a.cu_seqlens ? a.cu_seqlens[n + 1] - a.cu_seqlens[n] : a.seq_len;
+    if (len > longest) longest = len;
+  }
+  return a.mode == FW_MODE_RECURRENT ? longest : (longest + chunk - 1) / chunk;
+}
+
+}  // namespace
+
+fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
+  fw_scan_args a;
+  fw_status s = read_struct(caller, &a);
+  if (s != FW_OK) return s;
+  const OpDesc* op = find_op(op_id);
+  if (!op) return FW_ERR_UNSUPPORTED;
+  if ((s = check_scalars(a, *op)) != FW_OK) return s;
+  if ((s = check_presence(a, *op)) != FW_OK) return s;
+  if ((s = check_dims(a)) != FW_OK) return s;
+  if (a.cu_seqlens && (s = check_cu_seqlens(a)) != FW_OK) return s;
+
+  const int64_t B = a.batch, T = a.seq_len, H = a.num_heads, HV = a.num_value_heads;
+  const int64_t K = a.head_dim_k, V = a.head_dim_v;
+  const int64_t N = a.cu_seqlens ? a.num_seqs : B;
+  const bool v_first = (a.flags & FW_FLAG_STATE_V_FIRST) != 0;
+  const bool by_sequence = a.state_indices && (a.flags & FW_FLAG_FINAL_STATE_BY_SEQUENCE);
+  const int64_t P = a.state_indices ? a.num_state_slots : N;
+  const int64_t final_slots = by_sequence ? N : P;
+  const int64_t rows = v_first ? V : K, cols = v_first ? K : V;
+  const int64_t chunk = a.chunk_size != FW_CHUNK_SIZE_AUTO ? a.chunk_size : auto_chunk_size(*op, K);
+  // AUTO picks the form per sequence, so a step would mean a token for some
+  // sequences and a chunk for others.
+  if (a.intermediate_states.data && a.mode == FW_MODE_AUTO) return FW_ERR_INVALID_ARGUMENT;
+  const int64_t steps = a.mode == FW_MODE_AUTO ? 0 : intermediate_steps(a, N, chunk);
+
+  // Every operand with its dims; the checks below loop over them.
+  Operand ops[] = {
+      operand(a.q, false, 4, {B, T, H, K}),
+      operand(a.k, false, 4, {B, T, H, K}),
+      operand(a.v, false, 4, {B, T, HV, V}),
+      operand(a.g, false, 3, {B, T, HV}, /*rows=*/false),
+      operand(a.beta, false, 3, {B, T, HV}, /*rows=*/false),
+      operand(a.initial_state, false, 4, {P, HV, rows, cols}),
+      operand(a.initial_norm, false, 3, {P, HV, K}),
+      operand(a.o, true, 4, {B, T, HV, V}),
+      operand(a.final_state, true, 4, {final_slots, HV, rows, cols}),
+      operand(a.final_norm, true, 3, {final_slots, HV, K}),
+      operand(a.intermediate_states, true, 5, {N, steps > 0 ? steps : 1, HV, rows, cols}),
+  };
+  for (Operand& x : ops) {
+    if (!x.t->data) continue;
+    if ((s = check_layout(&x)) != FW_OK) return s;
+  }
+  if (a.state_indices && (s = check_state_indices(a.state_indices, N, P)) != FW_OK) return s;
+
+  // Outputs overlap no other operand, nor the index arrays; a state updated
+  // in place (final == initial, same strides, same slots) is the exception.
+  const bool in_place_ok = !by_sequence;
+  const Range extra[] = {{a.cu_seqlens, a.cu_seqlens ? (N + 1) * 8 : 0},
+                         {a.state_indices, a.state_indices ? N * 4 : 0}};
+  for (const Operand& out : ops) {
+    if (!out.output || !out.t->data) continue;
+    for (const Operand& x : ops) {
+      if (&x == &out || !x.t->data || (x.output && &x < &out)) continue;
+      const bool in_place = in_place_ok && ((out.t == &a.final_state && x.t == &a.initial_state &&
+                                             same_state(a.final_state, a.initial_state, 4)) ||
+                                            (out.t == &a.final_norm && x.t == &a.initial_norm &&
+                                             same_state(a.final_norm, a.initial_norm, 3)));
+      if (!in_place && ranges_overlap(out.t->data, out.bytes, x.t->data, x.bytes))
+        return FW_ERR_ALIASING;
+    }
+    for (const Range& r : extra)
+      if (r.p && ranges_overlap(out.t->data, out.bytes, r.p, r.n)) return FW_ERR_ALIASING;
+  }
+
+  ScanPlan& p = *plan;
+  p.op = op;
+  p.kernels = dispatch::table_for_call(a.backend);
+  p.mode = a.mode;
+  p.B = B;
+  p.T = T;
+  p.H = H;
+  p.HV = HV;
+  p.K = K;
+  p.V = V;
+  p.N = N;
+  p.chunk = chunk;
+  p.scale = a.scale != 0.0f ? a.scale : 1.0f / std::sqrt(static_cast<float>(K));
+  p.eps = a.eps;
+  p.qk_l2norm = (a.flags & FW_FLAG_QK_L2NORM) != 0;
+  p.normalize = (a.flags & FW_FLAG_NORMALIZE) != 0;
+  p.v_first = v_first;
+  auto input = [](const fw_tensor& t) {
+    return InputView{static_cast<const float*>(t.data),
+                     {t.stride[0], t.stride[1], t.stride[2], t.stride[3]}};
+  };
+  p.q = input(a.q);
+  p.k = input(a.k);
+  p.v = input(a.v);
+  p.g = input(a.g);
+  p.beta = input(a.beta);
+  p.o = static_cast<float*>(a.o.data);
+  for (int i = 0; i < 4; ++i) p.o_stride[i] = a.o.stride[i];
+  p.cu_seqlens = a.cu_seqlens;
+  p.slots = a.state_indices;
+  p.final_by_sequence = by_sequence;
+  p.initial_state = state_view(a.initial_state, false);
+  p.final_state = state_view(a.final_state, false);
+  p.initial_norm = state_view(a.initial_norm, false);
+  p.final_norm = state_view(a.final_norm, false);
+  p.intermediate = state_view(a.intermediate_states, true);
+  p.intermediate_steps = steps;
+  const int64_t tokens = a.cu_seqlens ? a.cu_seqlens[N] : B * T;
+  p.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;
+  return FW_OK;
+}
+
+}  // namespace fw

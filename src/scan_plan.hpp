@@ -1,0 +1,72 @@
+// A checked scan call: what plan_scan derives from the caller's fw_scan_args,
+// and the only thing the runners (src/scan.cpp) read. Every check runs
+// before anything is allocated or written; the first failing one gives the
+// status (docs/design.md, "Planning").
+#pragma once
+
+#include <cstdint>
+
+#include "fastweights/fastweights.h"
+#include "kernels/kernel_table.hpp"
+#include "kernels/op_registry.hpp"
+
+namespace fw {
+
+// An fp32 input of dims (batch, time, head[, dim]).
+struct InputView {
+  const float* data;  // nullptr: absent
+  int64_t stride[4];
+  // Row 0 of (batch b, token t, head h).
+  const float* at(int64_t b, int64_t t, int64_t h) const {
+    return data ? data + b * stride[0] + t * stride[1] + h * stride[2] : nullptr;
+  }
+};
+
+// A state tensor, [slots, HV, rows, cols] (rows x cols = K x V, or V x K
+// V-first); the intermediate states add a step dimension after the slot.
+struct StateView {
+  float* data;  // nullptr: absent
+  int64_t slot, step, head, row;
+  float* at(int64_t s, int64_t h, int64_t st = 0) const {
+    return data + s * slot + st * step + h * head;
+  }
+};
+
+struct ScanPlan {
+  const OpDesc* op;
+  const KernelTable* kernels;
+  int32_t mode;
+  int64_t B, T, H, HV, K, V;
+  int64_t N;      // sequences
+  int64_t chunk;  // resolved FW_CHUNK_SIZE_AUTO
+  float scale;    // resolved default
+  float eps;
+  bool qk_l2norm, normalize, v_first;
+  bool stream_o;  // outputs written past the caches (src/scan.cpp)
+  InputView q, k, v, g, beta;
+  float* o;
+  int64_t o_stride[4];
+  const int64_t* cu_seqlens;
+  // Sequence n reads slot read_slot(n) of initial_state and initial_norm and
+  // writes slot write_slot(n) of final_state and final_norm.
+  const int32_t* slots;  // state_indices, or nullptr
+  bool final_by_sequence;
+  StateView initial_state, final_state, initial_norm, final_norm;
+  StateView intermediate;      // step = a token (recurrent) or a chunk
+  int64_t intermediate_steps;  // S
+
+  int64_t first_token(int64_t n) const { return cu_seqlens ? cu_seqlens[n] : 0; }
+  int64_t length(int64_t n) const { return cu_seqlens ? cu_seqlens[n + 1] - cu_seqlens[n] : T; }
+  int64_t batch_of(int64_t n) const { return cu_seqlens ? 0 : n; }
+  bool is_padding(int64_t n) const { return slots && slots[n] < 0; }
+  int64_t read_slot(int64_t n) const { return slots ? slots[n] : n; }
+  int64_t write_slot(int64_t n) const { return slots && !final_by_sequence ? slots[n] : n; }
+  const FamilyKernels& family() const { return kernels->of(op->family); }
+};
+
+// The chunk of FW_CHUNK_SIZE_AUTO for op (src/ops.cpp).
+int64_t auto_chunk_size(const OpDesc& op, int64_t head_dim_k);
+
+fw_status plan_scan(int64_t op, const fw_scan_args* args, ScanPlan* plan);
+
+}  // namespace fw

@@ -1,0 +1,112 @@
+#include "src/scan_task.hpp"
+
+#include <cstring>
+
+namespace fw {
+
+void copy_rows(float* dst, int64_t dld, const float* src, int64_t sld, int64_t K, int64_t w) {
+  if (src == dst) return;
+  for (int64_t i = 0; i < K; ++i) {
+    if (src)
+      std::memcpy(dst + i * dld, src + i * sld, sizeof(float) * w);
+    else
+      std::memset(dst + i * dld, 0, sizeof(float) * w);
+  }
+}
+
+ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own) {
+  const int64_t n = pair / p.HV, hv = pair % p.HV, h = hv / (p.HV / p.H);
+  const int64_t b = p.batch_of(n), t0 = p.first_token(n);
+  ScanTask t;
+  t.q = p.q.at(b, t0, h);
+  t.k = p.k.at(b, t0, h);
+  t.v = p.v.at(b, t0, hv);
+  t.g = p.g.at(b, t0, hv);
+  t.beta = p.beta.at(b, t0, hv);
+  t.o = p.o + b * p.o_stride[0] + t0 * p.o_stride[1] + hv * p.o_stride[2];
+  t.q_ts = p.q.stride[1];
+  t.k_ts = p.k.stride[1];
+  t.v_ts = p.v.stride[1];
+  t.g_ts = p.g.stride[1];
+  t.beta_ts = p.beta.stride[1];
+  t.o_ts = p.o_stride[1];
+  t.T = p.length(n);
+  t.K = p.K;
+  t.V = p.V;
+  t.chunk = p.chunk;
+  t.scale = p.scale;
+  t.eps = p.eps;
+  t.qk_l2norm = p.qk_l2norm;
+  t.normalize = p.normalize;
+  t.stream_o = p.stream_o;
+  t.ws = nullptr;
+  const bool padding = p.is_padding(n);
+  if (p.final_state.data && !p.v_first && !padding) {
+    t.S = p.final_state.at(p.write_slot(n), hv);
+    t.S_ld = p.final_state.row;
+  } else {
+    t.S = own;
+    t.S_ld = p.V;
+  }
+  t.z = p.final_norm.data && !padding ? p.final_norm.at(p.write_slot(n), hv) : own + p.K * p.V;
+  return t;
+}
+
+void load_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
+  const int64_t n = pair / p.HV, hv = pair % p.HV, K = p.K, V = p.V;
+  const float* S0 = p.initial_state.data ? p.initial_state.at(p.read_slot(n), hv) : nullptr;
+  if (p.v_first && S0)
+    p.kernels->transpose(V, K, S0, p.initial_state.row, t.S, t.S_ld);
+  else
+    copy_rows(t.S, t.S_ld, S0, p.initial_state.row, K, V);
+  if (p.normalize) {
+    const float* z0 = p.initial_norm.data ? p.initial_norm.at(p.read_slot(n), hv) : nullptr;
+    copy_rows(t.z, K, z0, K, 1, K);
+  }
+}
+
+void store_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
+  if (!p.final_state.data) return;
+  const int64_t n = pair / p.HV, hv = pair % p.HV;
+  float* S1 = p.final_state.at(p.write_slot(n), hv);
+  if (p.v_first)
+    p.kernels->transpose(p.K, p.V, t.S, t.S_ld, S1, p.final_state.row);
+  else
+    copy_rows(S1, p.final_state.row, t.S, t.S_ld, p.K, p.V);
+}
+
+void write_padding(const ScanPlan& p, int64_t pair) {
+  const int64_t n = pair / p.HV, hv = pair % p.HV;
+  float* o = p.o + p.batch_of(n) * p.o_stride[0] + p.first_token(n) * p.o_stride[1] +
+             hv * p.o_stride[2];
+  copy_rows(o, p.o_stride[1], nullptr, 0, p.length(n), p.V);
+  if (!p.final_by_sequence) return;
+  const int64_t rows = p.v_first ? p.V : p.K, cols = p.v_first ? p.K : p.V;
+  if (p.final_state.data)
+    copy_rows(p.final_state.at(n, hv), p.final_state.row, nullptr, 0, rows, cols);
+  if (p.final_norm.data) copy_rows(p.final_norm.at(n, hv), p.K, nullptr, 0, 1, p.K);
+}
+
+void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
+                        const float* S, int64_t ld, int64_t w) {
+  const int64_t n = pair / p.HV, hv = pair % p.HV;
+  float* dst = p.intermediate.at(n, hv, step);
+  if (p.v_first)
+    p.kernels->transpose(p.K, w, S, ld, dst + v0 * p.intermediate.row, p.intermediate.row);
+  else
+    copy_rows(dst + v0, p.intermediate.row, S, ld, p.K, w);
+}
+
+ScanTask token_range(const ScanTask& t, int64_t s, int64_t n) {
+  ScanTask r = t;
+  r.q += s * t.q_ts;
+  r.k += s * t.k_ts;
+  r.v += s * t.v_ts;
+  if (r.g) r.g += s * t.g_ts;
+  if (r.beta) r.beta += s * t.beta_ts;
+  r.o += s * t.o_ts;
+  r.T = n;
+  return r;
+}
+
+}  // namespace fw
