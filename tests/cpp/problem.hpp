@@ -29,8 +29,8 @@ struct Shape {
 };
 
 // A shape in one line; the other fields keep their defaults.
-inline Shape make_shape(fw_op op, int32_t mode, int64_t B, int64_t T, int64_t H, int64_t HV, int64_t K,
-                        int64_t V, bool initial_state = false) {
+inline Shape make_shape(fw_op op, int32_t mode, int64_t B, int64_t T, int64_t H, int64_t HV,
+                        int64_t K, int64_t V, bool initial_state = false) {
   Shape s;
   s.op = op;
   s.mode = mode;

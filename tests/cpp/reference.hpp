@@ -68,8 +68,7 @@ inline RefResult reference_scan(fw_op op, const fw_scan_args& a) {
       double* z = &r.norm[(n * HV + hv) * K];
       if (S0)
         for (int64_t i = 0; i < K; ++i)
-          for (int64_t j = 0; j < V; ++j)
-            S[i * V + j] = S0[n * ss[0] + hv * ss[1] + i * ss[2] + j];
+          for (int64_t j = 0; j < V; ++j) S[i * V + j] = S0[n * ss[0] + hv * ss[1] + i * ss[2] + j];
       if (z0)
         for (int64_t i = 0; i < K; ++i) z[i] = z0[n * zs[0] + hv * zs[1] + i];
       for (int64_t t = t0; t < t1; ++t) {

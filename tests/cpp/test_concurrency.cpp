@@ -24,8 +24,9 @@ std::vector<fw_backend> supported_backends() {
 
 Shape job_shape(int i) {
   const int64_t H = 1 + i % 2;
-  Shape s = make_shape(all_ops()[i % all_ops().size()], i % 3 == 0 ? FW_MODE_RECURRENT : FW_MODE_CHUNKED, 2,
-                       40 + 7 * (i % 5), H, 2 * H, 16 + i % 9, 8 + i % 13, i % 2 == 0);
+  Shape s =
+      make_shape(all_ops()[i % all_ops().size()], i % 3 == 0 ? FW_MODE_RECURRENT : FW_MODE_CHUNKED,
+                 2, 40 + 7 * (i % 5), H, 2 * H, 16 + i % 9, 8 + i % 13, i % 2 == 0);
   s.chunk = 16;
   return s;
 }

@@ -37,9 +37,9 @@ void use_cu_seqlens(Problem& p, std::vector<int64_t> offsets, int64_t batch = 1)
 // place, indexed per sequence.
 void use_pool(Problem& p, std::vector<int32_t> indices, int64_t slots) {
   p.slots = std::move(indices);
-  p.state_out.assign(std::max<int64_t>(slots, 1) * p.args.num_value_heads * p.args.head_dim_k *
-                         p.args.head_dim_v,
-                     Problem::kSentinel);
+  p.state_out.assign(
+      std::max<int64_t>(slots, 1) * p.args.num_value_heads * p.args.head_dim_k * p.args.head_dim_v,
+      Problem::kSentinel);
   p.set_state(&p.args.initial_state, p.state_out.data(), slots);
   p.args.final_state = p.args.initial_state;
   p.args.state_indices = p.slots.data();
@@ -62,7 +62,8 @@ bool untouched(const std::vector<float>& x) {
 }
 
 std::vector<BadCase> bad_cases() {
-  const fw_op L = FW_OP_LINEAR_ATTN, G = FW_OP_SIMPLE_GLA, D = FW_OP_DELTA_RULE, GD = FW_OP_GATED_DELTA_RULE;
+  const fw_op L = FW_OP_LINEAR_ATTN, G = FW_OP_SIMPLE_GLA, D = FW_OP_DELTA_RULE,
+              GD = FW_OP_GATED_DELTA_RULE;
   std::vector<BadCase> c = {
       {"null_q", L, FW_ERR_NULL_POINTER, [](Problem& p) { p.args.q.data = nullptr; }},
       {"null_k", D, FW_ERR_NULL_POINTER, [](Problem& p) { p.args.k.data = nullptr; }},
@@ -100,13 +101,21 @@ std::vector<BadCase> bad_cases() {
       {"final_state_rows_overlap", GD, FW_ERR_INVALID_STRIDE,
        [](Problem& p) { p.args.final_state.stride[2] = 1; }},
       {"cu_not_batch_1", L, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {0, 2, 5}, /*batch=*/2); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {0, 2, 5}, /*batch=*/2);
+       }},
       {"cu_not_from_0", D, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {1, 2, 5}); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {1, 2, 5});
+       }},
       {"cu_decreasing", G, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {0, 3, 2, 5}); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {0, 3, 2, 5});
+       }},
       {"cu_not_to_T", GD, FW_ERR_INVALID_CU_SEQLENS,
-       [](Problem& p) { use_cu_seqlens(p, {0, 2, 4}); }},
+       [](Problem& p) {
+         use_cu_seqlens(p, {0, 2, 4});
+       }},
       {"cu_no_sequences", L, FW_ERR_INVALID_CU_SEQLENS, [](Problem& p) { use_cu_seqlens(p, {0}); }},
       {"unknown_flag", D, FW_ERR_INVALID_FLAGS, [](Problem& p) { p.args.flags |= 0x100u; }},
       {"normalize_on_delta", D, FW_ERR_INVALID_FLAGS,
@@ -158,10 +167,17 @@ std::vector<BadCase> bad_cases() {
        [](Problem& p) { p.args.final_state.data = p.o.data(); }},
       // State pools (base shape: N = 2 sequences).
       {"pool_index_too_large", GD, FW_ERR_INVALID_STATE_INDEX,
-       [](Problem& p) { use_pool(p, {0, 4}, 4); }},
+       [](Problem& p) {
+         use_pool(p, {0, 4}, 4);
+       }},
       {"pool_index_repeated", D, FW_ERR_INVALID_STATE_INDEX,
-       [](Problem& p) { use_pool(p, {3, 3}, 4); }},
-      {"pool_no_slots", L, FW_ERR_INVALID_DIMENSION, [](Problem& p) { use_pool(p, {0, 1}, 0); }},
+       [](Problem& p) {
+         use_pool(p, {3, 3}, 4);
+       }},
+      {"pool_no_slots", L, FW_ERR_INVALID_DIMENSION,
+       [](Problem& p) {
+         use_pool(p, {0, 1}, 0);
+       }},
       {"slots_without_indices", G, FW_ERR_INVALID_ARGUMENT,
        [](Problem& p) { p.args.num_state_slots = 2; }},
       {"pool_smaller_than_slots", G, FW_ERR_INVALID_STRIDE,

@@ -16,8 +16,9 @@ namespace {
 
 const auto& kOps = all_ops();
 
-Shape props_shape(fw_op op, int32_t mode) { return make_shape(op, mode, 2, 150, 2, 4, 32, 40, true); }
-
+Shape props_shape(fw_op op, int32_t mode) {
+  return make_shape(op, mode, 2, 150, 2, 4, 32, 40, true);
+}
 
 TEST(ScanProperties, ThreadCountNeverChangesABit) {
   for (fw_op op : kOps)
@@ -141,7 +142,7 @@ TEST(ScanProperties, PackedSequencesMatchSeparateCalls) {
         const std::vector<float> s_packed(packed.state_out.begin() + n * slot,
                                           packed.state_out.begin() + (n + 1) * slot);
         std::vector<float> s_in(packed.state_in.begin() + n * slot,
-                                      packed.state_in.begin() + (n + 1) * slot);
+                                packed.state_in.begin() + (n + 1) * slot);
         if (len == 0) {  // an empty sequence passes its state through
           EXPECT_TRUE(same_bits(s_in, s_packed)) << op_name(op) << " seq " << n;
           continue;
@@ -232,7 +233,8 @@ TEST(ScanProperties, DefaultScaleIsInverseSqrtK) {
 // With g = 0 the gated ops are the ungated ones (the instability fla users
 // hit there must not exist here).
 TEST(ScanProperties, ZeroGateMatchesUngatedOp) {
-  const fw_op pairs[][2] = {{FW_OP_SIMPLE_GLA, FW_OP_LINEAR_ATTN}, {FW_OP_GATED_DELTA_RULE, FW_OP_DELTA_RULE}};
+  const fw_op pairs[][2] = {{FW_OP_SIMPLE_GLA, FW_OP_LINEAR_ATTN},
+                            {FW_OP_GATED_DELTA_RULE, FW_OP_DELTA_RULE}};
   for (const auto& pr : pairs)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
       Problem gated(props_shape(pr[0], mode));
