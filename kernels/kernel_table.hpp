@@ -30,6 +30,8 @@ struct ScanTask {
                    // may write whole-line rows past the caches
   float* S;        // K x V state, read and updated in place; row i at
   int64_t S_ld;    //   S + i * S_ld (S_ld >= V)
+  bool S_v_first;  // recurrent kernels only: S is V x K instead (row j, the
+                   // state's column j, at S + j * S_ld, S_ld >= K)
   float* z;        // K normaliser state (normalize only), in place
   float* ws;       // scratch: chunk_scratch_floats(K, V, chunk) floats
 };
@@ -49,12 +51,21 @@ inline int64_t chunk_record_floats(int64_t K, int64_t chunk) {
   return 3 * chunk * K + 2 * chunk * chunk + 2 * chunk;  // Q, K, W; T, A; G, beta
 }
 
+// Columns of a V-first state the recurrent kernels transpose at a time
+// (state_block.hpp), and the most partial sums they split a sum over K into
+// (state_sweep.hpp): two vectors of the widest ISA, and its sums' lanes.
+constexpr int64_t kMaxStateBlock = 32;
+constexpr int64_t kMaxLanes = 16;
+
 // Scratch a kernel may use besides a record: the recurrent kernels the first
-// 2K + 2V floats; prepare K transposed, beta K (C x K) and a C x C matrix;
-// advance three C x V blocks (beta V, U, O).
+// 2K + 2V floats, then kMaxLanes rows of V partial sums and a
+// K x kMaxStateBlock block of a V-first state; prepare K transposed, beta K
+// (C x K) and a C x C matrix; advance three C x V blocks (beta V, U, O).
 inline int64_t chunk_scratch_floats(int64_t K, int64_t V, int64_t chunk) {
   const int64_t prepare = 2 * chunk * K + chunk * chunk, advance = 3 * chunk * V;
-  return 2 * K + 2 * V + (prepare > advance ? prepare : advance);
+  const int64_t block = kMaxLanes * V + kMaxStateBlock * K;
+  const int64_t most = prepare > advance ? prepare : advance;
+  return 2 * K + 2 * V + (most > block ? most : block);
 }
 
 // Per-thread workspace of a scan run chunk by chunk on one thread: scratch,

@@ -85,8 +85,7 @@ FW_API fw_status fw_feature_map(const fw_feature_map_args* args) {
   if (!fw::layout_span(in, 4, &in_span) || !fw::layout_span(out, 4, &out_span))
     return FW_ERR_INVALID_DIMENSION;
   if (!fw::layout_is_injective(out)) return FW_ERR_INVALID_STRIDE;
-  if (fw::ranges_overlap(a->x.data, in_span * 4, a->out.data, out_span * 4))
-    return FW_ERR_ALIASING;
+  if (fw::ranges_overlap(a->x.data, in_span * 4, a->out.data, out_span * 4)) return FW_ERR_ALIASING;
 
   const bool favor = a->kind == FW_FEATURE_FAVOR_PLUS;
   const int64_t m = a->num_features, d = a->dim;

@@ -110,7 +110,7 @@ void run_recurrent(const ScanPlan& p, const ScanTask& t, int64_t pair, int64_t v
   }
   for (int64_t s = 0; s < t.T; ++s) {
     recurrent(token_range(t, s, 1));
-    store_intermediate(p, pair, s, v0, t.S, t.S_ld, t.V);
+    store_intermediate(p, pair, s, v0, t);
   }
 }
 
@@ -140,7 +140,7 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
   const FamilyKernels& fk = p.family();
   const int64_t from = chunked_from(p);
 
-#pragma omp parallel for num_threads(static_cast<int>(threads)) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
   for (int64_t r = 0; r < runs; ++r) {
 #ifdef _OPENMP
     float* mine = ws.get() + omp_get_thread_num() * per_thread;
@@ -157,14 +157,15 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
         write_padding(p, pair);
         continue;
       }
-      ScanTask t = pair_task(p, pair, mine + kernel_ws + (pair - first) * own_state);
+      const bool recurrent = !use_chunked(p.mode, p.length(pair / p.HV), from);
+      ScanTask t = pair_task(p, pair, mine + kernel_ws + (pair - first) * own_state, recurrent);
       t.ws = mine;
       load_pair_state(p, t, pair);
       if (t.T == 0) {
         store_pair_state(p, t, pair);
         continue;
       }
-      if (!use_chunked(p.mode, t.T, from)) {
+      if (recurrent) {
         run_recurrent(p, t, pair, 0);
         store_pair_state(p, t, pair);
         continue;
@@ -181,8 +182,7 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
         fk.prepare(chunked[i], c0, rec);
         if (i + 1 < n && c0 < chunked[i + 1].T) prefetch_chunk_rows(chunked[i + 1], c0, C);
         fk.advance(chunked[i], c0, rec);
-        if (p.intermediate.data)
-          store_intermediate(p, pair_of[i], c0 / C, 0, chunked[i].S, chunked[i].S_ld, V);
+        if (p.intermediate.data) store_intermediate(p, pair_of[i], c0 / C, 0, chunked[i]);
       }
     for (int64_t i = 0; i < n; ++i) store_pair_state(p, chunked[i], pair_of[i]);
   }
@@ -265,7 +265,7 @@ fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, int64_t threads) 
         if (tid == 0) write_padding(p, pair);
         continue;
       }
-      ScanTask whole = pair_task(p, pair, records + 2 * group * record);
+      ScanTask whole = pair_task(p, pair, records + 2 * group * record, /*native_v_first=*/false);
       whole.ws = records + shared + tid * scratch;
       if (tid == 0) load_pair_state(p, whole, pair);
       barrier.wait();
@@ -304,7 +304,7 @@ fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, int64_t threads) 
           for (int64_t c = 0; c < group_size(i); ++c) {
             advance(t, (i * group + c) * C, buffer(i) + c * record);
             if (p.intermediate.data)
-              store_intermediate(p, pair, i * group + c, part * split.width, t.S, t.S_ld, t.V);
+              store_intermediate(p, pair, i * group + c, part * split.width, t);
           }
         });
         if (i + 1 == groups) copy_slice_states(whole, false);

@@ -10,8 +10,8 @@
 namespace fw {
 namespace {
 
-constexpr uint32_t kKnownFlags = FW_FLAG_NORMALIZE | FW_FLAG_QK_L2NORM | FW_FLAG_STATE_V_FIRST |
-                                 FW_FLAG_FINAL_STATE_BY_SEQUENCE;
+constexpr uint32_t kKnownFlags =
+    FW_FLAG_NORMALIZE | FW_FLAG_QK_L2NORM | FW_FLAG_STATE_V_FIRST | FW_FLAG_FINAL_STATE_BY_SEQUENCE;
 
 // Outputs of at least this many bytes are written past the caches
 // (ScanTask::stream_o, chunk_ops.hpp: store_outputs): half the 32 MiB L3 of
@@ -110,8 +110,16 @@ fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
   const bool normalize = (a.flags & FW_FLAG_NORMALIZE) != 0;
   if (!normalize && (a.initial_norm.data || a.final_norm.data)) return FW_ERR_INVALID_ARGUMENT;
   if (!a.state_indices && a.num_state_slots != 0) return FW_ERR_INVALID_ARGUMENT;
-  const fw_tensor* all[] = {&a.q, &a.k, &a.v, &a.g, &a.beta, &a.o, &a.initial_state,
-                            &a.final_state, &a.initial_norm, &a.final_norm,
+  const fw_tensor* all[] = {&a.q,
+                            &a.k,
+                            &a.v,
+                            &a.g,
+                            &a.beta,
+                            &a.o,
+                            &a.initial_state,
+                            &a.final_state,
+                            &a.initial_norm,
+                            &a.final_norm,
                             &a.intermediate_states};
   for (const fw_tensor* t : all) {
     if (t->reserved != 0) return FW_ERR_INVALID_ARGUMENT;

@@ -14,7 +14,7 @@ void copy_rows(float* dst, int64_t dld, const float* src, int64_t sld, int64_t K
   }
 }
 
-ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own) {
+ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own, bool native_v_first) {
   const int64_t n = pair / p.HV, hv = pair % p.HV, h = hv / (p.HV / p.H);
   const int64_t b = p.batch_of(n), t0 = p.first_token(n);
   ScanTask t;
@@ -41,12 +41,13 @@ ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own) {
   t.stream_o = p.stream_o;
   t.ws = nullptr;
   const bool padding = p.is_padding(n);
-  if (p.final_state.data && !p.v_first && !padding) {
+  t.S_v_first = p.v_first && native_v_first;
+  if (p.final_state.data && (!p.v_first || native_v_first) && !padding) {
     t.S = p.final_state.at(p.write_slot(n), hv);
     t.S_ld = p.final_state.row;
   } else {
     t.S = own;
-    t.S_ld = p.V;
+    t.S_ld = t.S_v_first ? p.K : p.V;
   }
   t.z = p.final_norm.data && !padding ? p.final_norm.at(p.write_slot(n), hv) : own + p.K * p.V;
   return t;
@@ -55,7 +56,9 @@ ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own) {
 void load_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
   const int64_t n = pair / p.HV, hv = pair % p.HV, K = p.K, V = p.V;
   const float* S0 = p.initial_state.data ? p.initial_state.at(p.read_slot(n), hv) : nullptr;
-  if (p.v_first && S0)
+  if (t.S_v_first)
+    copy_rows(t.S, t.S_ld, S0, p.initial_state.row, V, K);
+  else if (p.v_first && S0)
     p.kernels->transpose(V, K, S0, p.initial_state.row, t.S, t.S_ld);
   else
     copy_rows(t.S, t.S_ld, S0, p.initial_state.row, K, V);
@@ -69,7 +72,9 @@ void store_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
   if (!p.final_state.data) return;
   const int64_t n = pair / p.HV, hv = pair % p.HV;
   float* S1 = p.final_state.at(p.write_slot(n), hv);
-  if (p.v_first)
+  if (t.S_v_first)
+    copy_rows(S1, p.final_state.row, t.S, t.S_ld, p.V, p.K);
+  else if (p.v_first)
     p.kernels->transpose(p.K, p.V, t.S, t.S_ld, S1, p.final_state.row);
   else
     copy_rows(S1, p.final_state.row, t.S, t.S_ld, p.K, p.V);
@@ -77,8 +82,8 @@ void store_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
 
 void write_padding(const ScanPlan& p, int64_t pair) {
   const int64_t n = pair / p.HV, hv = pair % p.HV;
-  float* o = p.o + p.batch_of(n) * p.o_stride[0] + p.first_token(n) * p.o_stride[1] +
-             hv * p.o_stride[2];
+  float* o =
+      p.o + p.batch_of(n) * p.o_stride[0] + p.first_token(n) * p.o_stride[1] + hv * p.o_stride[2];
   copy_rows(o, p.o_stride[1], nullptr, 0, p.length(n), p.V);
   if (!p.final_by_sequence) return;
   const int64_t rows = p.v_first ? p.V : p.K, cols = p.v_first ? p.K : p.V;
@@ -88,13 +93,15 @@ void write_padding(const ScanPlan& p, int64_t pair) {
 }
 
 void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
-                        const float* S, int64_t ld, int64_t w) {
-  const int64_t n = pair / p.HV, hv = pair % p.HV;
+                        const ScanTask& t) {
+  const int64_t n = pair / p.HV, hv = pair % p.HV, row = p.intermediate.row;
   float* dst = p.intermediate.at(n, hv, step);
-  if (p.v_first)
-    p.kernels->transpose(p.K, w, S, ld, dst + v0 * p.intermediate.row, p.intermediate.row);
+  if (t.S_v_first)
+    copy_rows(dst + v0 * row, row, t.S, t.S_ld, t.V, p.K);
+  else if (p.v_first)
+    p.kernels->transpose(p.K, t.V, t.S, t.S_ld, dst + v0 * row, row);
   else
-    copy_rows(dst + v0, p.intermediate.row, S, ld, p.K, w);
+    copy_rows(dst + v0, row, t.S, t.S_ld, p.K, t.V);
 }
 
 ScanTask token_range(const ScanTask& t, int64_t s, int64_t n) {

@@ -11,10 +11,12 @@
 namespace fw {
 
 // The pair's task, its state not yet loaded. The kernels update the
-// caller's final-state slot in place when it is K-first (in-place serving
-// updates need no copy); otherwise own holds the state (K x V floats, row
-// stride V), and own + K * V the normaliser when no final_norm is given.
-ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own);
+// caller's final-state slot in place (in-place serving updates need no
+// copy) when it is K-first, or V-first and native_v_first (the recurrent
+// kernels take V-first states; the chunked ones and column slices do not);
+// otherwise own holds the state (K x V floats, row stride V, transposed
+// in and out). own + K * V holds the normaliser when no final_norm is given.
+ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own, bool native_v_first);
 
 // The task's state (and z) = the pair's initial slot, or zeros.
 void load_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair);
@@ -24,10 +26,10 @@ void store_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair);
 // state kept by sequence; no slot read or written.
 void write_padding(const ScanPlan& p, int64_t pair);
 
-// Intermediate state `step` of the pair, columns [v0, v0 + w) = S (K x w,
-// row stride ld).
+// Intermediate state `step` of the pair, columns [v0, v0 + t.V) = t's state
+// (a column slice when v0 > 0).
 void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
-                        const float* S, int64_t ld, int64_t w);
+                        const ScanTask& t);
 
 // Tokens [s, s + n) of a task.
 ScanTask token_range(const ScanTask& t, int64_t s, int64_t n);

@@ -10,8 +10,7 @@ namespace fw {
 static_assert(offsetof(fw_scan_args, intermediate_states) + sizeof(fw_tensor) ==
                   sizeof(fw_scan_args),
               "fw_scan_args must end on its last field");
-static_assert(offsetof(fw_feature_map_args, seed) + sizeof(uint64_t) ==
-                  sizeof(fw_feature_map_args),
+static_assert(offsetof(fw_feature_map_args, seed) + sizeof(uint64_t) == sizeof(fw_feature_map_args),
               "fw_feature_map_args must end on its last field");
 
 fw_status read_struct_bytes(const void* caller, size_t ours_size, void* ours) {

@@ -91,8 +91,9 @@ inline float dot(int64_t n, const float* x, const float* y) {
 }
 
 // The fused recurrent sweep over one state row:
-//   S_row = s * S_row + a * d;  acc += b * S_row
-template <class Vec>
+//   S_row = s * S_row + a * d;  acc += b * S_row  (acc = 0 + b * S_row with
+//   first: the same sum from zero, without reading acc)
+template <class Vec, bool first = false>
 inline void update_and_read(int64_t n, float s, float* S_row, float a, const float* d, float b,
                             float* acc) {
   const typename Vec::type vs = Vec::set1(s), va = Vec::set1(a), vb = Vec::set1(b);
@@ -100,12 +101,12 @@ inline void update_and_read(int64_t n, float s, float* S_row, float a, const flo
   for (; i + Vec::N <= n; i += Vec::N) {
     const typename Vec::type r = Vec::fma(va, Vec::load(d + i), Vec::mul(vs, Vec::load(S_row + i)));
     Vec::store(S_row + i, r);
-    Vec::store(acc + i, Vec::fma(vb, r, Vec::load(acc + i)));
+    Vec::store(acc + i, Vec::fma(vb, r, first ? Vec::zero() : Vec::load(acc + i)));
   }
   for (; i < n; ++i) {
     const float r = Vec::fma1(a, d[i], s * S_row[i]);
     S_row[i] = r;
-    acc[i] = Vec::fma1(b, r, acc[i]);
+    acc[i] = Vec::fma1(b, r, first ? 0.0f : acc[i]);
   }
 }
 

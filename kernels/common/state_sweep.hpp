@@ -1,11 +1,21 @@
-// The recurrent kernels' two sweeps over a K x V state, one block of NB
-// vectors of columns at a time with the block's accumulators held in
-// registers across all K rows (rows.hpp's per-row helpers reload and store
-// them for every row: delta-rule decode at B = 64, HV = 32, K = V = 128 took
-// 21.8 ms on one thread that way, 13.7 ms this way). Per element the
-// operations and their order are those of rows::axpy and
-// rows::update_and_read, so results do not depend on which path (or which
-// column slice) computed a column.
+// The recurrent kernels' sweeps over a K x V state, one block of kNB
+// vectors of columns at a time with the block's sums in registers (per-row
+// helpers that reload and store them for every row made delta-rule decode
+// at B = 64, HV = 32, K = V = 128 take 21.8 ms on one thread instead of
+// 13.7).
+//
+// Lane-split sums. A sum over the K rows (k S, q S) is kept as N partial
+// sums (N = Vec::N), row i adding into partial i mod N in row order, and
+// the partials are then added in a halving tree (partial l + partial
+// l + N/2, ..., Vec::tree_sum's order). That is the order in which a V-first
+// state row's dot product runs on N-wide vectors (each lane in row order,
+// then the lanes halved), so these K-first sweeps and the V-first kernels
+// give the same bits. The sweeps visit the rows partial by partial (rows l,
+// l + N, l + 2N, ..., two partials at a time; lane_split_sum): the block's
+// N x kNB partial vectors do not fit the registers at once, and keeping
+// them there for one vector of columns instead (so that rows could go in
+// order) cost 43 % more loads per FMA and 27 % on decode
+// (docs/decisions.md).
 #pragma once
 
 #include <cstdint>
@@ -14,39 +24,117 @@ namespace fw {
 namespace sweep {
 
 constexpr int kNB = 2;  // vectors per column block
+// Partials formed side by side (lane_split_sum).
+constexpr int kPartialsAtOnce = 4;
 
-// d[0 : NB N) = sum_i k_i S_i[0 : NB N), i = 0 .. K-1 in order.
-template <class Vec>
-inline void read(int64_t K, const float* k, const float* S, int64_t ld, float* d) {
-  typename Vec::type acc[kNB];
-  for (int b = 0; b < kNB; ++b) acc[b] = Vec::zero();
-  for (int64_t i = 0; i < K; ++i) {
-    const typename Vec::type ki = Vec::set1(k[i]);
-    for (int b = 0; b < kNB; ++b) acc[b] = Vec::fma(ki, Vec::load(S + i * ld + b * Vec::N), acc[b]);
-  }
-  for (int b = 0; b < kNB; ++b) Vec::store(d + b * Vec::N, acc[b]);
-}
-
-// For each row i: S_i = s S_i + k_i w;  acc += q_i S_i   (acc starts at 0).
-template <class Vec>
-inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k, const float* w,
-                        const float* q, float* acc_out) {
-  typename Vec::type acc[kNB], wv[kNB];
-  const typename Vec::type vs = Vec::set1(s);
-  for (int b = 0; b < kNB; ++b) {
-    acc[b] = Vec::zero();
-    wv[b] = Vec::load(w + b * Vec::N);
-  }
-  for (int64_t i = 0; i < K; ++i) {
-    const typename Vec::type ki = Vec::set1(k[i]), qi = Vec::set1(q[i]);
-    for (int b = 0; b < kNB; ++b) {
-      float* p = S + i * ld + b * Vec::N;
-      const typename Vec::type r = Vec::fma(ki, wv[b], Vec::mul(vs, Vec::load(p)));
-      Vec::store(p, r);
-      acc[b] = Vec::fma(qi, r, acc[b]);
+// out[0 : kNB N) = the lane-split sum over rows 0 .. K-1 of a block:
+// row(i, acc) adds row i's term into acc[kNB]. The rows go partial by
+// partial, two partials at a time, and the tree's first level is taken as
+// the partials arrive (partial l + N/2 onto partial l), so the N/2 pending
+// sums stay in registers (16 vectors on AVX-512); the rest of the tree
+// follows. Partials past K (K < N) are never formed: they would be zeros,
+// which change no sum (a partial is never -0, so x + 0 is x).
+template <class Vec, class Row>
+inline void lane_split_sum(int64_t K, Row&& row, float* out) {
+  using V = typename Vec::type;
+  constexpr int N = Vec::N, H = N / 2 > 0 ? N / 2 : 1, P = N < kPartialsAtOnce ? N : kPartialsAtOnce;
+  V held[H][kNB];
+  for (int l = 0; l < H; ++l)
+    for (int x = 0; x < kNB; ++x) held[l][x] = Vec::zero();
+  const int used = K < N ? static_cast<int>(K) : N;
+#pragma GCC unroll 16
+  for (int l0 = 0; l0 < N; l0 += P) {
+    if (l0 >= used) break;
+    V acc[P][kNB];
+    for (int p = 0; p < P; ++p)
+      for (int x = 0; x < kNB; ++x) acc[p][x] = Vec::zero();
+    for (int64_t i = l0; i < K; i += N)
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p)
+        if (i + p < K) row(i + p, acc[p]);
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+      const int l = l0 + p;
+      if (l >= used) break;
+      for (int x = 0; x < kNB; ++x) {
+        if (N == 1 || l < N / 2)
+          held[l % H][x] = acc[p][x];
+        else
+          held[l - N / 2][x] = Vec::add(held[l - N / 2][x], acc[p][x]);
+      }
     }
   }
-  for (int b = 0; b < kNB; ++b) Vec::store(acc_out + b * Vec::N, acc[b]);
+  const int pending = used < H ? used : H;
+#pragma GCC unroll 16
+  for (int h = N / 4; h >= 1; h /= 2)
+#pragma GCC unroll 16
+    for (int l = 0; l < h; ++l)
+      if (l + h < pending)
+        for (int x = 0; x < kNB; ++x) held[l][x] = Vec::add(held[l][x], held[l + h][x]);
+  for (int x = 0; x < kNB; ++x) Vec::store(out + x * N, held[0][x]);
+}
+
+// d[0 : kNB N) = sum_i k_i S_i[0 : kNB N), lane-split over i.
+template <class Vec>
+inline void read(int64_t K, const float* k, const float* S, int64_t ld, float* d) {
+  using V = typename Vec::type;
+  constexpr int N = Vec::N;
+  lane_split_sum<Vec>(
+      K,
+      [&](int64_t i, V* acc) {
+        const V ki = Vec::set1(k[i]);
+        for (int x = 0; x < kNB; ++x) acc[x] = Vec::fma(ki, Vec::load(S + i * ld + x * N), acc[x]);
+      },
+      d);
+}
+
+// For each row i: S_i = s S_i + k_i w;  out = sum_i q_i S_i, lane-split.
+template <class Vec>
+inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k, const float* w,
+                        const float* q, float* out) {
+  using V = typename Vec::type;
+  constexpr int N = Vec::N;
+  const V vs = Vec::set1(s);
+  V wv[kNB];
+  for (int x = 0; x < kNB; ++x) wv[x] = Vec::load(w + x * N);
+  lane_split_sum<Vec>(
+      K,
+      [&](int64_t i, V* acc) {
+        const V ki = Vec::set1(k[i]), qi = Vec::set1(q[i]);
+        for (int x = 0; x < kNB; ++x) {
+          float* p = S + i * ld + x * N;
+          const V r = Vec::fma(ki, wv[x], Vec::mul(vs, Vec::load(p)));
+          Vec::store(p, r);
+          acc[x] = Vec::fma(qi, r, acc[x]);
+        }
+      },
+      out);
+}
+
+// The same two sweeps one column at a time, for the last, partial block.
+template <class Vec>
+inline float read_column(int64_t K, const float* k, const float* S, int64_t ld) {
+  constexpr int N = Vec::N;
+  float acc[N] = {};
+  for (int64_t i = 0; i < K; ++i) acc[i % N] = Vec::fma1(k[i], S[i * ld], acc[i % N]);
+  for (int h = N / 2; h >= 1; h /= 2)
+    for (int l = 0; l < h; ++l) acc[l] = acc[l] + acc[l + h];
+  return acc[0];
+}
+
+template <class Vec>
+inline float update_read_column(int64_t K, float s, float* S, int64_t ld, const float* k, float w,
+                                const float* q) {
+  constexpr int N = Vec::N;
+  float acc[N] = {};
+  for (int64_t i = 0; i < K; ++i) {
+    const float r = Vec::fma1(k[i], w, s * S[i * ld]);
+    S[i * ld] = r;
+    acc[i % N] = Vec::fma1(q[i], r, acc[i % N]);
+  }
+  for (int h = N / 2; h >= 1; h /= 2)
+    for (int l = 0; l < h; ++l) acc[l] = acc[l] + acc[l + h];
+  return acc[0];
 }
 
 }  // namespace sweep

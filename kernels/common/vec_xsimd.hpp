@@ -131,6 +131,37 @@ inline void stream_fence() {
 #endif
 }
 
+// The lanes of x added in a halving tree: lane l + lane l + N/2 for
+// l < N/2, then the same on those N/2 sums, down to one. The recurrent
+// kernels' K-first sums (state_sweep.hpp) add their N partial sums in this
+// order, so a V-first row's dot product gives the same bits.
+template <class Arch, class B>
+inline float tree_sum(const B& x) {
+  constexpr int N = static_cast<int>(B::size);
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value) {
+    const __m512 v = x;
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value) {
+    const __m256 v = x;
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+  }
+#endif
+  alignas(64) float a[N];
+  x.store_aligned(a);
+  for (int h = N / 2; h >= 1; h /= 2)
+    for (int l = 0; l < h; ++l) a[l] = a[l] + a[l + h];
+  return a[0];
+}
+
 // MR x NV: gemm.hpp's register block, rows x vectors of accumulators; each
 // ISA file picks it (kernels/isa/*.cpp says which figures chose it).
 template <class Arch, class Tag, int MR = 4, int NV = 3>
@@ -153,6 +184,7 @@ struct XsimdVec {
   static type min(type a, type b) { return xsimd::min(a, b); }
   static type exp(type a) { return xsimd::exp(a); }
   static float hsum(type a) { return xsimd::hadd(a); }  // 8.1 name of reduce_add
+  static float tree_sum(type a) { return fw::tree_sum<Arch>(a); }
   static void transpose(const float* src, int64_t lds, float* dst, int64_t ldd) {
     transpose_block<Arch, Tag, type>(src, lds, dst, ldd);
   }
