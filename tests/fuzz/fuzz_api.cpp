@@ -1,12 +1,16 @@
 // libFuzzer target for the public C API's argument handling. It builds
-// arbitrary argument structs (sizes, strides, flags, modes, cu_seqlens,
-// missing and aliased pointers) over buffers sized exactly for what the
-// layout spans, so AddressSanitizer sees any read or write outside them.
+// arbitrary argument structs (sizes, strides, dtypes, flags, modes,
+// cu_seqlens, state pools and their indices, V-first and padded states,
+// intermediate states, missing and aliased pointers, shorter and longer
+// struct_size) over buffers sized exactly for what the layout spans, so
+// AddressSanitizer sees any read or write outside them.
 // Asserts: no crash; an error leaves every output untouched; FW_OK with
 // finite, bounded inputs gives finite outputs.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -98,17 +102,63 @@ bool all_finite(const std::vector<float>& x) {
   return true;
 }
 
+// A state tensor [slots, HV, rows, cols]: contiguous, padded (slot and row
+// strides past their contents), or arbitrary strides.
+void state_strides(FuzzedDataProvider& fdp, const int64_t* size, int64_t* st) {
+  strides(fdp, 4, size, st);
+  if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) {
+    st[2] += fdp.ConsumeIntegralInRange<int64_t>(0, 5);
+    st[1] = st[2] * (size[2] > 0 ? size[2] : 1) + fdp.ConsumeIntegralInRange<int64_t>(0, 3);
+    st[0] = st[1] * (size[1] > 0 ? size[1] : 1) + fdp.ConsumeIntegralInRange<int64_t>(0, 64);
+  }
+}
+
+// Runs call(struct) on a copy of a exactly struct_size bytes long (a
+// shorter, older caller's or a longer, newer caller's), so that ASan sees
+// any read past what the caller said it filled; a longer one sometimes has
+// a non-zero byte past the library's struct (a newer field in use), which
+// must be refused.
+template <class Args, class Call>
+fw_status call_sized(FuzzedDataProvider& fdp, const Args& a, Call&& call) {
+  const size_t n = a.struct_size;
+  if (n == sizeof a || n > 4096) return call(&a);  // (over 4096: refused unread)
+  // (struct_size itself is always there, whatever it says.)
+  std::vector<unsigned char> bytes(n > sizeof(size_t) ? n : sizeof(size_t), 0);
+  std::memcpy(bytes.data(), &a, bytes.size() < sizeof a ? bytes.size() : sizeof a);
+  bool newer_field = false;
+  if (n > sizeof a && fdp.ConsumeIntegralInRange<int>(0, 3) == 0) {
+    bytes[fdp.ConsumeIntegralInRange<size_t>(sizeof a, n - 1)] = 1;
+    newer_field = true;
+  }
+  const fw_status st = call(reinterpret_cast<const Args*>(bytes.data()));
+  if (newer_field) FUZZ_CHECK(st == FW_ERR_UNSUPPORTED);
+  return st;
+}
+
 void fuzz_scan(FuzzedDataProvider& fdp, int op) {
+  fw_op_info info;
+  FUZZ_CHECK(fw_op_get_info(static_cast<fw_op>(op), &info) == FW_OK);
   fw_scan_args a;
   fw_scan_args_init(&a);
-  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
-    a.struct_size = fdp.ConsumeIntegralInRange<size_t>(0, 600);
-  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
-    a.dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 4);
+  // Older callers' structs end before the pool fields or before the
+  // intermediate states (and then use neither); newer ones are longer;
+  // a few sizes are nonsense.
+  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) {
+    const size_t sizes[] = {offsetof(fw_scan_args, state_indices),
+                            offsetof(fw_scan_args, intermediate_states),
+                            0,
+                            4,
+                            sizeof a + fdp.ConsumeIntegralInRange<size_t>(1, 64),
+                            100000};
+    a.struct_size = sizes[fdp.ConsumeIntegralInRange<int>(0, 5)];
+  }
+  const bool has_pool = a.struct_size > offsetof(fw_scan_args, state_indices);
+  const bool has_intermediate = a.struct_size > offsetof(fw_scan_args, intermediate_states);
   a.mode = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
-  a.flags = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<uint32_t>(0, 3)
+  a.flags = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<uint32_t>(0, 15)
                               : fdp.ConsumeIntegral<uint32_t>();
   a.backend = fdp.ConsumeIntegralInRange<int32_t>(-1, 5);
+  if (fdp.ConsumeIntegralInRange<int>(0, 31) == 0) a.reserved = 1;
   a.batch = fdp.ConsumeIntegralInRange<int64_t>(-1, 3);
   a.seq_len = fdp.ConsumeIntegralInRange<int64_t>(-1, 40);
   a.num_heads = fdp.ConsumeIntegralInRange<int64_t>(-1, 3);
@@ -123,24 +173,30 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
   const int64_t B = a.batch, T = a.seq_len, H = a.num_heads, HV = a.num_value_heads;
   const int64_t K = a.head_dim_k, V = a.head_dim_v;
   const int64_t qsz[4] = {B, T, H, K}, vsz[4] = {B, T, HV, V}, gsz[3] = {B, T, HV};
-  strides(fdp, 4, qsz, a.q_stride);
-  strides(fdp, 4, qsz, a.k_stride);
-  strides(fdp, 4, vsz, a.v_stride);
-  strides(fdp, 4, vsz, a.o_stride);
-  strides(fdp, 3, gsz, a.g_stride);
-  strides(fdp, 3, gsz, a.beta_stride);
+  strides(fdp, 4, qsz, a.q.stride);
+  strides(fdp, 4, qsz, a.k.stride);
+  strides(fdp, 4, vsz, a.v.stride);
+  strides(fdp, 4, vsz, a.o.stride);
+  strides(fdp, 3, gsz, a.g.stride);
+  strides(fdp, 3, gsz, a.beta.stride);
+  fw_tensor* tensors[] = {&a.q, &a.k, &a.v, &a.g, &a.beta, &a.o};
+  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
+    tensors[fdp.ConsumeIntegralInRange<int>(0, 5)]->dtype =
+        fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
+  if (fdp.ConsumeIntegralInRange<int>(0, 31) == 0)
+    tensors[fdp.ConsumeIntegralInRange<int>(0, 5)]->reserved = 1;
 
   // Bounded inputs: |k| <= 1 (so the delta rule is a contraction), q and k
   // non-negative when normalising (q . z stays >= 0), g in [-5, 0].
   const bool normalize = a.flags & FW_FLAG_NORMALIZE;
   const float klim = K > 0 ? 1.0f / std::sqrt(float(K)) : 1.0f;
-  Buffer q = make(span(4, qsz, a.q_stride), fdp, normalize ? 0.0f : -1.0f, 1.0f);
-  Buffer k = make(span(4, qsz, a.k_stride), fdp, normalize ? 0.0f : -klim, klim);
-  Buffer v = make(span(4, vsz, a.v_stride), fdp, -1.0f, 1.0f);
-  Buffer g = make(span(3, gsz, a.g_stride), fdp, -5.0f, 0.0f);
-  Buffer beta = make(span(3, gsz, a.beta_stride), fdp, 0.0f, 1.0f);
+  Buffer q = make(span(4, qsz, a.q.stride), fdp, normalize ? 0.0f : -1.0f, 1.0f);
+  Buffer k = make(span(4, qsz, a.k.stride), fdp, normalize ? 0.0f : -klim, klim);
+  Buffer v = make(span(4, vsz, a.v.stride), fdp, -1.0f, 1.0f);
+  Buffer g = make(span(3, gsz, a.g.stride), fdp, -5.0f, 0.0f);
+  Buffer beta = make(span(3, gsz, a.beta.stride), fdp, 0.0f, 1.0f);
   Buffer o;
-  o.data.assign(span(4, vsz, a.o_stride) > 0 ? span(4, vsz, a.o_stride) : 1, kSentinel);
+  o.data.assign(span(4, vsz, a.o.stride) > 0 ? span(4, vsz, a.o.stride) : 1, kSentinel);
 
   std::vector<int64_t> cu;
   int64_t N = B;
@@ -154,55 +210,98 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
     a.cu_seqlens = cu.data();
     N = a.num_seqs;
   }
-  int64_t state_n = -1;
-  if (N > 0 && HV > 0 && K > 0 && V > 0 && N * HV * K * V <= kCap) state_n = N * HV * K * V;
-  Buffer s0 = make(state_n, fdp, -0.5f, 0.5f);
-  Buffer s1;
-  s1.data.assign(state_n > 0 ? state_n : 1, kSentinel);
-  const int64_t norm_n = state_n > 0 ? N * HV * K : 1;
-  Buffer z0 = make(norm_n, fdp, 0.0f, 1.0f);
-  Buffer z1;
-  z1.data.assign(norm_n, kSentinel);
 
-  const bool gated = op == 1 || op == 3, delta = op >= 2;
-  a.q = fdp.ConsumeIntegralInRange<int>(0, 30) ? q.ptr() : nullptr;
-  a.k = k.ptr();
-  a.v = v.ptr();
-  a.o = o.ptr();
-  a.g = (gated ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? g.ptr() : nullptr;
-  a.beta = (delta ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? beta.ptr() : nullptr;
-  if (fdp.ConsumeBool()) a.initial_state = s0.ptr();
-  if (fdp.ConsumeBool())
-    a.final_state = fdp.ConsumeIntegralInRange<int>(0, 5) ? s1.ptr() : s0.ptr();
-  if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.initial_norm = z0.ptr();
-  if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.final_norm = z1.ptr();
+  // State pool: P slots, an index per sequence (padding, repeats and out of
+  // range included), V-first or K-first, padded strides.
+  std::vector<int32_t> slots;
+  int64_t P = N;
+  if (has_pool && fdp.ConsumeIntegralInRange<int>(0, 2) == 0) {
+    P = fdp.ConsumeIntegralInRange<int64_t>(-1, 6);
+    slots.resize(N > 0 ? N : 1);
+    for (int32_t& x : slots) x = fdp.ConsumeIntegralInRange<int32_t>(-2, 6);
+    a.state_indices = slots.data();
+    a.num_state_slots = P;
+  } else if (has_pool && fdp.ConsumeIntegralInRange<int>(0, 31) == 0) {
+    a.num_state_slots = 3;  // without indices: refused
+  }
+  const bool v_first = a.flags & FW_FLAG_STATE_V_FIRST;
+  const bool by_sequence = a.state_indices && (a.flags & FW_FLAG_FINAL_STATE_BY_SEQUENCE);
+  const int64_t rows = v_first ? V : K, cols = v_first ? K : V;
+  const int64_t s0sz[4] = {P, HV, rows, cols}, s1sz[4] = {by_sequence ? N : P, HV, rows, cols};
+  const int64_t z0sz[3] = {P, HV, K}, z1sz[3] = {by_sequence ? N : P, HV, K};
+  state_strides(fdp, s0sz, a.initial_state.stride);
+  const bool in_place = fdp.ConsumeIntegralInRange<int>(0, 2) == 0;
+  if (in_place)
+    std::memcpy(a.final_state.stride, a.initial_state.stride, sizeof a.final_state.stride);
+  else
+    state_strides(fdp, s1sz, a.final_state.stride);
+  strides(fdp, 3, z0sz, a.initial_norm.stride);
+  strides(fdp, 3, z1sz, a.final_norm.stride);
+  Buffer s0 = make(span(4, s0sz, a.initial_state.stride), fdp, -0.5f, 0.5f);
+  Buffer s1;
+  s1.data.assign(span(4, s1sz, a.final_state.stride) > 0 ? span(4, s1sz, a.final_state.stride) : 1,
+                 kSentinel);
+  Buffer z0 = make(span(3, z0sz, a.initial_norm.stride), fdp, 0.0f, 1.0f);
+  Buffer z1;
+  z1.data.assign(span(3, z1sz, a.final_norm.stride) > 0 ? span(3, z1sz, a.final_norm.stride) : 1,
+                 kSentinel);
+
+  const bool gated = info.gate != FW_GATE_NONE, delta = info.has_beta != 0;
+  a.q.data = fdp.ConsumeIntegralInRange<int>(0, 30) ? q.ptr() : nullptr;
+  a.k.data = k.ptr();
+  a.v.data = v.ptr();
+  a.o.data = o.ptr();
+  a.g.data = (gated ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? g.ptr() : nullptr;
+  a.beta.data = (delta ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? beta.ptr() : nullptr;
+  if (fdp.ConsumeBool()) a.initial_state.data = s0.ptr();
+  if (fdp.ConsumeBool()) a.final_state.data = in_place ? s0.ptr() : s1.ptr();
+  if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.initial_norm.data = z0.ptr();
+  if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.final_norm.data = z1.ptr();
+  // Intermediate states [N, S, HV, rows, cols], S as fw_intermediate_state_count
+  // says (the caller's side of the contract: the library cannot see the
+  // buffer's end), or one more.
+  Buffer inter;
+  inter.data.assign(1, kSentinel);
+  int64_t steps = 0;
+  fw_scan_args whole = a;  // (the query reads a whole struct)
+  whole.struct_size = sizeof whole;
+  if (has_intermediate && fdp.ConsumeIntegralInRange<int>(0, 3) == 0 &&
+      fw_intermediate_state_count(static_cast<fw_op>(op), &whole, &steps) == FW_OK) {
+    steps += fdp.ConsumeIntegralInRange<int64_t>(0, 1);
+    const int64_t isz[5] = {N, steps, HV, rows, cols};
+    strides(fdp, 4, isz + 1, a.intermediate_states.stride + 1);
+    a.intermediate_states.stride[0] = a.intermediate_states.stride[1] * (steps > 0 ? steps : 1);
+    const int64_t n = span(5, isz, a.intermediate_states.stride);
+    if (n > 0) {
+      inter.data.assign(n, kSentinel);
+      a.intermediate_states.data = inter.ptr();
+    }
+  }
+
   const bool alias = fdp.ConsumeIntegralInRange<int>(0, 20) == 0;
-  if (alias) a.o = v.ptr();  // must be refused
+  if (alias) a.o.data = v.ptr();  // must be refused
   const std::vector<float> v_before = v.data, s0_before = s0.data;
 
-  const fw_status st = op == 0   ? fw_linear_attn(&a)
-                       : op == 1 ? fw_simple_gla(&a)
-                       : op == 2 ? fw_delta_rule(&a)
-                                 : fw_gated_delta_rule(&a);
+  const fw_status st = call_sized(
+      fdp, a, [op](const fw_scan_args* x) { return fw_scan(static_cast<fw_op>(op), x); });
   if (alias) FUZZ_CHECK(st != FW_OK);
   if (st != FW_OK) {
     FUZZ_CHECK(all_equal(o.data, kSentinel));
     FUZZ_CHECK(all_equal(s1.data, kSentinel));
     FUZZ_CHECK(all_equal(z1.data, kSentinel));
+    FUZZ_CHECK(all_equal(inter.data, kSentinel));
     FUZZ_CHECK(std::memcmp(v.data.data(), v_before.data(), v_before.size() * 4) == 0);
     FUZZ_CHECK(std::memcmp(s0.data.data(), s0_before.data(), s0_before.size() * 4) == 0);
     return;
   }
   const bool bounded = std::fabs(a.scale) <= 10.0f && (!normalize || a.eps >= 1e-6f);
-  if (bounded) {
-    FUZZ_CHECK(all_finite(o.data) || !all_equal(o.data, kSentinel));  // o may hold gaps
+  if (bounded && a.struct_size == sizeof a) {
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < T; ++t)
         for (int64_t h = 0; h < HV; ++h)
           for (int64_t j = 0; j < V; ++j)
             FUZZ_CHECK(std::isfinite(
-                o.data[b * a.o_stride[0] + t * a.o_stride[1] + h * a.o_stride[2] + j]));
-    if (a.final_state == s1.ptr()) FUZZ_CHECK(all_finite(s1.data));
+                o.data[b * a.o.stride[0] + t * a.o.stride[1] + h * a.o.stride[2] + j]));
   }
 }
 
@@ -212,7 +311,7 @@ void fuzz_feature_map(FuzzedDataProvider& fdp) {
   if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
     a.struct_size = fdp.ConsumeIntegralInRange<size_t>(0, 200);
   if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
-    a.dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
+    (fdp.ConsumeBool() ? a.x : a.out).dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
   a.kind = fdp.ConsumeIntegralInRange<int32_t>(-1, 7);
   a.backend = fdp.ConsumeIntegralInRange<int32_t>(-1, 5);
   a.rows = fdp.ConsumeIntegralInRange<int64_t>(-1, 6);
@@ -221,36 +320,51 @@ void fuzz_feature_map(FuzzedDataProvider& fdp) {
   a.num_features = fdp.ConsumeIntegralInRange<int64_t>(-1, 40);
   a.seed = fdp.ConsumeIntegral<uint64_t>();
   a.eps = pick_float(fdp, 1e-6f);
-  a.x_row_stride = fdp.ConsumeIntegralInRange<int64_t>(-2, 30);
-  int64_t out_dim = 0;
-  const fw_status dim_status = fw_feature_map_dim(&a, &out_dim);
-  a.out_row_stride = fdp.ConsumeBool() ? out_dim : fdp.ConsumeIntegralInRange<int64_t>(-2, 400);
-  const int64_t xs[2] = {a.rows, a.dim}, xst[2] = {a.x_row_stride, 1};
-  const int64_t os[2] = {a.rows, out_dim}, ost[2] = {a.out_row_stride, 1};
+  a.x.stride[0] = fdp.ConsumeIntegralInRange<int64_t>(-2, 30);
+  a.x.stride[1] = a.out.stride[1] = 1;
+  // The output is sized for the struct as the library will read it (a
+  // shorter one's missing tail as zeros).
+  auto library_view = [&a] {
+    fw_feature_map_args v;
+    std::memset(&v, 0, sizeof v);
+    std::memcpy(&v, &a, std::min(std::max(a.struct_size, sizeof(size_t)), sizeof a));
+    v.struct_size = sizeof v;
+    return v;
+  };
+  int64_t out_dim = 0, sized_dim = 0;
+  fw_feature_map_args view = library_view();
+  const fw_status dim_status = fw_feature_map_dim(&view, &out_dim);
+  call_sized(fdp, a,
+             [&](const fw_feature_map_args* x) { return fw_feature_map_dim(x, &sized_dim); });
+  a.out.stride[0] = fdp.ConsumeBool() ? out_dim : fdp.ConsumeIntegralInRange<int64_t>(-2, 400);
+  view = library_view();
+  const int64_t xs[2] = {view.rows, view.dim}, xst[2] = {view.x.stride[0], 1};
+  const int64_t os[2] = {view.rows, out_dim}, ost[2] = {view.out.stride[0], 1};
   // The sign (and so the sum-norm denominator) is held away from 0.
   Buffer x = make(span(2, xs, xst), fdp, a.kind == FW_FEATURE_SUM_NORM ? 0.1f : -1.0f, 1.0f);
   Buffer out;
   out.data.assign(dim_status == FW_OK && span(2, os, ost) > 0 ? span(2, os, ost) : 1, kSentinel);
-  a.x = fdp.ConsumeIntegralInRange<int>(0, 30) ? x.ptr() : nullptr;
-  a.out = out.ptr();
-  const fw_status st = fw_feature_map(&a);
+  a.x.data = fdp.ConsumeIntegralInRange<int>(0, 30) ? x.ptr() : nullptr;
+  a.out.data = out.ptr();
+  const fw_status st =
+      call_sized(fdp, a, [](const fw_feature_map_args* x) { return fw_feature_map(x); });
   if (st != FW_OK) {
     FUZZ_CHECK(all_equal(out.data, kSentinel));
     return;
   }
-  FUZZ_CHECK(dim_status == FW_OK);
-  if (a.eps >= 1e-6f && std::isfinite(a.eps) && a.eps < 1e20f)
-    for (int64_t r = 0; r < a.rows; ++r)
+  FUZZ_CHECK(dim_status == FW_OK || a.struct_size != sizeof a);
+  if (view.eps >= 1e-6f && std::isfinite(view.eps) && view.eps < 1e20f)
+    for (int64_t r = 0; r < view.rows; ++r)
       for (int64_t j = 0; j < out_dim; ++j)
-        FUZZ_CHECK(std::isfinite(out.data[r * a.out_row_stride + j]));
+        FUZZ_CHECK(std::isfinite(out.data[r * view.out.stride[0] + j]));
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider fdp(data, size);
-  const int op = fdp.ConsumeIntegralInRange<int>(0, 4);
-  if (op < 4)
+  const int op = fdp.ConsumeIntegralInRange<int>(0, fw_op_count());
+  if (op < fw_op_count())
     fuzz_scan(fdp, op);
   else
     fuzz_feature_map(fdp);
