@@ -10,10 +10,11 @@ from .ops import (chunk_delta_rule, chunk_gated_delta_rule, chunk_linear_attn,
                   chunk_simple_gla, fused_recurrent_delta_rule,
                   fused_recurrent_gated_delta_rule, fused_recurrent_linear_attn,
                   fused_recurrent_simple_gla)
-from .runtime import (auto_chunk_size, backend, compiled_backends, get_num_threads,
-                      set_backend, set_num_threads, supported_backends, version)
+from .runtime import (auto_chunk_size, backend, chunk_size, compiled_backends,
+                      get_num_threads, ops, set_backend, set_num_threads, supported_backends,
+                      version)
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = [
     "chunk_linear_attn", "fused_recurrent_linear_attn", "chunk_simple_gla",
@@ -21,6 +22,6 @@ __all__ = [
     "chunk_gated_delta_rule", "fused_recurrent_gated_delta_rule", "feature_map",
     "favor_plus_projection", "backend", "set_backend", "compiled_backends",
     "supported_backends", "set_num_threads", "get_num_threads", "version",
-    "auto_chunk_size",
+    "auto_chunk_size", "chunk_size", "ops",
     "FastweightsError",
 ]

@@ -8,36 +8,41 @@ c_i32, c_u32, c_i64, c_u64, c_f32 = (ctypes.c_int32, ctypes.c_uint32, ctypes.c_i
 c_ptr = ctypes.c_void_p
 
 
+class Tensor(ctypes.Structure):
+    """fw_tensor: pointer, fw_dtype, reserved, element strides (outermost first)."""
+    _fields_ = [("data", c_ptr), ("dtype", c_i32), ("reserved", c_i32), ("stride", c_i64 * 5)]
+
+
 class ScanArgs(ctypes.Structure):
     """fw_scan_args (include/fastweights/fastweights.h), field for field."""
     _fields_ = [
-        ("struct_size", ctypes.c_size_t), ("dtype", c_i32), ("mode", c_i32),
-        ("flags", c_u32), ("backend", c_i32),
+        ("struct_size", ctypes.c_size_t), ("mode", c_i32), ("flags", c_u32),
+        ("backend", c_i32), ("reserved", c_i32),
         ("batch", c_i64), ("seq_len", c_i64), ("num_heads", c_i64),
         ("num_value_heads", c_i64), ("head_dim_k", c_i64), ("head_dim_v", c_i64),
         ("chunk_size", c_i64), ("scale", c_f32), ("eps", c_f32),
-        ("q", c_ptr), ("q_stride", c_i64 * 4),
-        ("k", c_ptr), ("k_stride", c_i64 * 4),
-        ("v", c_ptr), ("v_stride", c_i64 * 4),
-        ("g", c_ptr), ("g_stride", c_i64 * 3),
-        ("beta", c_ptr), ("beta_stride", c_i64 * 3),
-        ("o", c_ptr), ("o_stride", c_i64 * 4),
-        ("initial_state", c_ptr), ("final_state", c_ptr),
-        ("initial_norm", c_ptr), ("final_norm", c_ptr),
+        ("q", Tensor), ("k", Tensor), ("v", Tensor), ("g", Tensor), ("beta", Tensor),
+        ("o", Tensor), ("initial_state", Tensor), ("final_state", Tensor),
+        ("initial_norm", Tensor), ("final_norm", Tensor),
         ("cu_seqlens", c_ptr), ("num_seqs", c_i64),
+        ("state_indices", c_ptr), ("num_state_slots", c_i64),
+        ("intermediate_states", Tensor),
     ]
 
 
 class FeatureMapArgs(ctypes.Structure):
     """fw_feature_map_args, field for field."""
     _fields_ = [
-        ("struct_size", ctypes.c_size_t), ("dtype", c_i32), ("kind", c_i32),
-        ("rows", c_i64), ("dim", c_i64),
-        ("x", c_ptr), ("x_row_stride", c_i64),
-        ("out", c_ptr), ("out_row_stride", c_i64),
-        ("nu", c_i32), ("backend", c_i32), ("num_features", c_i64),
-        ("seed", c_u64), ("eps", c_f32), ("reserved", c_i32),
+        ("struct_size", ctypes.c_size_t), ("kind", c_i32), ("nu", c_i32),
+        ("rows", c_i64), ("dim", c_i64), ("x", Tensor), ("out", Tensor),
+        ("backend", c_i32), ("eps", c_f32), ("num_features", c_i64), ("seed", c_u64),
     ]
+
+
+class OpInfo(ctypes.Structure):
+    """fw_op_info: one row of the library's op registry."""
+    _fields_ = [("name", ctypes.c_char_p), ("gate", c_i32), ("has_beta", c_i32),
+                ("flags", c_u32), ("reserved", c_i32), ("flops_per_kv", ctypes.c_double)]
 
 
 def _candidates():
@@ -51,7 +56,7 @@ def _candidates():
     system = ctypes.util.find_library("fastweights")
     if system:
         found.append(system)
-    found.append("libfastweights.so.0")
+    found.append("libfastweights.so.1")
     return found
 
 
@@ -82,11 +87,12 @@ _sigs = {
     "fw_backend_name": (ctypes.c_char_p, [c_i32]),
     "fw_backend_is_compiled": (ctypes.c_int, [c_i32]),
     "fw_backend_is_supported": (ctypes.c_int, [c_i32]),
-    "fw_linear_attn": (c_i32, [ctypes.POINTER(ScanArgs)]),
-    "fw_simple_gla": (c_i32, [ctypes.POINTER(ScanArgs)]),
-    "fw_delta_rule": (c_i32, [ctypes.POINTER(ScanArgs)]),
-    "fw_gated_delta_rule": (c_i32, [ctypes.POINTER(ScanArgs)]),
-    "fw_auto_chunk_size": (c_i64, [ctypes.c_int, c_i64]),
+    "fw_op_count": (c_i32, []),
+    "fw_op_get_info": (c_i32, [c_i32, ctypes.POINTER(OpInfo)]),
+    "fw_scan": (c_i32, [c_i32, ctypes.POINTER(ScanArgs)]),
+    "fw_chunk_size": (c_i64, [c_i32, c_i64]),
+    "fw_intermediate_state_count": (c_i32, [c_i32, ctypes.POINTER(ScanArgs),
+                                            ctypes.POINTER(c_i64)]),
     "fw_feature_map_dim": (c_i32, [ctypes.POINTER(FeatureMapArgs), ctypes.POINTER(c_i64)]),
     "fw_feature_map": (c_i32, [ctypes.POINTER(FeatureMapArgs)]),
     "fw_favor_plus_projection": (c_i32, [c_i64, c_i64, c_u64, c_ptr]),
@@ -109,3 +115,16 @@ class FastweightsError(RuntimeError):
 def check(status, where):
     if status != 0:
         raise FastweightsError(status, where)
+
+
+def _read_ops():
+    """{name: (fw_op value, OpInfo)} from the library's op registry."""
+    ops = {}
+    for i in range(lib.fw_op_count()):
+        info = OpInfo()
+        check(lib.fw_op_get_info(i, ctypes.byref(info)), "fw_op_get_info")
+        ops[info.name.decode()] = (i, info)
+    return ops
+
+
+OPS = _read_ops()

@@ -29,8 +29,8 @@ def feature_map(x, kind, nu=1, m=None, seed=0, eps=1e-6):
     check(lib.fw_feature_map_dim(ctypes.byref(args), ctypes.byref(out_dim)), "feature_map")
     out = np.empty((rows.shape[0], out_dim.value), dtype=np.float32)
     if rows.shape[0]:
-        args.x, args.x_row_stride = rows.ctypes.data, d
-        args.out, args.out_row_stride = out.ctypes.data, out_dim.value
+        args.x.data, args.x.stride[0], args.x.stride[1] = rows.ctypes.data, d, 1
+        args.out.data, args.out.stride[0], args.out.stride[1] = out.ctypes.data, out_dim.value, 1
         check(lib.fw_feature_map(ctypes.byref(args)), "feature_map")
     return out.reshape(lead + (out_dim.value,))
 

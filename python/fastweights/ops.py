@@ -1,20 +1,38 @@
-"""Scans with flash-linear-attention's names and argument order.
+"""Scans with flash-linear-attention's names, argument order and defaults.
 
 Every function takes numpy arrays q, k [B, T, H, K], v [B, T, HV, V] and,
 where the op has them, g and beta [B, T, HV], and returns (o, final_state):
-o [B, T, HV, V] float32, final_state [N, HV, K, V] float32 or None.
+o [B, T, HV, V] float32, final_state [N, HV, K, V] float32 or None (with
+output_intermediate_states=True, (o, final_state, intermediate_states)).
 Inputs of other float dtypes are converted to float32; strided views whose
-last axis is contiguous are passed without a copy. chunk_size=0 lets the
-library pick the chunk (16 for the delta rules with K <= 128, else 32).
+last axis is contiguous are passed without a copy.
+
+Keyword-only, after fla's arguments (names after fla and vLLM):
+  chunk_size=0            chunked functions: 0 = the library's pick
+  state_indices=None      int32 [N]: initial_state is then a pool [P, HV, K, V]
+                          and sequence n reads slot state_indices[n]; a
+                          negative index is a padding entry (zero outputs,
+                          no slot read or written)
+  inplace_final_state=True  with state_indices: the final states go back into
+                          the pool's slots (the pool is updated in place and
+                          returned as final_state when output_final_state);
+                          False: a new [N, HV, K, V] array, zeros for padding
+  state_v_first=False     every state is [.., V, K] (vLLM, sglang, llama.cpp)
+  output_intermediate_states=False  also return the state after every token
+                          (fused_recurrent_*) or chunk (chunk_*):
+                          [N, S, HV, K, V], S the longest sequence's tokens or
+                          chunks; rows past a shorter sequence's end are zeros
 """
 import ctypes
 
 import numpy as np
 
-from ._lib import ScanArgs, check, lib
+from ._lib import OPS, ScanArgs, check, lib
 
 FLAG_NORMALIZE = 0x1
 FLAG_QK_L2NORM = 0x2
+FLAG_STATE_V_FIRST = 0x4
+FLAG_FINAL_STATE_BY_SEQUENCE = 0x8
 MODE_AUTO, MODE_CHUNKED, MODE_RECURRENT = 0, 1, 2
 
 
@@ -28,19 +46,20 @@ def _as_f32(x, name, ndim):
     return a if usable else np.ascontiguousarray(a)
 
 
-def _strides(a, n):
-    """Element strides of a float32 array, last one 1 (as the C ABI wants)."""
+def _tensor(t, a, rows=True):
+    """Points fw_tensor t at the float32 array a (element strides; a row's
+    last stride is 1 as the C ABI wants, whatever numpy says of a size-1 axis)."""
+    if a is None:
+        return
+    t.data = a.ctypes.data
     st = [s // 4 for s in a.strides]
-    if a.ndim == 4:
+    if rows:
         st[-1] = 1
-    return (ctypes.c_int64 * n)(*st)
+    for i, s in enumerate(st):
+        t.stride[i] = s
 
 
-def _ptr(a):
-    return None if a is None else a.ctypes.data
-
-
-def _state(x, shape, name):
+def _dense_state(x, shape, name):
     if x is None:
         return None
     a = np.ascontiguousarray(x, dtype=np.float32)
@@ -49,9 +68,21 @@ def _state(x, shape, name):
     return a
 
 
-def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
-          output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=0,
-          flags=0, eps=1e-6):
+def _pool(x, tail, name):
+    """A state pool updated in place: float32, writable, last axis contiguous."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.writeable:
+        raise ValueError(f"{name} with state_indices must be a writable float32 numpy array")
+    if x.ndim != 1 + len(tail) or x.shape[1:] != tail:
+        raise ValueError(f"{name} must have shape [P, {', '.join(map(str, tail))}], got {x.shape}")
+    if x.strides[-1] != 4 or any(s < 0 or s % 4 for s in x.strides):
+        raise ValueError(f"{name}: the last axis must be contiguous")
+    return x
+
+
+def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
+          output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=0, flags=0,
+          eps=1e-10, state_indices=None, inplace_final_state=True, state_v_first=False,
+          output_intermediate_states=False):
     q, k, v = _as_f32(q, "q", 4), _as_f32(k, "k", 4), _as_f32(v, "v", 4)
     B, T, H, K = q.shape
     HV, V = v.shape[2], v.shape[3]
@@ -59,14 +90,11 @@ def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
         raise ValueError(f"k shape {k.shape} differs from q shape {q.shape}")
     if v.shape[:2] != (B, T):
         raise ValueError(f"v shape {v.shape} does not start with (B, T) = {(B, T)}")
-    if g is not None:
-        g = _as_f32(g, "g", 3)
-        if g.shape != (B, T, HV):
-            raise ValueError(f"g must have shape {(B, T, HV)}, got {g.shape}")
-    if beta is not None:
-        beta = _as_f32(beta, "beta", 3)
-        if beta.shape != (B, T, HV):
-            raise ValueError(f"beta must have shape {(B, T, HV)}, got {beta.shape}")
+    for name, x in (("g", g), ("beta", beta)):
+        if x is not None and np.shape(x) != (B, T, HV):
+            raise ValueError(f"{name} must have shape {(B, T, HV)}, got {np.shape(x)}")
+    g = None if g is None else _as_f32(g, "g", 3)
+    beta = None if beta is None else _as_f32(beta, "beta", 3)
     cu = None
     N = B
     if cu_seqlens is not None:
@@ -76,12 +104,32 @@ def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
         N = cu.size - 1
 
     normalize = bool(flags & FLAG_NORMALIZE)
+    if state_v_first:
+        flags |= FLAG_STATE_V_FIRST
+    tail = (HV, V, K) if state_v_first else (HV, K, V)
     S0, z0 = initial_state if (normalize and isinstance(initial_state, tuple)) else (initial_state, None)
-    S0 = _state(S0, (N, HV, K, V), "initial_state")
-    z0 = _state(z0, (N, HV, K), "initial normaliser state")
+    slots = None
+    if state_indices is not None:
+        slots = np.ascontiguousarray(state_indices, dtype=np.int32)
+        if slots.shape != (N,):
+            raise ValueError(f"state_indices must have shape ({N},), got {slots.shape}")
+        if S0 is None:
+            raise ValueError("state_indices needs initial_state: the state pool")
+        S0 = _pool(S0, tail, "initial_state")
+        z0 = None if z0 is None else _pool(z0, (HV, K), "initial normaliser state")
+        P = S0.shape[0]
+    else:
+        S0 = _dense_state(S0, (N,) + tail, "initial_state")
+        z0 = _dense_state(z0, (N, HV, K), "initial normaliser state")
     o = np.empty((B, T, HV, V), dtype=np.float32)
-    S1 = np.empty((N, HV, K, V), dtype=np.float32) if output_final_state else None
-    z1 = np.empty((N, HV, K), dtype=np.float32) if (output_final_state and normalize) else None
+    in_pool = slots is not None and inplace_final_state
+    if in_pool:
+        S1, z1 = S0, z0
+    else:
+        if slots is not None:
+            flags |= FLAG_FINAL_STATE_BY_SEQUENCE
+        S1 = np.empty((N,) + tail, dtype=np.float32) if output_final_state else None
+        z1 = np.empty((N, HV, K), dtype=np.float32) if (output_final_state and normalize) else None
 
     a = ScanArgs()
     a.struct_size = ctypes.sizeof(ScanArgs)
@@ -90,91 +138,166 @@ def _scan(fn, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
     a.head_dim_k, a.head_dim_v, a.chunk_size = K, V, chunk_size
     a.scale = 0.0 if scale is None else float(scale)
     a.eps = eps
-    a.q, a.q_stride = _ptr(q), _strides(q, 4)
-    a.k, a.k_stride = _ptr(k), _strides(k, 4)
-    a.v, a.v_stride = _ptr(v), _strides(v, 4)
-    a.o, a.o_stride = _ptr(o), _strides(o, 4)
-    if g is not None:
-        a.g, a.g_stride = _ptr(g), _strides(g, 3)
-    if beta is not None:
-        a.beta, a.beta_stride = _ptr(beta), _strides(beta, 3)
-    a.initial_state, a.final_state = _ptr(S0), _ptr(S1)
-    a.initial_norm, a.final_norm = _ptr(z0), _ptr(z1)
+    _tensor(a.q, q)
+    _tensor(a.k, k)
+    _tensor(a.v, v)
+    _tensor(a.o, o)
+    _tensor(a.g, g, rows=False)
+    _tensor(a.beta, beta, rows=False)
+    _tensor(a.initial_state, S0)
+    _tensor(a.final_state, S1)
+    _tensor(a.initial_norm, z0)
+    _tensor(a.final_norm, z1)
     if cu is not None:
-        a.cu_seqlens, a.num_seqs = _ptr(cu), N
-    check(fn(ctypes.byref(a)), where)
-    final = (S1, z1) if (normalize and S1 is not None) else S1
-    return o, final
+        a.cu_seqlens, a.num_seqs = cu.ctypes.data, N
+    if slots is not None:
+        a.state_indices, a.num_state_slots = slots.ctypes.data, P
+    inter = None
+    if output_intermediate_states:
+        steps = ctypes.c_int64()
+        check(lib.fw_intermediate_state_count(op, ctypes.byref(a), ctypes.byref(steps)), where)
+        inter = np.zeros((N, steps.value) + tail, dtype=np.float32)
+        _tensor(a.intermediate_states, inter)
+    check(lib.fw_scan(op, ctypes.byref(a)), where)
+    if not output_final_state:
+        final = None
+    else:
+        final = (S1, z1) if normalize else S1
+    return (o, final, inter) if output_intermediate_states else (o, final)
+
+
+def _op(name):
+    return OPS[name][0]
+
+
+_SERVING = ("state_indices", "inplace_final_state", "state_v_first", "output_intermediate_states")
+
+
+def _serving(where, kw):
+    """The serving keywords (module docstring); anything else is a TypeError."""
+    unknown = sorted(set(kw) - set(_SERVING))
+    if unknown:
+        raise TypeError(f"{where}() got unexpected keyword arguments {unknown}")
+    return kw
+
+
+def _no(where, **unsupported):
+    for name, value in unsupported.items():
+        if value is not None and value is not False:
+            raise NotImplementedError(f"{where}: {name} is not supported by fastweights yet")
+
+
+def _delta_flags(use_qk_l2norm_in_kernel):
+    return FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0
 
 
 def chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False,
-                      cu_seqlens=None, normalize=False, chunk_size=0, eps=1e-6):
-    """Chunked linear attention. With normalize=True, o_t = q_t S_t / (q_t . z_t + eps)
-    (scale unused), initial_state may be a tuple (S, z) and the final state is (S, z)."""
-    return _scan(lib.fw_linear_attn, "chunk_linear_attn", q, k, v, scale=scale,
+                      normalize=True, cu_seqlens=None, *, chunk_size=0, eps=1e-10, **serving):
+    """Chunked linear attention. normalize=True (fla's default): o_t =
+    scale q_t S_t / (scale q_t . z_t + eps), z_t = z_{t-1} + k_t; initial_state
+    may then be a pair (S, z [N, HV, K]) and the final state is (S, z)."""
+    return _scan(_op("linear_attn"), "chunk_linear_attn", q, k, v, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
                  cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps)
+                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps, **_serving('chunk_linear_attn', serving))
 
 
 def fused_recurrent_linear_attn(q, k, v, scale=None, initial_state=None,
-                                output_final_state=False, cu_seqlens=None, normalize=False,
-                                eps=1e-6):
+                                output_final_state=False, reverse=False, normalize=False,
+                                cu_seqlens=None, *, eps=1e-10, **serving):
     """Linear attention one token at a time (decode); see chunk_linear_attn."""
-    return _scan(lib.fw_linear_attn, "fused_recurrent_linear_attn", q, k, v, scale=scale,
+    _no("fused_recurrent_linear_attn", reverse=reverse)
+    return _scan(_op("linear_attn"), "fused_recurrent_linear_attn", q, k, v, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
                  cu_seqlens=cu_seqlens, mode=MODE_RECURRENT,
-                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps)
+                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps, **_serving('fused_recurrent_linear_attn', serving))
 
 
-def chunk_simple_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
-                     cu_seqlens=None, chunk_size=0):
-    """Gated linear attention with a per-token scalar log-decay g <= 0 (fla's simple_gla)."""
-    return _scan(lib.fw_simple_gla, "chunk_simple_gla", q, k, v, g=g, scale=scale,
+def _gla_gate(g, g_gamma, q, v, where):
+    """g [B, T, HV], or fla's g_gamma [HV] (a constant per-head log-decay),
+    broadcast over (B, T) without a copy; None for no gate."""
+    if g is not None and g_gamma is not None:
+        raise ValueError(f"{where}: pass g or g_gamma, not both")
+    if g_gamma is None:
+        return g
+    gamma = np.asarray(g_gamma, dtype=np.float32)
+    HV = np.shape(v)[2]
+    if gamma.shape != (HV,):
+        raise ValueError(f"{where}: g_gamma must have shape ({HV},), got {gamma.shape}")
+    return np.broadcast_to(gamma, np.shape(v)[:2] + (HV,))
+
+
+def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
+                     output_final_state=False, cu_seqlens=None, *, chunk_size=0, **serving):
+    """Gated linear attention with a scalar log-decay per token and value head:
+    g [B, T, HV] <= 0, or g_gamma [HV] for a constant one; neither: no gate."""
+    g = _gla_gate(g, g_gamma, q, v, "chunk_simple_gla")
+    op = "simple_gla" if g is not None else "linear_attn"
+    return _scan(_op(op), "chunk_simple_gla", q, k, v, g=g, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
-                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size)
+                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size, **_serving('chunk_simple_gla', serving))
 
 
-def fused_recurrent_simple_gla(q, k, v, g, scale=None, initial_state=None,
-                               output_final_state=False, cu_seqlens=None):
-    return _scan(lib.fw_simple_gla, "fused_recurrent_simple_gla", q, k, v, g=g, scale=scale,
+def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
+                               output_final_state=False, reverse=False, cu_seqlens=None,
+                               **serving):
+    """Gated linear attention one token at a time; see chunk_simple_gla."""
+    _no("fused_recurrent_simple_gla", reverse=reverse)
+    g = _gla_gate(g, g_gamma, q, v, "fused_recurrent_simple_gla")
+    op = "simple_gla" if g is not None else "linear_attn"
+    return _scan(_op(op), "fused_recurrent_simple_gla", q, k, v, g=g, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
-                 cu_seqlens=cu_seqlens, mode=MODE_RECURRENT)
+                 cu_seqlens=cu_seqlens, mode=MODE_RECURRENT, **_serving('fused_recurrent_simple_gla', serving))
 
 
-def chunk_delta_rule(q, k, v, beta, scale=None, initial_state=None, output_final_state=False,
-                     cu_seqlens=None, use_qk_l2norm_in_kernel=False, chunk_size=0):
-    """Delta rule, chunked in the WY/UT form."""
-    return _scan(lib.fw_delta_rule, "chunk_delta_rule", q, k, v, beta=beta, scale=scale,
-                 initial_state=initial_state, output_final_state=output_final_state,
-                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0)
+def _beta(beta, v):
+    """fla's beta=None: ones, broadcast without a copy."""
+    if beta is not None:
+        return beta
+    return np.broadcast_to(np.float32(1.0), np.shape(v)[:3])
 
 
-def fused_recurrent_delta_rule(q, k, v, beta, scale=None, initial_state=None,
-                               output_final_state=False, cu_seqlens=None,
-                               use_qk_l2norm_in_kernel=False):
-    return _scan(lib.fw_delta_rule, "fused_recurrent_delta_rule", q, k, v, beta=beta,
-                 scale=scale, initial_state=initial_state,
-                 output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                 mode=MODE_RECURRENT, flags=FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0)
-
-
-def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
-                           output_final_state=False, cu_seqlens=None,
-                           use_qk_l2norm_in_kernel=False, chunk_size=0):
-    """Gated delta rule (Qwen3-Next): decay by exp(g) before computing the error."""
-    return _scan(lib.fw_gated_delta_rule, "chunk_gated_delta_rule", q, k, v, g=g, beta=beta,
+def chunk_delta_rule(q, k, v, beta=None, scale=None, initial_state=None,
+                     output_final_state=False, use_qk_l2norm_in_kernel=False, cu_seqlens=None,
+                     *, chunk_size=0, **serving):
+    """Delta rule, chunked in the WY/UT form; beta=None means ones."""
+    return _scan(_op("delta_rule"), "chunk_delta_rule", q, k, v, beta=_beta(beta, v),
                  scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                  mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0)
+                 flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('chunk_delta_rule', serving))
 
 
-def fused_recurrent_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
-                                     output_final_state=False, cu_seqlens=None,
-                                     use_qk_l2norm_in_kernel=False):
-    return _scan(lib.fw_gated_delta_rule, "fused_recurrent_gated_delta_rule", q, k, v, g=g,
-                 beta=beta, scale=scale, initial_state=initial_state,
+def fused_recurrent_delta_rule(q, k, v, beta=None, scale=None, initial_state=None,
+                               output_final_state=False, use_qk_l2norm_in_kernel=False,
+                               cu_seqlens=None, **serving):
+    """Delta rule one token at a time (decode); beta=None means ones."""
+    return _scan(_op("delta_rule"), "fused_recurrent_delta_rule", q, k, v,
+                 beta=_beta(beta, v), scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                 mode=MODE_RECURRENT, flags=FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0)
+                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('fused_recurrent_delta_rule', serving))
+
+
+def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
+                           output_final_state=False, use_qk_l2norm_in_kernel=False,
+                           cu_seqlens=None, *, chunk_size=0, **serving):
+    """Gated delta rule (Qwen3-Next): decay by exp(g) before computing the error."""
+    return _scan(_op("gated_delta_rule"), "chunk_gated_delta_rule", q, k, v, g=g,
+                 beta=_beta(beta, v), scale=scale, initial_state=initial_state,
+                 output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                 mode=MODE_CHUNKED, chunk_size=chunk_size,
+                 flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('chunk_gated_delta_rule', serving))
+
+
+def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=None, scale=None,
+                                     initial_state=None, output_final_state=False,
+                                     use_qk_l2norm_in_kernel=False, cu_seqlens=None,
+                                     **serving):
+    """Gated delta rule one token at a time (decode). g=None: no gate (the
+    delta rule); beta=None: ones. Per-channel gates gk, gv: not yet."""
+    _no("fused_recurrent_gated_delta_rule", gk=gk, gv=gv)
+    op = "gated_delta_rule" if g is not None else "delta_rule"
+    return _scan(_op(op), "fused_recurrent_gated_delta_rule", q, k, v, g=g,
+                 beta=_beta(beta, v), scale=scale, initial_state=initial_state,
+                 output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('fused_recurrent_gated_delta_rule', serving))

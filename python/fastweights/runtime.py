@@ -1,9 +1,23 @@
 """Backends, threads and version."""
 import ctypes
 
-from ._lib import FastweightsError, check, lib
+from ._lib import OPS, FastweightsError, check, lib
 
-BACKENDS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "neon": 4}
+
+def _read_backends():
+    """{name: fw_backend value}: the library's ISA list, read through
+    fw_backend_name (values 1, 2, ... until one has no name), plus "auto"."""
+    found = {"auto": 0}
+    b = 1
+    while True:
+        name = lib.fw_backend_name(b).decode()
+        if name == "unknown":
+            return found
+        found[name] = b
+        b += 1
+
+
+BACKENDS = _read_backends()
 
 
 def backend():
@@ -35,10 +49,26 @@ def get_num_threads():
     return lib.fw_get_num_threads()
 
 
+def chunk_size(op, head_dim_k):
+    """The chunk size chunk_size=0 runs at for op ("linear_attn", "simple_gla",
+    "delta_rule", "gated_delta_rule", ...: ops()) with keys of head_dim_k."""
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}; expected one of {sorted(OPS)}")
+    return lib.fw_chunk_size(OPS[op][0], head_dim_k)
+
+
 def auto_chunk_size(delta_rule, head_dim_k):
-    """The chunk size chunk_size=0 runs at: for the delta rules (delta_rule
-    true) or linear attention, with keys of head_dim_k."""
-    return lib.fw_auto_chunk_size(int(bool(delta_rule)), head_dim_k)
+    """chunk_size() of the delta rule (delta_rule true) or linear attention."""
+    return chunk_size("delta_rule" if delta_rule else "linear_attn", head_dim_k)
+
+
+def ops():
+    """The library's op registry: {name: {"gate", "has_beta", "flags",
+    "flops_per_kv"}}; gate is "none" or "scalar"."""
+    gates = {0: "none", 1: "scalar"}
+    return {name: {"gate": gates.get(info.gate, str(info.gate)), "has_beta": bool(info.has_beta),
+                   "flags": info.flags, "flops_per_kv": info.flops_per_kv}
+            for name, (_, info) in OPS.items()}
 
 
 def version():
@@ -47,4 +77,5 @@ def version():
 
 
 __all__ = ["backend", "set_backend", "compiled_backends", "supported_backends",
-           "set_num_threads", "get_num_threads", "version", "FastweightsError"]
+           "set_num_threads", "get_num_threads", "version", "chunk_size", "auto_chunk_size",
+           "ops", "FastweightsError"]

@@ -1,4 +1,4 @@
-"""Plain float64 numpy reference of the scans (DESIGN.md §1), token by token."""
+"""Plain float64 numpy reference of the scans (docs/design.md, "The math"), token by token."""
 import numpy as np
 
 
@@ -32,9 +32,9 @@ def scan(q, k, v, g=None, beta=None, scale=None, initial_state=None, cu_seqlens=
                 if beta is not None:
                     w = float(beta[b, t, hv]) * (w - kt @ S)
                 S = S + np.outer(kt, w)
-                if normalize:
+                if normalize:  # fla's normalize=True
                     z = z + kt
-                    o[b, t, hv] = (qt @ S) / (qt @ z + eps)
+                    o[b, t, hv] = scale * (qt @ S) / (scale * (qt @ z) + eps)
                 else:
                     o[b, t, hv] = scale * (qt @ S)
             S_all[n, hv], z_all[n, hv] = S, z

@@ -38,8 +38,13 @@ CASES = [
 
 
 def call(fn, gated, delta, q, k, v, g, beta, **kw):
-    extra = ([g] if gated else []) + ([beta] if delta else [])
-    return fn(q, k, v, *extra, **kw)
+    if gated:
+        kw["g"] = g
+    if delta:
+        kw["beta"] = beta
+    if fn in (fw.chunk_linear_attn,):
+        kw.setdefault("normalize", False)
+    return fn(q, k, v, **kw)
 
 
 @pytest.mark.parametrize("name,fn,gated,delta", CASES, ids=[c[1].__name__ for c in CASES])
@@ -84,13 +89,13 @@ def test_normalized_linear_attn_with_state_pair(fn):
     S0 = np.random.default_rng(2).uniform(-0.5, 0.5, (2, 4, 12, 10)).astype(np.float32)
     z0 = np.random.default_rng(3).uniform(0, 1, (2, 4, 12)).astype(np.float32)
     o, (S, z) = fn(q, k, v, normalize=True, initial_state=(S0, z0), output_final_state=True)
-    ro, rS, rz = scan(q, k, v, normalize=True, initial_state=S0, initial_norm=z0)
+    ro, rS, rz = scan(q, k, v, normalize=True, initial_state=S0, initial_norm=z0, eps=1e-10)
     assert relerr(o, ro) < TOL and relerr(S, rS) < TOL and relerr(z, rz) < TOL
 
 
 def test_no_final_state_returns_none():
     q, k, v, _, _ = inputs()
-    assert fw.chunk_linear_attn(q, k, v)[1] is None
+    assert fw.chunk_linear_attn(q, k, v, normalize=False)[1] is None
 
 
 def test_errors_carry_status_text():
@@ -102,7 +107,7 @@ def test_errors_carry_status_text():
     with pytest.raises(fw.FastweightsError, match="chunk size"):
         fw.chunk_simple_gla(q, k, v, g, chunk_size=-1)
     with pytest.raises(fw.FastweightsError, match="cu_seqlens"):
-        fw.chunk_linear_attn(q, k, v, cu_seqlens=[0, 70, 140])  # B = 2
+        fw.chunk_linear_attn(q, k, v, normalize=False, cu_seqlens=[0, 70, 140])  # B = 2
     with pytest.raises(ValueError):
         fw.chunk_gated_delta_rule(q, k, v, g[:, :5], beta)
     with pytest.raises(ValueError):
