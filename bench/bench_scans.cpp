@@ -5,7 +5,7 @@
 // (Python, against the binding in one process: PyTorch is a pip download).
 //
 // Counters: tokens/s; model GFLOP/s (4KV per token and value head for linear
-// attention, 6KV for the delta rule: DESIGN.md §2); efficiency = model FLOP/s
+// attention, 6KV for the delta rule: docs/design.md); efficiency = model FLOP/s
 // / the FMA peak of the active backend measured here on the same number of
 // threads (peers included: one yardstick per machine); for decode, state GB/s (each step reads and
 // writes every state) and its fraction of the measured copy bandwidth. The JSON context records the
@@ -13,7 +13,7 @@
 //
 // FW_BENCH_CHUNK=n runs the library's scans and the OpenBLAS peer with chunk
 // size n (tuning); both use the library's default otherwise.
-// FW_BENCH_FULL=1 registers the whole shape matrix of issue 6 (hours on two
+// FW_BENCH_FULL=1 registers the whole shape matrix (hours on two
 // cores); the default set holds the shapes its targets name.
 #include <benchmark/benchmark.h>
 
@@ -169,8 +169,8 @@ void register_all(bool full) {
   }
   for (int op = 0; op < fw_op_count(); ++op) {
     const std::string n = op_name(op);
-    add(benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED,
-                                     0, false),
+    add(benchmark::RegisterBenchmark(("chunk_" + n).c_str(), BM_Fastweights, op, FW_MODE_CHUNKED, 0,
+                                     false),
         prefill);
     add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode").c_str(), BM_Fastweights,
                                      op, FW_MODE_RECURRENT, 0, false),

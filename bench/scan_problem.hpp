@@ -39,9 +39,7 @@ inline fw_op_info op_info(int op) {
 }
 inline const char* op_name(int op) { return op_info(op).name; }
 // Model FLOPs per token and value head: 4KV, 6KV (delta).
-inline double model_flops(int op, int64_t K, int64_t V) {
-  return op_info(op).flops_per_kv * K * V;
-}
+inline double model_flops(int op, int64_t K, int64_t V) { return op_info(op).flops_per_kv * K * V; }
 
 struct ScanProblem {
   int64_t B, T, H, HV, K, V;
@@ -74,8 +72,8 @@ struct ScanProblem {
 // state updated in place (decode carries it from step to step, as a serving
 // loop does), K-first or V-first (the same floats either way: the benchmark
 // times the layout, not the values).
-inline fw_scan_args scan_args(ScanProblem& p, const fw_op_info& info, int32_t mode,
-                              int64_t chunk, bool v_first = false) {
+inline fw_scan_args scan_args(ScanProblem& p, const fw_op_info& info, int32_t mode, int64_t chunk,
+                              bool v_first = false) {
   fw_scan_args a;
   fw_scan_args_init(&a);
   a.mode = mode;

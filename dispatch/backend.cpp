@@ -11,9 +11,9 @@
 namespace fw {
 
 // Each compiled ISA file's table, in its own namespace (kernels/isa/<name>.cpp).
-#define FW_ISA_DECLARE(name) \
-  namespace name {           \
-  const KernelTable* kernel_table();  \
+#define FW_ISA_DECLARE(name)         \
+  namespace name {                   \
+  const KernelTable* kernel_table(); \
   }
 FW_COMPILED_ISAS(FW_ISA_DECLARE)
 #undef FW_ISA_DECLARE

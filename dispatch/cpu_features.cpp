@@ -1,4 +1,4 @@
-// CPUID + XGETBV decoding (DESIGN.md §3, dispatch rules; as Highway's
+// CPUID + XGETBV decoding (docs/design.md, "Dispatch"; as Highway's
 // ReadXCR0). A feature counts only if the OS also saves its registers:
 // AVX2 needs XCR0 bits 1-2 (SSE, AVX state); AVX-512 needs bits 5-7 too
 // (opmask, ZMM_Hi256, Hi16_ZMM). xsimd 8's own check omits bit 7, so we do

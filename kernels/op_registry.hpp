@@ -23,14 +23,14 @@ constexpr uint32_t kCommonFlags =
 
 // X(fw_op value, C entry point, fla name, gate kind, reads beta, own flags,
 //   model FLOPs per token and value head over K * V, kernel family)
-#define FW_OP_REGISTRY(X)                                                                        \
-  X(FW_OP_LINEAR_ATTN, fw_linear_attn, "linear_attn", FW_GATE_NONE, false, FW_FLAG_NORMALIZE,   \
-    4.0, ::fw::Family::kLinearAttn)                                                              \
-  X(FW_OP_SIMPLE_GLA, fw_simple_gla, "simple_gla", FW_GATE_SCALAR, false, 0u, 4.0,               \
-    ::fw::Family::kLinearAttn)                                                                   \
-  X(FW_OP_DELTA_RULE, fw_delta_rule, "delta_rule", FW_GATE_NONE, true, 0u, 6.0,                  \
-    ::fw::Family::kDeltaRule)                                                                    \
-  X(FW_OP_GATED_DELTA_RULE, fw_gated_delta_rule, "gated_delta_rule", FW_GATE_SCALAR, true, 0u, \
+#define FW_OP_REGISTRY(X)                                                                          \
+  X(FW_OP_LINEAR_ATTN, fw_linear_attn, "linear_attn", FW_GATE_NONE, false, FW_FLAG_NORMALIZE, 4.0, \
+    ::fw::Family::kLinearAttn)                                                                     \
+  X(FW_OP_SIMPLE_GLA, fw_simple_gla, "simple_gla", FW_GATE_SCALAR, false, 0u, 4.0,                 \
+    ::fw::Family::kLinearAttn)                                                                     \
+  X(FW_OP_DELTA_RULE, fw_delta_rule, "delta_rule", FW_GATE_NONE, true, 0u, 6.0,                    \
+    ::fw::Family::kDeltaRule)                                                                      \
+  X(FW_OP_GATED_DELTA_RULE, fw_gated_delta_rule, "gated_delta_rule", FW_GATE_SCALAR, true, 0u,     \
     6.0, ::fw::Family::kDeltaRule)
 
 struct OpDesc {

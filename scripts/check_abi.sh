@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compares the exported ABI of libfastweights.so.0 with the committed
-# baseline abi/libfastweights.so.0.abi (libabigail's abidw/abidiff, Debian
+# Compares the exported ABI of libfastweights.so.1 with the committed
+# baseline abi/libfastweights.so.1.abi (libabigail's abidw/abidiff, Debian
 # package abigail-tools). Fails on a removed or changed function, variable
 # or type reachable from them (or on a tool error); additions pass.
 #   check_abi.sh            check
@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build-abi -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFW_BUILD_TESTS=OFF \
   -DFW_BUILD_BENCH=OFF > /dev/null
 cmake --build build-abi -j "$(nproc)" > /dev/null
-lib=build-abi/libfastweights.so.0
-baseline=abi/libfastweights.so.0.abi
-current=build-abi/libfastweights.so.0.abi
+lib=build-abi/libfastweights.so.1
+baseline=abi/libfastweights.so.1.abi
+current=build-abi/libfastweights.so.1.abi
 abidw --headers-dir include/fastweights --no-corpus-path --out-file "$current" "$lib"
 if [ "${1:-}" = "--update" ]; then
   cp "$current" "$baseline"

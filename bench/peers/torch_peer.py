@@ -6,7 +6,7 @@ download, benchmarks only; never part of the test run).
 
     python3 bench/peers/torch_peer.py [--threads 1] [--T 4096] [--H 16] [--K 128] [--chunk 0]
 
-Chunked forms follow DESIGN.md §2 (--chunk for both, WY form for the delta rule,
+Chunked forms follow docs/design.md (--chunk for both, WY form for the delta rule,
 the triangular solve by torch.linalg.solve_triangular); recurrent forms loop
 over tokens. Prints one Markdown row per op and form with tokens/s for
 PyTorch and fastweights and their ratio.

@@ -1,4 +1,4 @@
-// Building blocks of the chunked scans (DESIGN.md §2), shared by linear
+// Building blocks of the chunked scans (docs/design.md, "Chunked form"), shared by linear
 // attention and the delta rule; the products go through gemm.hpp. Every
 // helper is a template on the vector policy, even where it could be plain: a
 // non-template inline function here would be compiled once per ISA file and

@@ -37,7 +37,8 @@ constexpr int kPartialsAtOnce = 4;
 template <class Vec, class Row>
 inline void lane_split_sum(int64_t K, Row&& row, float* out) {
   using V = typename Vec::type;
-  constexpr int N = Vec::N, H = N / 2 > 0 ? N / 2 : 1, P = N < kPartialsAtOnce ? N : kPartialsAtOnce;
+  constexpr int N = Vec::N, H = N / 2 > 0 ? N / 2 : 1,
+                P = N < kPartialsAtOnce ? N : kPartialsAtOnce;
   V held[H][kNB];
   for (int l = 0; l < H; ++l)
     for (int x = 0; x < kNB; ++x) held[l][x] = Vec::zero();

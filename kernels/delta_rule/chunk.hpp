@@ -1,4 +1,4 @@
-// Delta rule and gated delta rule, chunked in the WY/UT form (DESIGN.md §2,
+// Delta rule and gated delta rule, chunked in the WY/UT form (docs/design.md,
 // Yang et al. 2024). Per chunk of L <= C tokens, G the in-chunk cumulative
 // log-decay (zero when ungated):
 //   A_ij = beta_i (k_i . k_j) exp(G_i - G_j), i > j

@@ -2,8 +2,8 @@
 // (CMakeLists.txt); reached only when dispatch/ saw AVX2, FMA and the OS's
 // ymm state (XCR0 bits 1-2).
 #include "kernels/common/vec_xsimd.hpp"
-#include "kernels/kernel_table.hpp"
 #include "kernels/isa/table.hpp"
+#include "kernels/kernel_table.hpp"
 
 namespace fw {
 namespace avx2 {

@@ -1,8 +1,8 @@
 // AVX-512 backend (F/BW/DQ/VL): 16 floats per batch. Compiled with those
 // flags only; reached only when dispatch/ saw them and XCR0 bits 5-7.
 #include "kernels/common/vec_xsimd.hpp"
-#include "kernels/kernel_table.hpp"
 #include "kernels/isa/table.hpp"
+#include "kernels/kernel_table.hpp"
 
 namespace fw {
 namespace avx512 {

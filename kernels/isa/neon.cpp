@@ -1,7 +1,7 @@
 // NEON backend (AArch64 Advanced SIMD, baseline there): 4 floats per batch.
 #include "kernels/common/vec_xsimd.hpp"
-#include "kernels/kernel_table.hpp"
 #include "kernels/isa/table.hpp"
+#include "kernels/kernel_table.hpp"
 
 namespace fw {
 namespace neon {

@@ -1,8 +1,8 @@
 // Portable backend: every kernel over the one-float policy, compiled at the
 // baseline ISA; runs on any CPU.
 #include "kernels/common/vec_scalar.hpp"
-#include "kernels/kernel_table.hpp"
 #include "kernels/isa/table.hpp"
+#include "kernels/kernel_table.hpp"
 
 namespace fw {
 namespace scalar {

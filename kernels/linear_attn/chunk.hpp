@@ -1,4 +1,4 @@
-// Linear attention, chunked (prefill): DESIGN.md §2. Per chunk of L <= C
+// Linear attention, chunked (prefill): docs/design.md. Per chunk of L <= C
 // tokens with in-chunk cumulative log-decay G:
 //   O = (exp(G) Q) S + ((Q K^T) * exp(G_i - G_j) * M) V
 //   S <- exp(G_last) S + (exp(G_last - G) K)^T V

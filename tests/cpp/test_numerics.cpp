@@ -24,7 +24,7 @@ class LongSequence : public ::testing::TestWithParam<Param> {};
 
 // Delta rules over T = 100000 with unit keys and beta in (0, 1): the state is
 // a contraction plus a bounded write, so fp32 must track the double
-// reference closely all the way (issue bound: 1e-3 relative).
+// reference closely all the way (the README's bound: 1e-3 relative).
 TEST_P(LongSequence, DeltaRulesStayFiniteAndAccurate) {
   FW_USE_BACKEND_OR_SKIP(std::get<0>(GetParam()));
   for (fw_op op : {FW_OP_DELTA_RULE, FW_OP_GATED_DELTA_RULE}) {

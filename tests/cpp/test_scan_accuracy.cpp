@@ -1,5 +1,5 @@
 // Every scan x {chunked, recurrent} against the double reference, over
-// shapes that hit chunk and vector tails (DESIGN.md §5), on every backend.
+// shapes that hit chunk and vector tails (docs/design.md, "Testing"), on every backend.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -13,7 +13,7 @@
 namespace fwtest {
 namespace {
 
-// Relative max error allowed (issue 2: < 1e-5 for T <= 1000, unit keys).
+// Relative max error allowed (< 1e-5 for T <= 1000, unit keys: the README's promise).
 constexpr double kTol = 1e-5;
 
 std::vector<Shape> accuracy_shapes() {
@@ -72,7 +72,7 @@ std::vector<Shape> accuracy_shapes() {
         s.bhtd = T == 200;
         out.push_back(s);
       }
-  // The largest head sizes the issue names (512), beside tiny ones.
+  // The largest head sizes we promise (512), beside tiny ones.
   for (const Variant& var : variants)
     for (const auto& kv : {std::pair<int64_t, int64_t>{512, 33}, {3, 512}, {512, 512}})
       for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
