@@ -6,6 +6,7 @@
 // and hands each thread its own scratch (chunk_scratch_floats() floats).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/op_registry.hpp"
@@ -106,6 +107,28 @@ constexpr int64_t kNeverChunked = INT64_MAX;
 struct AutoSwitch {
   int64_t chunked_from[kNumOps][3];
 };
+
+// One op's row of a backend's AUTO switch.
+struct AutoSwitchRow {
+  fw_op op;
+  int64_t chunked_from[3];
+};
+
+// A backend's AUTO switch from its rows, which must name every op of the
+// registry once: a new op does not compile until each backend has measured
+// its crossover (a missing row would otherwise read as "always chunked").
+template <size_t R>
+constexpr AutoSwitch auto_switch(const AutoSwitchRow (&rows)[R]) {
+  static_assert(R == kNumOps, "one AUTO row per op of the registry");
+  AutoSwitch a{};
+  bool seen[kNumOps] = {};
+  for (const AutoSwitchRow& r : rows) {
+    if (r.op < 0 || r.op >= kNumOps || seen[r.op]) throw "AUTO rows: an op twice, or unknown";
+    seen[r.op] = true;
+    for (int i = 0; i < 3; ++i) a.chunked_from[r.op][i] = r.chunked_from[i];
+  }
+  return a;
+}
 
 // The kernels of one family (op_registry.hpp): the recurrent form, and the
 // chunked form's two halves.

@@ -23,12 +23,12 @@ using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 2>;
 // K = 128 T = 3 1.21, T = 4 0.75, at K = 256 T = 2 0.92; gated delta rule at
 // K = 64 T = 6 1.06, T = 8 0.85, at K = 128 T = 3 1.36, T = 4 0.87, at
 // K = 256 T = 3 1.04, T = 4 0.63.
-constexpr AutoSwitch kAutoSwitch = {{
-    {4, 4, 4},
-    {8, 8, 8},
-    {8, 4, 2},
-    {8, 4, 4},
-}};
+constexpr AutoSwitch kAutoSwitch = auto_switch({
+    {FW_OP_LINEAR_ATTN, {4, 4, 4}},
+    {FW_OP_SIMPLE_GLA, {8, 8, 8}},
+    {FW_OP_DELTA_RULE, {8, 4, 2}},
+    {FW_OP_GATED_DELTA_RULE, {8, 4, 4}},
+});
 }  // namespace
 
 const KernelTable* kernel_table() {

@@ -23,12 +23,12 @@ using Vec = XsimdVec<xsimd::avx512bw, Tag, 8, 2>;
 // T = 8 1.36 / 1.04 / 0.89, T = 12 1.30 / 0.97 / 0.82, at K = 64 1.17-1.22
 // at T = 16 .. 512. At K = 64 the recurrent delta rules keep a 16 KiB state
 // in L1 and beat the chunked form at every length.
-constexpr AutoSwitch kAutoSwitch = {{
-    {4, 4, 4},
-    {4, 4, 4},
-    {kNeverChunked, 8, 4},
-    {kNeverChunked, 10, 8},
-}};
+constexpr AutoSwitch kAutoSwitch = auto_switch({
+    {FW_OP_LINEAR_ATTN, {4, 4, 4}},
+    {FW_OP_SIMPLE_GLA, {4, 4, 4}},
+    {FW_OP_DELTA_RULE, {kNeverChunked, 8, 4}},
+    {FW_OP_GATED_DELTA_RULE, {kNeverChunked, 10, 8}},
+});
 }  // namespace
 
 const KernelTable* kernel_table() {

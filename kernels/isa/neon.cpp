@@ -12,12 +12,12 @@ using Vec = XsimdVec<xsimd::neon64, Tag>;
 // AUTO's switch (kernel_table.hpp): 16 tokens, the crossover once measured
 // on AVX-512 for every op. Not measured on an Arm CPU yet (qemu's timings
 // say nothing about one).
-constexpr AutoSwitch kAutoSwitch = {{
-    {16, 16, 16},
-    {16, 16, 16},
-    {16, 16, 16},
-    {16, 16, 16},
-}};
+constexpr AutoSwitch kAutoSwitch = auto_switch({
+    {FW_OP_LINEAR_ATTN, {16, 16, 16}},
+    {FW_OP_SIMPLE_GLA, {16, 16, 16}},
+    {FW_OP_DELTA_RULE, {16, 16, 16}},
+    {FW_OP_GATED_DELTA_RULE, {16, 16, 16}},
+});
 }  // namespace
 
 const KernelTable* kernel_table() {

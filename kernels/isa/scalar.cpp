@@ -16,12 +16,12 @@ using Vec = ScalarVec<Tag>;
 // measured (2 .. 1024), while the chunked delta rules took 0.55-0.89 of it
 // from T = 2 (fastweights_ab_compare on a Zen 4, B = 1, H = 4, K = 64 ..
 // 256, one thread).
-constexpr AutoSwitch kAutoSwitch = {{
-    {kNeverChunked, kNeverChunked, kNeverChunked},
-    {kNeverChunked, kNeverChunked, kNeverChunked},
-    {2, 2, 2},
-    {2, 2, 2},
-}};
+constexpr AutoSwitch kAutoSwitch = auto_switch({
+    {FW_OP_LINEAR_ATTN, {kNeverChunked, kNeverChunked, kNeverChunked}},
+    {FW_OP_SIMPLE_GLA, {kNeverChunked, kNeverChunked, kNeverChunked}},
+    {FW_OP_DELTA_RULE, {2, 2, 2}},
+    {FW_OP_GATED_DELTA_RULE, {2, 2, 2}},
+});
 }  // namespace
 
 const KernelTable* kernel_table() {
