@@ -29,64 +29,40 @@ inline void finish_token(const ScanTask& t, int64_t s, const float* qn, const fl
   rows::scaled_copy<Vec>(t.V, out_scale, acc, t.o + s * t.o_ts);
 }
 
-// R rows j0 .. j0 + R - 1 of a V-first state (row j = the state's column
-// j, K floats, K a multiple of the sums' lane count G), one token: each row
-// is updated and read out while in L1, q S_j summed on G-lane vectors in
+// Row j of a V-first state (the state's column j, K floats, K a multiple
+// of Vec::N), one token: updated and read out in one pass, q S_j summed in
 // the lane-split order of the K-first kernel (state_sweep.hpp), so the bits
-// are the same; R rows side by side keep R sums in flight.
-template <class Vec, int R>
-inline void linear_attn_rows_v_first(const ScanTask& t, int64_t j0, const float* kn,
-                                     const float* qn, float decay, const float* v, float* acc) {
-  using Sum = Vec;
-  using ST = typename Sum::type;
-  const int64_t K = t.K;
-  const typename Vec::type vdecay = Vec::set1(decay);
-  float* row[R];
-  ST sum[R];
-  for (int r = 0; r < R; ++r) {
-    row[r] = t.S + (j0 + r) * t.S_ld;
-    sum[r] = Sum::zero();
-    const typename Vec::type vj = Vec::set1(v[j0 + r]);
-    int64_t i = 0;
-    for (; i + Vec::N <= K; i += Vec::N)
-      Vec::store(row[r] + i,
-                 Vec::fma(Vec::load(kn + i), vj, Vec::mul(vdecay, Vec::load(row[r] + i))));
-    for (; i < K; ++i) row[r][i] = Vec::fma1(kn[i], v[j0 + r], decay * row[r][i]);
-  }
-  for (int64_t i = 0; i < K; i += Sum::N) {
-    const ST qi = Sum::load(qn + i);
-    for (int r = 0; r < R; ++r) sum[r] = Sum::fma(qi, Sum::load(row[r] + i), sum[r]);
-  }
-  for (int r = 0; r < R; ++r) acc[j0 + r] = Sum::tree_sum(sum[r]);
-}
-
+// are the same. Returns q_t S_t's element j.
 template <class Vec>
-void linear_attn_recurrent_v_first(const ScanTask& t) {
-  const int64_t K = t.K, V = t.V;
-  float* qn = t.ws;
-  float* kn = qn + K;
-  float* acc = kn + K;
-  constexpr int kRows = 1;
-  for (int64_t s = 0; s < t.T; ++s) {
-    prefetch_token_ahead<Vec>(t, s);
-    rows::load_row<Vec>(K, t.q + s * t.q_ts, qn, t.qk_l2norm);
-    rows::load_row<Vec>(K, t.k + s * t.k_ts, kn, t.qk_l2norm);
-    const float decay = t.g ? std::exp(t.g[s * t.g_ts]) : 1.0f;
-    const float* v = t.v + s * t.v_ts;
-    int64_t j = 0;
-    for (; j + kRows <= V; j += kRows)
-      linear_attn_rows_v_first<Vec, kRows>(t, j, kn, qn, decay, v, acc);
-    for (; j < V; ++j) linear_attn_rows_v_first<Vec, 1>(t, j, kn, qn, decay, v, acc);
-    finish_token<Vec>(t, s, qn, kn, acc);
+inline float linear_attn_row_v_first(float* row, int64_t K, const float* kn, const float* qn,
+                                     float decay, float v) {
+  using VT = typename Vec::type;
+  const VT vv = Vec::set1(v), vdecay = Vec::set1(decay);
+  VT sum = Vec::zero();
+  for (int64_t i = 0; i < K; i += Vec::N) {
+    const VT r = Vec::fma(Vec::load(kn + i), vv, Vec::mul(vdecay, Vec::load(row + i)));
+    Vec::store(row + i, r);
+    sum = Vec::fma(Vec::load(qn + i), r, sum);
   }
+  return Vec::tree_sum(sum);
 }
 
 template <class Vec>
 void linear_attn_recurrent(const ScanTask& t) {
   const int64_t K = t.K, V = t.V;
-  if (t.S_v_first && K % Vec::N == 0) return linear_attn_recurrent_v_first<Vec>(t);
   float* qn = t.ws;
   float* kn = qn + K;
+  if (t.S_v_first && K % Vec::N == 0) {
+    float* acc = kn + K;
+    for (int64_t s = 0; s < t.T; ++s) {
+      const float decay = begin_token<Vec>(t, s, qn, kn);
+      const float* v = t.v + s * t.v_ts;
+      for (int64_t j = 0; j < V; ++j)
+        acc[j] = linear_attn_row_v_first<Vec>(t.S + j * t.S_ld, K, kn, qn, decay, v[j]);
+      finish_token<Vec>(t, s, qn, kn, acc);
+    }
+    return;
+  }
   // q S in lane-split order (state_sweep.hpp): row i adds into partial row
   // i mod G of `lanes`, and the partial rows are added in the halving tree.
   constexpr int G = Vec::N;
@@ -98,10 +74,7 @@ void linear_attn_recurrent(const ScanTask& t) {
   static_assert(kBlock <= kMaxStateBlock, "scratch holds K x kMaxStateBlock");
   static_assert(G <= kMaxLanes, "scratch holds kMaxLanes partial rows");
   for (int64_t s = 0; s < t.T; ++s) {
-    prefetch_token_ahead<Vec>(t, s);
-    rows::load_row<Vec>(K, t.q + s * t.q_ts, qn, t.qk_l2norm);
-    rows::load_row<Vec>(K, t.k + s * t.k_ts, kn, t.qk_l2norm);
-    const float decay = t.g ? std::exp(t.g[s * t.g_ts]) : 1.0f;
+    const float decay = begin_token<Vec>(t, s, qn, kn);
     const float* v = t.v + s * t.v_ts;
     // Row-major: one streaming pass. (Column blocks with register
     // accumulators, as the delta rule uses, made decode at B = 64, HV = 32,
@@ -126,8 +99,8 @@ void linear_attn_recurrent(const ScanTask& t) {
         state_block::release<Vec>(t, c0, w, blk);
       }
     }
-    // (Rows past K hold zeros, which change no sum: skipped. fma(1, x, y) is
-    // the sum x + y rounded once, as the tree's additions are.)
+    // (Partial rows past K, when K < G, are never formed: zeros would change
+    // no sum. fma(1, x, y) is x + y rounded once, as the tree's adds are.)
     for (int h = G / 2; h >= 1; h /= 2)
       for (int l = 0; l < h && l + h < used; ++l)
         rows::axpy<Vec>(V, 1.0f, lanes + (l + h) * V, lanes + l * V);
