@@ -11,7 +11,7 @@
 // state row's dot product runs on N-wide vectors (each lane in row order,
 // then the lanes halved), so these K-first sweeps and the V-first kernels
 // give the same bits. The sweeps visit the rows partial by partial (rows l,
-// l + N, l + 2N, ..., two partials at a time; lane_split_sum): the block's
+// l + N, l + 2N, ..., several partials at a time; lane_split_sum): the block's
 // N x kNB partial vectors do not fit the registers at once, and keeping
 // them there for one vector of columns instead (so that rows could go in
 // order) cost 43 % more loads per FMA and 27 % on decode
@@ -24,12 +24,20 @@ namespace fw {
 namespace sweep {
 
 constexpr int kNB = 2;  // vectors per column block
-// Partials formed side by side (lane_split_sum).
-constexpr int kPartialsAtOnce = 4;
+// Partials formed side by side (lane_split_sum), so rows go in runs of that
+// many: as many as the registers hold beside the N/2 x kNB pending sums (16
+// of 32 on AVX-512; AVX2 has 16 registers in all). On AVX-512, delta-rule
+// decode (B = 64, HV = 32, K = V = 128, one thread) took 1.05-1.06x ABI 0's
+// time with four and 1.14x in cache (T = 256, H = 4); with eight, 1.03-1.05x
+// and 1.07x.
+template <class Vec>
+constexpr int partials_at_once() {
+  return Vec::N >= 16 ? 8 : Vec::N == 8 ? 2 : Vec::N;
+}
 
 // out[0 : kNB N) = the lane-split sum over rows 0 .. K-1 of a block:
 // row(i, acc) adds row i's term into acc[kNB]. The rows go partial by
-// partial, two partials at a time, and the tree's first level is taken as
+// partial, partials_at_once() at a time, and the tree's first level is taken as
 // the partials arrive (partial l + N/2 onto partial l), so the N/2 pending
 // sums stay in registers (16 vectors on AVX-512); the rest of the tree
 // follows. Partials past K (K < N) are never formed: they would be zeros,
@@ -37,8 +45,7 @@ constexpr int kPartialsAtOnce = 4;
 template <class Vec, class Row>
 inline void lane_split_sum(int64_t K, Row&& row, float* out) {
   using V = typename Vec::type;
-  constexpr int N = Vec::N, H = N / 2 > 0 ? N / 2 : 1,
-                P = N < kPartialsAtOnce ? N : kPartialsAtOnce;
+  constexpr int N = Vec::N, H = N / 2 > 0 ? N / 2 : 1, P = partials_at_once<Vec>();
   V held[H][kNB];
   for (int l = 0; l < H; ++l)
     for (int x = 0; x < kNB; ++x) held[l][x] = Vec::zero();
