@@ -13,7 +13,7 @@ import json
 import re
 import sys
 
-NAME = re.compile(r"^(?P<bench>[a-z_]+(?:/[a-z]+)?)/(?P<B>\d+)/(?P<T>\d+)/(?P<H>\d+)/(?P<HV>\d+)/"
+NAME = re.compile(r"^(?P<bench>[a-z_]+(?:/[a-z_]+)?)/(?P<B>\d+)/(?P<T>\d+)/(?P<H>\d+)/(?P<HV>\d+)/"
                   r"(?P<K>\d+)/(?P<threads>\d+)")
 
 

@@ -115,7 +115,7 @@ def main():
     with torch.no_grad():
         rows = [
             ("linear_attn", "chunked", T, lambda: chunk_linear_attn(tq, tk, tv, scale, Cl),
-             lambda: fw.chunk_linear_attn(q, k, v, chunk_size=Cl)),
+             lambda: fw.chunk_linear_attn(q, k, v, normalize=False, chunk_size=Cl)),
             ("delta_rule", "chunked", T, lambda: chunk_delta_rule(tq, tk, tv, tb, scale, Cd),
              lambda: fw.chunk_delta_rule(q, k, v, beta, chunk_size=Cd)),
             ("linear_attn", "recurrent", Tr, lambda: recurrent(tq[:, :Tr], tk[:, :Tr], tv[:, :Tr], None, scale),
