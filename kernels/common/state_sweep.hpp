@@ -1,8 +1,8 @@
-// The recurrent kernels' sweeps over a K x V state, one block of kNB
-// vectors of columns at a time with the block's sums in registers (per-row
-// helpers that reload and store them for every row made delta-rule decode
-// at B = 64, HV = 32, K = V = 128 take 21.8 ms on one thread instead of
-// 13.7).
+// The recurrent kernels' sweeps over a K x V state, one block of
+// block_vectors() vectors of columns at a time with the block's sums in
+// registers (per-row helpers that reload and store them for every row made
+// delta-rule decode at B = 64, HV = 32, K = V = 128 take 21.8 ms on one
+// thread instead of 13.7).
 //
 // Lane-split sums. A sum over the K rows (k S, q S) is kept as N partial
 // sums (N = Vec::N), row i adding into partial i mod N in row order, and
@@ -10,12 +10,11 @@
 // l + N/2, ..., Vec::tree_sum's order). That is the order in which a V-first
 // state row's dot product runs on N-wide vectors (each lane in row order,
 // then the lanes halved), so these K-first sweeps and the V-first kernels
-// give the same bits. The sweeps visit the rows partial by partial (rows l,
-// l + N, l + 2N, ..., several partials at a time; lane_split_sum): the block's
-// N x kNB partial vectors do not fit the registers at once, and keeping
-// them there for one vector of columns instead (so that rows could go in
-// order) cost 43 % more loads per FMA and 27 % on decode
-// (docs/decisions.md).
+// give the same bits. Where the block's N x block_vectors partial vectors do
+// not fit the registers at once, the sweeps visit the rows a few partials at
+// a time (rows l, l + N, l + 2N, ...; lane_split_sum): keeping all of them
+// for one vector of columns instead cost 43 % more loads per FMA and 27 %
+// on AVX-512 decode (docs/decisions.md).
 #pragma once
 
 #include <cstdint>
@@ -23,20 +22,25 @@
 namespace fw {
 namespace sweep {
 
-constexpr int kNB = 2;  // vectors per column block
-// Partials formed side by side (lane_split_sum), so rows go in runs of that
-// many: as many as the registers hold beside the N/2 x kNB pending sums (16
-// of 32 on AVX-512; AVX2 has 16 registers in all). On AVX-512, delta-rule
-// decode (B = 64, HV = 32, K = V = 128, one thread) took 1.05-1.06x ABI 0's
-// time with four and 1.14x in cache (T = 256, H = 4); with eight, 1.03-1.05x
-// and 1.07x.
+// Vectors per column block, and partials formed side by side
+// (lane_split_sum: rows go in runs of that many), as the registers allow
+// beside the N/2 x 2 pending sums. AVX-512 (32 registers): eight partials;
+// delta-rule decode at B = 64, HV = 32, K = V = 128 (one thread) took
+// 1.05-1.06x ABI 0's time with four and 1.14x in cache (T = 256, H = 4),
+// with eight 1.03-1.05x and 1.07x. AVX2 (16 registers): two partials,
+// 1.17-1.19x and 1.36x (one-vector blocks with all eight partials, rows in
+// order: 1.22x and 1.68x). Four-wide vectors and scalars: every partial.
+template <class Vec>
+constexpr int block_vectors() {
+  return 2;
+}
 template <class Vec>
 constexpr int partials_at_once() {
-  return Vec::N >= 16 ? 8 : Vec::N == 8 ? 2 : Vec::N;
+  return Vec::N == 8 ? 2 : Vec::N < 8 ? Vec::N : 8;
 }
 
-// out[0 : kNB N) = the lane-split sum over rows 0 .. K-1 of a block:
-// row(i, acc) adds row i's term into acc[kNB]. The rows go partial by
+// out[0 : NB N) = the lane-split sum over rows 0 .. K-1 of a block of NB =
+// block_vectors() vectors: row(i, acc) adds row i's term into acc[NB]. The rows go partial by
 // partial, partials_at_once() at a time, and the tree's first level is taken as
 // the partials arrive (partial l + N/2 onto partial l), so the N/2 pending
 // sums stay in registers (16 vectors on AVX-512); the rest of the tree
@@ -45,6 +49,7 @@ constexpr int partials_at_once() {
 template <class Vec, class Row>
 inline void lane_split_sum(int64_t K, Row&& row, float* out) {
   using V = typename Vec::type;
+  constexpr int kNB = block_vectors<Vec>();
   constexpr int N = Vec::N, H = N / 2 > 0 ? N / 2 : 1, P = partials_at_once<Vec>();
   V held[H][kNB];
   for (int l = 0; l < H; ++l)
@@ -56,10 +61,11 @@ inline void lane_split_sum(int64_t K, Row&& row, float* out) {
     V acc[P][kNB];
     for (int p = 0; p < P; ++p)
       for (int x = 0; x < kNB; ++x) acc[p][x] = Vec::zero();
-    for (int64_t i = l0; i < K; i += N)
+    int64_t i = l0;
+    for (; i + P <= K; i += N)  // whole runs, then the last, partial one
 #pragma GCC unroll 16
-      for (int p = 0; p < P; ++p)
-        if (i + p < K) row(i + p, acc[p]);
+      for (int p = 0; p < P; ++p) row(i + p, acc[p]);
+    for (int p = 0; i + p < K && p < P; ++p) row(i + p, acc[p]);
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const int l = l0 + p;
@@ -82,10 +88,11 @@ inline void lane_split_sum(int64_t K, Row&& row, float* out) {
   for (int x = 0; x < kNB; ++x) Vec::store(out + x * N, held[0][x]);
 }
 
-// d[0 : kNB N) = sum_i k_i S_i[0 : kNB N), lane-split over i.
+// d[0 : NB N) = sum_i k_i S_i[0 : NB N), lane-split over i.
 template <class Vec>
 inline void read(int64_t K, const float* k, const float* S, int64_t ld, float* d) {
   using V = typename Vec::type;
+  constexpr int kNB = block_vectors<Vec>();
   constexpr int N = Vec::N;
   lane_split_sum<Vec>(
       K,
@@ -101,6 +108,7 @@ template <class Vec>
 inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k, const float* w,
                         const float* q, float* out) {
   using V = typename Vec::type;
+  constexpr int kNB = block_vectors<Vec>();
   constexpr int N = Vec::N;
   const V vs = Vec::set1(s);
   V wv[kNB];

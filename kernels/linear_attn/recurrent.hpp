@@ -58,7 +58,8 @@ void linear_attn_recurrent(const ScanTask& t) {
       const float decay = begin_token<Vec>(t, s, qn, kn);
       const float* v = t.v + s * t.v_ts;
       for (int64_t j = 0; j < V; ++j) {
-        if (j + 4 < V) rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, K, true);  // as the K-first loop
+        if (s == 0 && j + 4 < V)  // as the K-first loop
+          rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, K, true);
         acc[j] = linear_attn_row_v_first<Vec>(t.S + j * t.S_ld, K, kn, qn, decay, v[j]);
       }
       finish_token<Vec>(t, s, qn, kn, acc);
@@ -72,7 +73,7 @@ void linear_attn_recurrent(const ScanTask& t) {
   const int64_t used = K < G ? K : G;
   // Other V-first states go through a transposed block (state_block.hpp).
   float* scratch = lanes + kMaxLanes * V;
-  constexpr int64_t kBlock = sweep::kNB * Vec::N;
+  constexpr int64_t kBlock = sweep::block_vectors<Vec>() * Vec::N;
   static_assert(kBlock <= kMaxStateBlock, "scratch holds K x kMaxStateBlock");
   static_assert(G <= kMaxLanes, "scratch holds kMaxLanes partial rows");
   for (int64_t s = 0; s < t.T; ++s) {
@@ -88,9 +89,10 @@ void linear_attn_recurrent(const ScanTask& t) {
         rows::update_and_read<Vec, true>(w, decay, S + i * ld, kn[i], v + c0, qn[i],
                                          lanes + i * V + c0);
       for (int64_t i = used; i < K; ++i) {
-        // Rows four ahead asked for: decode at B = 64, HV = 32, K = V = 128
-        // took 0.95x ABI 0's time with it, 1.02x without (one thread, AVX-512).
-        if (i + 4 < K) rows::prefetch<Vec>(S + (i + 4) * ld, w, true);
+        // The first token's rows, four ahead, asked for (later tokens find
+        // them in cache): decode at B = 64, HV = 32, K = V = 128 took 0.95x
+        // ABI 0's time with it, 1.02x without (one thread, AVX-512).
+        if (s == 0 && i + 4 < K) rows::prefetch<Vec>(S + (i + 4) * ld, w, true);
         rows::update_and_read<Vec>(w, decay, S + i * ld, kn[i], v + c0, qn[i],
                                    lanes + (i % G) * V + c0);
       }
