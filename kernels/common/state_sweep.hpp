@@ -61,11 +61,10 @@ inline void lane_split_sum(int64_t K, Row&& row, float* out) {
     V acc[P][kNB];
     for (int p = 0; p < P; ++p)
       for (int x = 0; x < kNB; ++x) acc[p][x] = Vec::zero();
-    int64_t i = l0;
-    for (; i + P <= K; i += N)  // whole runs, then the last, partial one
+    for (int64_t i = l0; i < K; i += N)
 #pragma GCC unroll 16
-      for (int p = 0; p < P; ++p) row(i + p, acc[p]);
-    for (int p = 0; i + p < K && p < P; ++p) row(i + p, acc[p]);
+      for (int p = 0; p < P; ++p)
+        if (i + p < K) row(i + p, acc[p]);
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const int l = l0 + p;
