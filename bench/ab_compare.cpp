@@ -169,6 +169,7 @@ int main(int argc, char** argv) {
   if (T < 1 || H < 1 || K < 1 || pairs < 1 || batch < 1) return 2;
   const OpInfoFn op_info = builds[1].op_info ? builds[1].op_info : builds[0].op_info;
   fw_op_info info{};
+  info.struct_size = sizeof info;
   if (!op_info || op_info(static_cast<fw_op>(op), &info) != FW_OK) {
     std::fprintf(stderr, "unknown op %d (or neither build has ABI 1's op registry)\n", op);
     return 2;

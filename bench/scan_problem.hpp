@@ -34,6 +34,7 @@ using Tensor = std::vector<float, CacheLineAllocator<float>>;
 // Ops come from the library's registry (fw_op_count, fw_op_get_info).
 inline fw_op_info op_info(int op) {
   fw_op_info info{};
+  info.struct_size = sizeof info;
   fw_op_get_info(static_cast<fw_op>(op), &info);
   return info;
 }

@@ -1,8 +1,11 @@
 // The op registry's public side: fw_op_count, fw_op_get_info, and the
 // chunk and intermediate-state queries.
+#include <cstring>
+
 #include "fastweights/fastweights.h"
 #include "kernels/op_registry.hpp"
 #include "src/scan_plan.hpp"
+#include "src/struct_args.hpp"
 
 namespace fw {
 
@@ -26,12 +29,19 @@ FW_API fw_status fw_op_get_info(fw_op op, fw_op_info* info) {
   const fw::OpDesc* d = fw::find_op(op);
   if (!d) return FW_ERR_INVALID_ARGUMENT;
   if (!info) return FW_ERR_NULL_POINTER;
-  info->name = d->name;
-  info->gate = d->gate;
-  info->has_beta = d->beta ? 1 : 0;
-  info->flags = d->flags;
-  info->reserved = 0;
-  info->flops_per_kv = d->flops_per_kv;
+  const size_t size = info->struct_size;
+  if (size < sizeof(size_t) || size > fw::kMaxStructSize) return FW_ERR_INVALID_STRUCT_SIZE;
+  fw_op_info full;
+  std::memset(&full, 0, sizeof full);
+  full.struct_size = size;
+  full.name = d->name;
+  full.gate = d->gate;
+  full.has_beta = d->beta ? 1 : 0;
+  full.flags = d->flags;
+  full.flops_per_kv = d->flops_per_kv;
+  // An older caller's shorter struct gets its fields; a newer one's extra
+  // bytes are left as the caller set them.
+  std::memcpy(info, &full, size < sizeof full ? size : sizeof full);
   return FW_OK;
 }
 

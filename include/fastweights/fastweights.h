@@ -163,8 +163,11 @@ typedef enum fw_gate_kind {
   FW_GATE_SCALAR = 1 /* g [B, T, HV]: one log-decay per token and value head */
 } fw_gate_kind;
 
-/* What an op is, from the library's one op registry. */
+/* What an op is, from the library's one op registry. An output that grows
+ * like the argument structs: the caller sets struct_size (sizeof as it sees
+ * it) and the library fills that many bytes. */
 typedef struct fw_op_info {
+  size_t struct_size;  /* set by the caller */
   const char* name;    /* fla's name: "linear_attn", "simple_gla", ... */
   int32_t gate;        /* fw_gate_kind */
   int32_t has_beta;    /* 1: reads beta [B, T, HV] */
@@ -176,8 +179,9 @@ typedef struct fw_op_info {
 
 /* Number of ops: FW_OP values are 0 .. fw_op_count() - 1. */
 FW_API int32_t fw_op_count(void);
-/* *info for op; FW_ERR_INVALID_ARGUMENT (info untouched) for an unknown op,
- * FW_ERR_NULL_POINTER for a NULL info. */
+/* *info for op: FW_ERR_INVALID_ARGUMENT (info untouched) for an unknown op,
+ * FW_ERR_NULL_POINTER for a NULL info, FW_ERR_INVALID_STRUCT_SIZE for a
+ * struct_size below sizeof(size_t) or over 64 KiB. */
 FW_API fw_status fw_op_get_info(fw_op op, fw_op_info* info);
 
 /* ---- scans ------------------------------------------------------------- */

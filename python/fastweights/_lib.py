@@ -41,7 +41,8 @@ class FeatureMapArgs(ctypes.Structure):
 
 class OpInfo(ctypes.Structure):
     """fw_op_info: one row of the library's op registry."""
-    _fields_ = [("name", ctypes.c_char_p), ("gate", c_i32), ("has_beta", c_i32),
+    _fields_ = [("struct_size", ctypes.c_size_t), ("name", ctypes.c_char_p),
+                ("gate", c_i32), ("has_beta", c_i32),
                 ("flags", c_u32), ("reserved", c_i32), ("flops_per_kv", ctypes.c_double)]
 
 
@@ -122,6 +123,7 @@ def _read_ops():
     ops = {}
     for i in range(lib.fw_op_count()):
         info = OpInfo()
+        info.struct_size = ctypes.sizeof(OpInfo)
         check(lib.fw_op_get_info(i, ctypes.byref(info)), "fw_op_get_info")
         ops[info.name.decode()] = (i, info)
     return ops

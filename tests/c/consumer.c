@@ -74,6 +74,7 @@ static void check_scans(void) {
   CHECK(memcmp(states, pool + 8, sizeof states) == 0);
 
   CHECK(fw_op_count() == 4);
+  info.struct_size = sizeof info;
   CHECK(fw_op_get_info(FW_OP_SIMPLE_GLA, &info) == FW_OK && info.gate == FW_GATE_SCALAR &&
         strcmp(info.name, "simple_gla") == 0);
   CHECK(fw_chunk_size(FW_OP_DELTA_RULE, 128) == 16);

@@ -14,6 +14,7 @@ namespace fwtest {
 // Ops come from the library's registry (fw_op_get_info).
 inline fw_op_info op_info(fw_op op) {
   fw_op_info info{};
+  info.struct_size = sizeof info;
   fw_op_get_info(op, &info);
   return info;
 }

@@ -283,6 +283,7 @@ TEST(ScanArgs, RegistryDescribesEveryOp) {
   const char* names[] = {"linear_attn", "simple_gla", "delta_rule", "gated_delta_rule"};
   for (int32_t i = 0; i < fw_op_count(); ++i) {
     fw_op_info info;
+    info.struct_size = sizeof info;
     ASSERT_EQ(fw_op_get_info(static_cast<fw_op>(i), &info), FW_OK);
     EXPECT_STREQ(info.name, names[i]);
     EXPECT_EQ(info.flops_per_kv, info.has_beta ? 6.0 : 4.0);
@@ -290,8 +291,20 @@ TEST(ScanArgs, RegistryDescribesEveryOp) {
     EXPECT_NE(info.flags & FW_FLAG_STATE_V_FIRST, 0u);
   }
   fw_op_info info;
+  info.struct_size = sizeof info;
   EXPECT_EQ(fw_op_get_info(static_cast<fw_op>(4), &info), FW_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(fw_op_get_info(FW_OP_DELTA_RULE, nullptr), FW_ERR_NULL_POINTER);
+  info.struct_size = 0;
+  EXPECT_EQ(fw_op_get_info(FW_OP_DELTA_RULE, &info), FW_ERR_INVALID_STRUCT_SIZE);
+  // An older caller's struct that ends after the name: only that is written.
+  struct Older {
+    size_t struct_size;
+    const char* name;
+    int32_t canary;
+  } older = {offsetof(fw_op_info, gate), nullptr, 77};
+  ASSERT_EQ(fw_op_get_info(FW_OP_DELTA_RULE, reinterpret_cast<fw_op_info*>(&older)), FW_OK);
+  EXPECT_STREQ(older.name, "delta_rule");
+  EXPECT_EQ(older.canary, 77);
 }
 
 TEST(ScanArgs, EveryStatusHasText) {

@@ -137,6 +137,7 @@ fw_status call_sized(FuzzedDataProvider& fdp, const Args& a, Call&& call) {
 
 void fuzz_scan(FuzzedDataProvider& fdp, int op) {
   fw_op_info info;
+  info.struct_size = sizeof info;
   FUZZ_CHECK(fw_op_get_info(static_cast<fw_op>(op), &info) == FW_OK);
   fw_scan_args a;
   fw_scan_args_init(&a);
