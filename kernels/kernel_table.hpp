@@ -69,6 +69,17 @@ inline int64_t chunk_scratch_floats(int64_t K, int64_t V, int64_t chunk) {
   return 2 * K + 2 * V + (most > block ? most : block);
 }
 
+// The recurrent kernels' scratch past their first 2K + 2V floats: the
+// kMaxLanes partial-sum rows, then the V-first block.
+template <class Vec>
+inline float* recurrent_lanes(const ScanTask& t) {
+  return t.ws + 2 * t.K + 2 * t.V;
+}
+template <class Vec>
+inline float* recurrent_block(const ScanTask& t) {
+  return recurrent_lanes<Vec>(t) + kMaxLanes * t.V;
+}
+
 // Per-thread workspace of a scan run chunk by chunk on one thread: scratch,
 // then one chunk record.
 inline int64_t scan_workspace_floats(int64_t K, int64_t V, int64_t chunk) {

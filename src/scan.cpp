@@ -5,8 +5,6 @@
 // over the chunks of a pair and its value columns too. Every path performs
 // the same operations on the same floats, so the thread count never
 // changes a bit of the result.
-#include <cstring>
-
 #ifdef _OPENMP
 #include <omp.h>
 #endif

@@ -21,19 +21,20 @@ constexpr double kStreamOutputBytes = 16.0 * 1024 * 1024;
 
 // One operand as the checks see it: the caller's tensor, its dims' sizes,
 // whether the library writes it, whether its innermost dim is a row of
-// features (stride 1) rather than the heads of g and beta, and its byte span
-// once checked.
+// features (stride 1) rather than the heads of g and beta, the input it may
+// be (an output state updated in place), and its byte span once checked.
 struct Operand {
   const fw_tensor* t;
   Layout layout;
   bool output;
   bool rows;
+  const fw_tensor* in_place_of;
   int64_t bytes;
 };
 
-Operand operand(const fw_tensor& t, bool output, int n, const int64_t (&size)[5],
-                bool rows = true) {
-  Operand x{&t, {n, {}, {}}, output, rows, 0};
+Operand operand(const fw_tensor& t, bool output, int n, const int64_t (&size)[5], bool rows = true,
+                const fw_tensor* in_place_of = nullptr) {
+  Operand x{&t, {n, {}, {}}, output, rows, in_place_of, 0};
   for (int i = 0; i < n; ++i) {
     x.layout.size[i] = size[i];
     x.layout.stride[i] = t.stride[i];
@@ -77,9 +78,8 @@ StateView state_view(const fw_tensor& t, bool with_step) {
   return {static_cast<float*>(t.data), s[0], 0, s[1], s[2]};
 }
 
-// The state tensors may be one buffer updated in place: final == initial
-// (and final_norm == initial_norm) with the same strides and slots.
-bool same_state(const fw_tensor& a, const fw_tensor& b, int n) {
+// The same elements of the same buffer: a state updated in place.
+bool same_tensor(const fw_tensor& a, const fw_tensor& b, int n) {
   if (a.data != b.data) return false;
   for (int i = 0; i < n; ++i)
     if (a.stride[i] != b.stride[i]) return false;
@@ -187,8 +187,11 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
       operand(a.initial_state, false, 4, {P, HV, rows, cols}),
       operand(a.initial_norm, false, 3, {P, HV, K}),
       operand(a.o, true, 4, {B, T, HV, V}),
-      operand(a.final_state, true, 4, {final_slots, HV, rows, cols}),
-      operand(a.final_norm, true, 3, {final_slots, HV, K}),
+      // Final states by sequence cannot share the pool they are read from.
+      operand(a.final_state, true, 4, {final_slots, HV, rows, cols}, true,
+              by_sequence ? nullptr : &a.initial_state),
+      operand(a.final_norm, true, 3, {final_slots, HV, K}, true,
+              by_sequence ? nullptr : &a.initial_norm),
       operand(a.intermediate_states, true, 5, {N, steps > 0 ? steps : 1, HV, rows, cols}),
   };
   for (Operand& x : ops) {
@@ -199,17 +202,13 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
 
   // Outputs overlap no other operand, nor the index arrays; a state updated
   // in place (final == initial, same strides, same slots) is the exception.
-  const bool in_place_ok = !by_sequence;
   const Range extra[] = {{a.cu_seqlens, a.cu_seqlens ? (N + 1) * 8 : 0},
                          {a.state_indices, a.state_indices ? N * 4 : 0}};
   for (const Operand& out : ops) {
     if (!out.output || !out.t->data) continue;
     for (const Operand& x : ops) {
       if (&x == &out || !x.t->data || (x.output && &x < &out)) continue;
-      const bool in_place = in_place_ok && ((out.t == &a.final_state && x.t == &a.initial_state &&
-                                             same_state(a.final_state, a.initial_state, 4)) ||
-                                            (out.t == &a.final_norm && x.t == &a.initial_norm &&
-                                             same_state(a.final_norm, a.initial_norm, 3)));
+      const bool in_place = x.t == out.in_place_of && same_tensor(*out.t, *x.t, out.layout.n);
       if (!in_place && ranges_overlap(out.t->data, out.bytes, x.t->data, x.bytes))
         return FW_ERR_ALIASING;
     }

@@ -68,16 +68,25 @@ void load_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
   }
 }
 
+namespace {
+
+// dst (a caller's state block in the plan's layout, row stride dld) =
+// columns [v0, v0 + t.V) of the pair's working state t.S.
+void copy_state_out(const ScanPlan& p, const ScanTask& t, float* dst, int64_t dld, int64_t v0) {
+  if (t.S_v_first)
+    copy_rows(dst + v0 * dld, dld, t.S, t.S_ld, t.V, p.K);
+  else if (p.v_first)
+    p.kernels->transpose(p.K, t.V, t.S, t.S_ld, dst + v0 * dld, dld);
+  else
+    copy_rows(dst + v0, dld, t.S, t.S_ld, p.K, t.V);
+}
+
+}  // namespace
+
 void store_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
   if (!p.final_state.data) return;
   const int64_t n = pair / p.HV, hv = pair % p.HV;
-  float* S1 = p.final_state.at(p.write_slot(n), hv);
-  if (t.S_v_first)
-    copy_rows(S1, p.final_state.row, t.S, t.S_ld, p.V, p.K);
-  else if (p.v_first)
-    p.kernels->transpose(p.K, p.V, t.S, t.S_ld, S1, p.final_state.row);
-  else
-    copy_rows(S1, p.final_state.row, t.S, t.S_ld, p.K, p.V);
+  copy_state_out(p, t, p.final_state.at(p.write_slot(n), hv), p.final_state.row, 0);
 }
 
 void write_padding(const ScanPlan& p, int64_t pair) {
@@ -94,14 +103,8 @@ void write_padding(const ScanPlan& p, int64_t pair) {
 
 void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
                         const ScanTask& t) {
-  const int64_t n = pair / p.HV, hv = pair % p.HV, row = p.intermediate.row;
-  float* dst = p.intermediate.at(n, hv, step);
-  if (t.S_v_first)
-    copy_rows(dst + v0 * row, row, t.S, t.S_ld, t.V, p.K);
-  else if (p.v_first)
-    p.kernels->transpose(p.K, t.V, t.S, t.S_ld, dst + v0 * row, row);
-  else
-    copy_rows(dst + v0, row, t.S, t.S_ld, p.K, t.V);
+  const int64_t n = pair / p.HV, hv = pair % p.HV;
+  copy_state_out(p, t, p.intermediate.at(n, hv, step), p.intermediate.row, v0);
 }
 
 ScanTask token_range(const ScanTask& t, int64_t s, int64_t n) {

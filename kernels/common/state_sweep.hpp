@@ -126,15 +126,22 @@ inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k
       out);
 }
 
+// The halving tree over one column's Vec::N partial sums, into acc[0]
+// (templated on Vec, as every helper here: each ISA file keeps its own copy).
+template <class Vec>
+inline float column_tree(float* acc) {
+  for (int h = Vec::N / 2; h >= 1; h /= 2)
+    for (int l = 0; l < h; ++l) acc[l] = acc[l] + acc[l + h];
+  return acc[0];
+}
+
 // The same two sweeps one column at a time, for the last, partial block.
 template <class Vec>
 inline float read_column(int64_t K, const float* k, const float* S, int64_t ld) {
   constexpr int N = Vec::N;
   float acc[N] = {};
   for (int64_t i = 0; i < K; ++i) acc[i % N] = Vec::fma1(k[i], S[i * ld], acc[i % N]);
-  for (int h = N / 2; h >= 1; h /= 2)
-    for (int l = 0; l < h; ++l) acc[l] = acc[l] + acc[l + h];
-  return acc[0];
+  return column_tree<Vec>(acc);
 }
 
 template <class Vec>
@@ -147,9 +154,7 @@ inline float update_read_column(int64_t K, float s, float* S, int64_t ld, const 
     S[i * ld] = r;
     acc[i % N] = Vec::fma1(q[i], r, acc[i % N]);
   }
-  for (int h = N / 2; h >= 1; h /= 2)
-    for (int l = 0; l < h; ++l) acc[l] = acc[l] + acc[l + h];
-  return acc[0];
+  return column_tree<Vec>(acc);
 }
 
 }  // namespace sweep

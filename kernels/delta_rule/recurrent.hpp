@@ -71,7 +71,7 @@ void delta_rule_recurrent(const ScanTask& t) {
     return;
   }
   // Other V-first states go through a transposed block (state_block.hpp).
-  float* scratch = acc + V + kMaxLanes * V;
+  float* scratch = recurrent_block<Vec>(t);
   constexpr int64_t kBlock = sweep::block_vectors<Vec>() * Vec::N;
   static_assert(kBlock <= kMaxStateBlock, "scratch holds K x kMaxStateBlock");
   for (int64_t s = 0; s < t.T; ++s) {

@@ -69,10 +69,10 @@ void linear_attn_recurrent(const ScanTask& t) {
   // q S in lane-split order (state_sweep.hpp): row i adds into partial row
   // i mod G of `lanes`, and the partial rows are added in the halving tree.
   constexpr int G = Vec::N;
-  float* lanes = kn + K + 2 * V;
+  float* lanes = recurrent_lanes<Vec>(t);
   const int64_t used = K < G ? K : G;
   // Other V-first states go through a transposed block (state_block.hpp).
-  float* scratch = lanes + kMaxLanes * V;
+  float* scratch = recurrent_block<Vec>(t);
   constexpr int64_t kBlock = sweep::block_vectors<Vec>() * Vec::N;
   static_assert(kBlock <= kMaxStateBlock, "scratch holds K x kMaxStateBlock");
   static_assert(G <= kMaxLanes, "scratch holds kMaxLanes partial rows");
