@@ -42,7 +42,8 @@ def _as_f32(x, name, ndim):
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
     if a.dtype != np.float32:
         a = a.astype(np.float32)
-    usable = all(s >= 0 and s % 4 == 0 for s in a.strides) and (a.shape[-1] == 1 or a.strides[-1] == 4)
+    usable = (all(s >= 0 and s % 4 == 0 for s in a.strides)
+              and (a.shape[-1] == 1 or a.strides[-1] == 4))
     return a if usable else np.ascontiguousarray(a)
 
 
@@ -107,7 +108,8 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
     if state_v_first:
         flags |= FLAG_STATE_V_FIRST
     tail = (HV, V, K) if state_v_first else (HV, K, V)
-    S0, z0 = initial_state if (normalize and isinstance(initial_state, tuple)) else (initial_state, None)
+    pair = normalize and isinstance(initial_state, tuple)
+    S0, z0 = initial_state if pair else (initial_state, None)
     slots = None
     if state_indices is not None:
         slots = np.ascontiguousarray(state_indices, dtype=np.int32)
@@ -199,7 +201,8 @@ def chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_stat
     return _scan(_op("linear_attn"), "chunk_linear_attn", q, k, v, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
                  cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps, **_serving('chunk_linear_attn', serving))
+                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps,
+                 **_serving('chunk_linear_attn', serving))
 
 
 def fused_recurrent_linear_attn(q, k, v, scale=None, initial_state=None,
@@ -210,7 +213,8 @@ def fused_recurrent_linear_attn(q, k, v, scale=None, initial_state=None,
     return _scan(_op("linear_attn"), "fused_recurrent_linear_attn", q, k, v, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
                  cu_seqlens=cu_seqlens, mode=MODE_RECURRENT,
-                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps, **_serving('fused_recurrent_linear_attn', serving))
+                 flags=FLAG_NORMALIZE if normalize else 0, eps=eps,
+                 **_serving('fused_recurrent_linear_attn', serving))
 
 
 def _gla_gate(g, g_gamma, q, v, where):
@@ -235,7 +239,8 @@ def chunk_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=No
     op = "simple_gla" if g is not None else "linear_attn"
     return _scan(_op(op), "chunk_simple_gla", q, k, v, g=g, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
-                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size, **_serving('chunk_simple_gla', serving))
+                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size,
+                 **_serving('chunk_simple_gla', serving))
 
 
 def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initial_state=None,
@@ -247,7 +252,8 @@ def fused_recurrent_simple_gla(q, k, v, g=None, g_gamma=None, scale=None, initia
     op = "simple_gla" if g is not None else "linear_attn"
     return _scan(_op(op), "fused_recurrent_simple_gla", q, k, v, g=g, scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
-                 cu_seqlens=cu_seqlens, mode=MODE_RECURRENT, **_serving('fused_recurrent_simple_gla', serving))
+                 cu_seqlens=cu_seqlens, mode=MODE_RECURRENT,
+                 **_serving('fused_recurrent_simple_gla', serving))
 
 
 def _beta(beta, v):
@@ -265,7 +271,8 @@ def chunk_delta_rule(q, k, v, beta=None, scale=None, initial_state=None,
                  scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                  mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('chunk_delta_rule', serving))
+                 flags=_delta_flags(use_qk_l2norm_in_kernel),
+                 **_serving('chunk_delta_rule', serving))
 
 
 def fused_recurrent_delta_rule(q, k, v, beta=None, scale=None, initial_state=None,
@@ -275,7 +282,8 @@ def fused_recurrent_delta_rule(q, k, v, beta=None, scale=None, initial_state=Non
     return _scan(_op("delta_rule"), "fused_recurrent_delta_rule", q, k, v,
                  beta=_beta(beta, v), scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('fused_recurrent_delta_rule', serving))
+                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel),
+                 **_serving('fused_recurrent_delta_rule', serving))
 
 
 def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
@@ -286,7 +294,8 @@ def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
                  beta=_beta(beta, v), scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                  mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('chunk_gated_delta_rule', serving))
+                 flags=_delta_flags(use_qk_l2norm_in_kernel),
+                 **_serving('chunk_gated_delta_rule', serving))
 
 
 def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=None, scale=None,
@@ -300,4 +309,5 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
     return _scan(_op(op), "fused_recurrent_gated_delta_rule", q, k, v, g=g,
                  beta=_beta(beta, v), scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel), **_serving('fused_recurrent_gated_delta_rule', serving))
+                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel),
+                 **_serving('fused_recurrent_gated_delta_rule', serving))
