@@ -255,7 +255,9 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
   a.g.data = (gated ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? g.ptr() : nullptr;
   a.beta.data = (delta ^ (fdp.ConsumeIntegralInRange<int>(0, 30) == 0)) ? beta.ptr() : nullptr;
   if (fdp.ConsumeBool()) a.initial_state.data = s0.ptr();
-  if (fdp.ConsumeBool()) a.final_state.data = in_place ? s0.ptr() : s1.ptr();
+  // In place only where the final state has the pool's slots: by sequence
+  // it spans N of them, which s0 (P slots) need not hold.
+  if (fdp.ConsumeBool()) a.final_state.data = in_place && !by_sequence ? s0.ptr() : s1.ptr();
   if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.initial_norm.data = z0.ptr();
   if (fdp.ConsumeIntegralInRange<int>(0, 3) == 0) a.final_norm.data = z1.ptr();
   // Intermediate states [N, S, HV, rows, cols], S as fw_intermediate_state_count
@@ -309,8 +311,22 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
 void fuzz_feature_map(FuzzedDataProvider& fdp) {
   fw_feature_map_args a;
   fw_feature_map_args_init(&a);
-  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
-    a.struct_size = fdp.ConsumeIntegralInRange<size_t>(0, 200);
+  // Older callers' structs end on a field (one that ended inside a pointer
+  // would hand the library half a pointer, which no check can catch); newer
+  // ones are longer; a few sizes are nonsense.
+  if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) {
+    const size_t sizes[] = {offsetof(fw_feature_map_args, nu),
+                            offsetof(fw_feature_map_args, x),
+                            offsetof(fw_feature_map_args, out),
+                            offsetof(fw_feature_map_args, backend),
+                            offsetof(fw_feature_map_args, num_features),
+                            offsetof(fw_feature_map_args, seed),
+                            0,
+                            4,
+                            sizeof a + fdp.ConsumeIntegralInRange<size_t>(1, 64),
+                            100000};
+    a.struct_size = sizes[fdp.ConsumeIntegralInRange<int>(0, 9)];
+  }
   if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
     (fdp.ConsumeBool() ? a.x : a.out).dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
   a.kind = fdp.ConsumeIntegralInRange<int32_t>(-1, 7);
