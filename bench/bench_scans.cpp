@@ -19,12 +19,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench/console_context.hpp"
 #include "bench/machine/machine.hpp"
 #include "bench/peers/blas_chunked.hpp"
+#ifdef FW_BENCH_GGML
+#include "bench/peers/ggml_peer.hpp"
+#endif
 #include "bench/scan_problem.hpp"
 #include "fastweights/fastweights.h"
 
@@ -140,7 +146,56 @@ void BM_BlasChunked(benchmark::State& st, int op) {
   st.SetLabel("openblas");
 }
 
+#ifdef FW_BENCH_GGML
+// Largest |ggml - fastweights| over the output and final state of the same
+// inputs, relative to the largest |output|: the two must compute the same
+// thing before their times mean anything.
+double ggml_disagreement(const ScanProblem& p, const GgmlGatedDeltaNet& peer) {
+  ScanProblem ours = p;
+  fw_scan_args a = scan_args(ours, FW_OP_GATED_DELTA_RULE, FW_MODE_CHUNKED, FW_CHUNK_SIZE_AUTO,
+                             /*v_first=*/true);  // ggml's state layout
+  std::fill(ours.state.begin(), ours.state.end(), 0.0f);
+  if (fw_scan(FW_OP_GATED_DELTA_RULE, &a) != FW_OK) return INFINITY;
+  double scale = 0, diff = 0;
+  for (size_t i = 0; i < ours.o.size(); ++i) {
+    scale = std::max(scale, double(std::fabs(ours.o[i])));
+    diff = std::max(diff, double(std::fabs(ours.o[i] - peer.output()[i])));
+  }
+  for (size_t i = 0; i < ours.state.size(); ++i)
+    diff = std::max(diff, double(std::fabs(ours.state[i] - peer.final_state()[i])));
+  return diff / std::max(scale, 1e-30);
+}
+
+// Peer (d): ggml_gated_delta_net against chunk_gated_delta_rule's inputs.
+void BM_GgmlGatedDeltaNet(benchmark::State& st) {
+  ScanProblem p(st.range(0), st.range(1), st.range(2), st.range(3), st.range(4), st.range(4));
+  const int threads = int(st.range(5));
+  GgmlGatedDeltaNet peer(p, threads);
+  if (!peer.run()) return st.SkipWithError("ggml failed");
+  const double disagreement = ggml_disagreement(p, peer);
+  if (!(disagreement < 1e-3)) return st.SkipWithError("ggml and fastweights disagree");
+  for (auto _ : st) {
+    peer.run();
+    benchmark::ClobberMemory();
+  }
+  set_counters(st, p, FW_OP_GATED_DELTA_RULE, threads, fw_get_backend(), p.T == 1);
+  st.counters["rel_diff"] = disagreement;
+  st.SetLabel("ggml");
+}
+#endif
+
 using Shape = std::vector<int64_t>;  // B, T, H, HV, K, threads
+
+// FW_BENCH_THREADS="1,2,4,8,16": the thread counts of the scaling set
+// (empty: no scaling set).
+std::vector<int> scaling_threads() {
+  std::vector<int> out;
+  const char* env = std::getenv("FW_BENCH_THREADS");
+  std::istringstream in(env ? env : "");
+  for (std::string t; std::getline(in, t, ',');)
+    if (std::atoi(t.c_str()) > 0) out.push_back(std::atoi(t.c_str()));
+  return out;
+}
 
 // Registers the shapes on a benchmark, with the suite's common settings.
 void add(benchmark::internal::Benchmark* b, const std::vector<Shape>& shapes) {
@@ -157,6 +212,18 @@ void register_all(bool full) {
   std::vector<Shape> decode;
   for (int64_t B : {1, 8, 64})
     for (int64_t th : {1, 2}) decode.push_back({B, 1, 16, 32, 128, th});
+  // The layer shapes of the models users run, one thread: Qwen3-Next
+  // (H = 16, HV = 32) and Qwen3.5-0.8B (H = HV = 16), both gated delta rule.
+  std::vector<Shape> models;
+  for (int64_t B : {1, 4})
+    for (int64_t T : {512, 4096})
+      for (int64_t HV : {32, 16}) models.push_back({B, T, 16, HV, 128, 1});
+  // Thread scaling on a many-core host, H = HV = 32 (FW_BENCH_THREADS).
+  std::vector<Shape> scaling, scaling_decode;
+  for (int th : scaling_threads()) {
+    for (int64_t B : {1, 4}) scaling.push_back({B, 4096, 32, 32, 128, th});
+    scaling_decode.push_back({64, 1, 16, 32, 128, th});
+  }
   std::vector<Shape> crossover;  // where AUTO switches between the two forms
   for (int64_t T : {1, 2, 4, 8, 16, 64, 256, 1024}) crossover.push_back({1, T, 4, 4, 128, 1});
   if (full) {
@@ -181,6 +248,18 @@ void register_all(bool full) {
         {{64, 1, 16, 32, 128, 1}, {64, 1, 16, 32, 128, 2}});
     add(benchmark::RegisterBenchmark(("auto_" + n + "/crossover").c_str(), BM_AutoPaired, op),
         crossover);
+    if (!scaling.empty()) {
+      add(benchmark::RegisterBenchmark(("chunk_" + n + "/scaling").c_str(), BM_Fastweights, op,
+                                       FW_MODE_CHUNKED, 0, false),
+          scaling);
+      add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode_scaling").c_str(),
+                                       BM_Fastweights, op, FW_MODE_RECURRENT, 0, false),
+          scaling_decode);
+    }
+    if (op == FW_OP_GATED_DELTA_RULE)
+      add(benchmark::RegisterBenchmark(("chunk_" + n + "/models").c_str(), BM_Fastweights, op,
+                                       FW_MODE_CHUNKED, 0, false),
+          models);
     // Peer (c): the portable backend on the target shape, one thread.
     add(benchmark::RegisterBenchmark(("scalar_chunk_" + n).c_str(), BM_Fastweights, op,
                                      FW_MODE_CHUNKED, kPeerScalar, false),
@@ -192,6 +271,14 @@ void register_all(bool full) {
   add(benchmark::RegisterBenchmark("openblas_chunk_delta_rule", BM_BlasChunked,
                                    int(FW_OP_DELTA_RULE)),
       prefill);
+#ifdef FW_BENCH_GGML
+  for (const auto& set : {std::make_pair("", prefill), std::make_pair("/decode", decode),
+                          std::make_pair("/models", models), std::make_pair("/scaling", scaling)})
+    if (!set.second.empty())
+      add(benchmark::RegisterBenchmark((std::string("ggml_gated_delta_net") + set.first).c_str(),
+                                       BM_GgmlGatedDeltaNet),
+          set.second);
+#endif
 }
 
 }  // namespace
@@ -199,21 +286,28 @@ void register_all(bool full) {
 
 int main(int argc, char** argv) {
   using namespace fwbench;
+  const bool console = console_format(argc, argv);
   benchmark::Initialize(&argc, argv);
   const fw_backend backend = fw_get_backend();
   benchmark::AddCustomContext("fastweights_version", fw_version_string());
   benchmark::AddCustomContext("fastweights_backend", fw_backend_name(backend));
   benchmark::AddCustomContext("cpu_model", cpu_model());
   benchmark::AddCustomContext("topology", topology());
-  for (int th : {1, 2}) {
+  std::vector<int> threads = {1, 2};
+  for (int th : scaling_threads())
+    if (std::find(threads.begin(), threads.end(), th) == threads.end()) threads.push_back(th);
+  for (int th : threads) {
     const std::string t = std::to_string(th);
+    const FmaPeak peak = fma_peak(backend, th);
     benchmark::AddCustomContext("fma_peak_gflops_" + t + "t",
                                 std::to_string(fma_peak_gflops(backend, th)));
+    benchmark::AddCustomContext("fma_xsimd_gflops_" + t + "t", std::to_string(peak.xsimd));
+    benchmark::AddCustomContext("fma_intrinsic_gflops_" + t + "t", std::to_string(peak.intrinsic));
     benchmark::AddCustomContext("copy_bw_gbs_" + t + "t", std::to_string(copy_bandwidth_gbs(th)));
   }
   const char* full = std::getenv("FW_BENCH_FULL");
   register_all(full && full[0] == '1');
-  benchmark::RunSpecifiedBenchmarks();
+  run_with_context_line(console);
   benchmark::Shutdown();
   return 0;
 }

@@ -5,7 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
-bash scripts/build.sh
+# Peer (d), ggml, where its source is beside the project (FW_PEERS_DIR,
+# default ../shared/peers): unpacked into build/peers and built with the
+# benchmark. Without it the benchmark runs without that peer.
+peers="${FW_PEERS_DIR:-../shared/peers}"
+ggml_args=()
+for tarball in "$peers"/ggml-*.tar.gz; do
+  [ -f "$tarball" ] || continue
+  mkdir -p build/peers && tar xzf "$tarball" -C build/peers
+  ggml_args=(-DFW_GGML_SOURCE="$PWD/build/peers/ggml")
+done
+bash scripts/build.sh "${ggml_args[@]}"
 mkdir -p build/results
 ./build/bench/fastweights_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out=build/results/bench.json --benchmark_out_format=json "$@"

@@ -50,7 +50,11 @@ def section(ctx, rows):
     out = [f"### {ctx.get('cpu_model', '?')} — backend {ctx.get('fastweights_backend', '?')}", "",
            f"Topology: {ctx.get('topology', '?')}. FMA peak (measured): "
            f"{float(ctx.get('fma_peak_gflops_1t', 0)):.1f} GFLOP/s on 1 thread, "
-           f"{float(ctx.get('fma_peak_gflops_2t', 0)):.1f} on 2. Copy bandwidth: "
+           f"{float(ctx.get('fma_peak_gflops_2t', 0)):.1f} on 2 (the better of two loops: "
+           f"through xsimd {float(ctx.get('fma_xsimd_gflops_1t', 0)):.1f} / "
+           f"{float(ctx.get('fma_xsimd_gflops_2t', 0)):.1f}, through intrinsics "
+           f"{float(ctx.get('fma_intrinsic_gflops_1t', 0)):.1f} / "
+           f"{float(ctx.get('fma_intrinsic_gflops_2t', 0)):.1f}). Copy bandwidth: "
            f"{float(ctx.get('copy_bw_gbs_1t', 0)):.1f} / {float(ctx.get('copy_bw_gbs_2t', 0)):.1f} GB/s.",
            ""]
     out += ["| benchmark | B | T | H | HV | K=V | threads | tokens/s | GFLOP/s | efficiency | state GB/s | of copy bw |",

@@ -8,8 +8,14 @@
 
 namespace fwbench {
 
-// Model-FLOP yardstick: GFLOP/s of a register-resident FMA loop on the
-// backend's vectors, `threads` threads at once (cached per argument pair).
+// GFLOP/s of the register-resident FMA loops on a backend's vectors,
+// `threads` threads at once (fma_loop.hpp; cached per argument pair).
+struct FmaPeak {
+  double xsimd;      // the library's vector policy
+  double intrinsic;  // the ISA's intrinsics, written out
+};
+FmaPeak fma_peak(fw_backend backend, int threads);
+// Model-FLOP yardstick: the better of the two loops.
 double fma_peak_gflops(fw_backend backend, int threads);
 // memcpy of a 256 MiB buffer: (bytes read + bytes written) / s, GB/s.
 double copy_bandwidth_gbs(int threads);

@@ -97,8 +97,8 @@ def main():
     torch.set_num_threads(args.threads)
     fw.set_num_threads(args.threads)
     B, T, H, K = 1, args.T, args.H, args.K
-    Cl = args.chunk or fw.auto_chunk_size(False, K)  # linear attention
-    Cd = args.chunk or fw.auto_chunk_size(True, K)   # delta rule
+    Cl = args.chunk or fw.chunk_size("linear_attn", K)
+    Cd = args.chunk or fw.chunk_size("delta_rule", K)
     r = np.random.default_rng(0)
     q = r.uniform(-1, 1, (B, T, H, K)).astype(np.float32)
     k = r.uniform(-1, 1, (B, T, H, K)).astype(np.float32)
