@@ -86,66 +86,82 @@ inline void block(int shape, int64_t k, int64_t i, int64_t j0, const float* A, i
   micro<Vec, R, NV, !kSet, true>(i, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
 }
 
+// Rows [i, i + R) across the full column panels [0, n_full), panel by
+// panel, then the single vectors [n_full, n_vec): the block's R rows of A
+// stay in L1 while B streams through in rows.
+// kLowerC: a panel skips the block when it lies wholly above the panel, and
+// takes it one vector at a time (those vectors whose first row it reaches)
+// while it lies above the panel's last vector (at chunk 32 on AVX-512, 6
+// blocks of 8 x 16 instead of 8 for Q K^T).
+template <class Vec, int R, bool kSet>
+inline void row_block(int shape, int64_t n_full, int64_t n_vec, int64_t k, int64_t i, const float* A,
+                      int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C,
+                      int64_t ldc) {
+  constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
+  // First row block a column starting at j needs under kLowerC.
+  auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
+  for (int64_t j = 0; j < n_full; j += NV * N) {
+    if (i >= first_row(j + (NV - 1) * N)) {
+      block<Vec, R, NV, kSet>(shape, k, i, j, A, a_rs, a_cs, B, ldb, C, ldc);
+      continue;
+    }
+    for (int v = 0; v + 1 < NV; ++v)
+      if (i >= first_row(j + v * N))
+        block<Vec, R, 1, kSet>(shape, k, i, j + v * N, A, a_rs, a_cs, B, ldb, C, ldc);
+  }
+  for (int64_t j = n_full; j < n_vec; j += N)
+    if (i >= first_row(j)) block<Vec, R, 1, kSet>(shape, k, i, j, A, a_rs, a_cs, B, ldb, C, ldc);
+}
+
 // The last m - i < 2R rows: a block of R if they reach it, then halves. A
 // short last chunk (L = 14 at chunk 16, say) ran its rows past the last
 // block of MR one at a time, each a chain of dependent FMAs: the delta rule
 // took 0.24 ms at T = 14 against 0.08 ms at T = 16 (H = 4, K = V = 128,
 // AVX-512, one thread). Each accumulator sees the same FMAs in the same
 // order either way.
-template <class Vec, int R, int NV, bool kSet>
-inline void tail_rows(int shape, int64_t m, int64_t k, int64_t i, int64_t j0, const float* A,
-                      int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C,
-                      int64_t ldc) {
-  if (i + R <= m) {
-    block<Vec, R, NV, kSet>(shape, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
-    i += R;
+template <class Vec, int R, bool kSet>
+inline void tail_rows(int shape, int64_t m, int64_t n_full, int64_t n_vec, int64_t k, int64_t i,
+                      const float* A, int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb,
+                      float* C, int64_t ldc) {
+  if constexpr (R > 1) {
+    if (i + R <= m) {
+      row_block<Vec, R, kSet>(shape, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+      i += R;
+    }
+    tail_rows<Vec, R / 2, kSet>(shape, m, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+  } else {
+    // Every row left: with MR not a power of two (6), halving leaves up to
+    // two (5 = 3 + 1 + 1).
+    for (; i < m; ++i)
+      row_block<Vec, 1, kSet>(shape, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
   }
-  if constexpr (R > 1)
-    tail_rows<Vec, R / 2, NV, kSet>(shape, m, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
 }
 
-// Columns [j0, j0 + NV * N) of rows [i0, m) — full MR blocks, then the
-// rest in blocks of MR / 2, MR / 4, ..., 1 rows; each row's first product
-// loads C unless kSet.
-template <class Vec, int NV, bool kSet>
-inline void panel(int shape, int64_t m, int64_t k, int64_t i0, int64_t j0, const float* A,
-                  int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
-  constexpr int MR = Vec::kMR;
-  static_assert((MR & (MR - 1)) == 0, "tail_rows halves the block: MR must be a power of two");
-  int64_t i = i0;
-  for (; i + MR <= m; i += MR)
-    block<Vec, MR, NV, kSet>(shape, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
-  if (i < m) tail_rows<Vec, MR / 2, NV, kSet>(shape, m, k, i, j0, A, a_rs, a_cs, B, ldb, C, ldc);
-}
-
+// Row blocks outer, column panels inner: a block's rows of A are read from
+// L1 for every panel. Panels outer, as before, streamed all of A once per
+// panel: 64 x 128 x 128 ran at 0.43 (AVX-512) and 0.37-0.48 (AVX2) of the
+// FMA loop against 0.69 and 0.50-0.53 this way (docs/decisions.md). Each
+// accumulator sees the same FMAs in the same order either way.
 template <class Vec, bool kSet>
 inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
                  int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
   constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
-  // First row block a column panel starting at j needs under kLowerC.
   auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
-  int64_t j = 0;
-  for (; j + NV * N <= n; j += NV * N) {
-    // kLowerC: the rows above the panel's last vector need only its first
-    // vectors, one vector wide each (at chunk 32 on AVX-512, 6 blocks of
-    // 8 x 16 instead of 8 for Q K^T).
-    const int64_t split = shape == kLowerC ? first_row(j + (NV - 1) * N) : 0;
-    for (int v = 0; v + 1 < NV && split > 0; ++v)
-      panel<Vec, 1, kSet>(shape, split, k, first_row(j + v * N), j + v * N, A, a_rs, a_cs, B, ldb,
-                          C, ldc);
-    panel<Vec, NV, kSet>(shape, m, k, split > first_row(j) ? split : first_row(j), j, A, a_rs, a_cs,
-                         B, ldb, C, ldc);
-  }
-  for (; j + N <= n; j += N)
-    panel<Vec, 1, kSet>(shape, m, k, first_row(j), j, A, a_rs, a_cs, B, ldb, C, ldc);
-  if (j == n) return;
+  const int64_t n_full = n / (NV * N) * (NV * N), n_vec = n / N * N;
+  int64_t i = 0;
+  for (; i + MR <= m; i += MR)
+    row_block<Vec, MR, kSet>(shape, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+  if (i < m)
+    tail_rows<Vec, MR / 2, kSet>(shape, m, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
   // Scalar tail columns (fewer than one vector).
-  for (int64_t i = first_row(j); i < m; ++i) {
-    const int64_t kk = shape == kCausalK ? (i + 1 < k ? i + 1 : k) : k;
+  const int64_t j = n_vec;
+  if (j == n) return;
+  for (int64_t r = first_row(j); r < m; ++r) {
+    const int64_t kk = shape == kCausalK ? (r + 1 < k ? r + 1 : k) : k;
     for (int64_t c = j; c < n; ++c) {
-      float s = kSet ? 0.0f : C[i * ldc + c];
-      for (int64_t p = 0; p < kk; ++p) s = Vec::fma1(A[i * a_rs + p * a_cs], B[p * ldb + c], s);
-      C[i * ldc + c] = s;
+      float s = kSet ? 0.0f : C[r * ldc + c];
+      for (int64_t p = 0; p < kk; ++p) s = Vec::fma1(A[r * a_rs + p * a_cs], B[p * ldb + c], s);
+      C[r * ldc + c] = s;
     }
   }
 }

@@ -13,7 +13,7 @@ struct Tag {};  // gives every instantiation below internal linkage
 // 16-column panels). Forced to AVX2 at T = 4096, H = 16, K = V = 128, one
 // thread, in one run: linear / delta thousand tokens/s 39.0 / 25.2 for 4x2,
 // 36.6 / 19.3 for 4x3, 29.6 / 18.3 for 6x2.
-using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 2>;
+using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 3>;
 
 // AUTO's switch (kernel_table.hpp). Paired recurrent / chunked time ratios
 // on this backend forced on a Zen 4 (fastweights_ab_compare, B = 1, H = 4,
