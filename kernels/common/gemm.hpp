@@ -94,9 +94,9 @@ inline void block(int shape, int64_t k, int64_t i, int64_t j0, const float* A, i
 // while it lies above the panel's last vector (at chunk 32 on AVX-512, 6
 // blocks of 8 x 16 instead of 8 for Q K^T).
 template <class Vec, int R, bool kSet>
-inline void row_block(int shape, int64_t n_full, int64_t n_vec, int64_t k, int64_t i, const float* A,
-                      int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C,
-                      int64_t ldc) {
+inline void row_block(int shape, int64_t n_full, int64_t n_vec, int64_t k, int64_t i,
+                      const float* A, int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb,
+                      float* C, int64_t ldc) {
   constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
   // First row block a column starting at j needs under kLowerC.
   auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
