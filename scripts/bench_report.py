@@ -46,15 +46,43 @@ def fmt(x, digits=3):
     return f"{x:.{digits}g}"
 
 
+def loops(ctx):
+    """The two FMA loops behind the peak, where the run recorded them."""
+    if "fma_intrinsic_gflops_1t" not in ctx:
+        return ""
+    g = lambda k: f"{float(ctx[k]):.1f}"  # noqa: E731
+    return (f" (the better of two loops: through xsimd {g('fma_xsimd_gflops_1t')} / "
+            f"{g('fma_xsimd_gflops_2t')}, through intrinsics {g('fma_intrinsic_gflops_1t')} / "
+            f"{g('fma_intrinsic_gflops_2t')})")
+
+
+def scaling_table(rows):
+    """FW_BENCH_THREADS runs: tokens/s per thread count and the speed-up
+    over one thread, per benchmark and shape."""
+    groups = {}
+    for key, r in rows.items():
+        if "scaling" in r["bench"] or r["bench"] == "ggml_gated_delta_net/scaling":
+            groups.setdefault((r["bench"], r["B"], r["T"], r["H"], r["HV"], r["K"]), []).append(r)
+    if not groups:
+        return []
+    counts = sorted({int(r["threads"]) for g in groups.values() for r in g})
+    out = ["", "Thread scaling (tokens/s, and the speed-up over one thread):", "",
+           "| benchmark | B | T | H=HV | " + " | ".join(f"{t} thr" for t in counts) + " |",
+           "|---" * (4 + len(counts)) + "|"]
+    for (bench, B, T, H, HV, K), g in groups.items():
+        by = {int(r["threads"]): r["tokens/s"] for r in g}
+        base = by.get(1)
+        cells = [f"{fmt(by[t])} ({by[t] / base:.1f}x)" if t in by and base else fmt(by.get(t))
+                 for t in counts]
+        out.append(f"| {bench} | {B} | {T} | {H} | " + " | ".join(cells) + " |")
+    return out
+
+
 def section(ctx, rows):
     out = [f"### {ctx.get('cpu_model', '?')} — backend {ctx.get('fastweights_backend', '?')}", "",
            f"Topology: {ctx.get('topology', '?')}. FMA peak (measured): "
            f"{float(ctx.get('fma_peak_gflops_1t', 0)):.1f} GFLOP/s on 1 thread, "
-           f"{float(ctx.get('fma_peak_gflops_2t', 0)):.1f} on 2 (the better of two loops: "
-           f"through xsimd {float(ctx.get('fma_xsimd_gflops_1t', 0)):.1f} / "
-           f"{float(ctx.get('fma_xsimd_gflops_2t', 0)):.1f}, through intrinsics "
-           f"{float(ctx.get('fma_intrinsic_gflops_1t', 0)):.1f} / "
-           f"{float(ctx.get('fma_intrinsic_gflops_2t', 0)):.1f}). Copy bandwidth: "
+           f"{float(ctx.get('fma_peak_gflops_2t', 0)):.1f} on 2{loops(ctx)}. Copy bandwidth: "
            f"{float(ctx.get('copy_bw_gbs_1t', 0)):.1f} / {float(ctx.get('copy_bw_gbs_2t', 0)):.1f} GB/s.",
            ""]
     out += ["| benchmark | B | T | H | HV | K=V | threads | tokens/s | GFLOP/s | efficiency | state GB/s | of copy bw |",
@@ -65,20 +93,26 @@ def section(ctx, rows):
         out.append(f"| {r['bench']} ({r['label']}) | {r['B']} | {r['T']} | {r['H']} | {r['HV']} | "
                    f"{r['K']} | {r['threads']} | {fmt(r['tokens/s'])} | {fmt(r['GFLOP/s'])} | "
                    f"{fmt(r['efficiency'], 2)} | {fmt(r['state_GB/s'])} | {fmt(r['copy_bw_frac'], 2)} |")
-    out += ["", "Against the peers, same shape and threads (tokens/s ratio):", "",
-            "| op | shape B/T/H/HV/K | threads | fastweights | OpenBLAS-composed | x | portable scalar | x |",
-            "|---|---|---|---|---|---|---|---|"]
+    out += ["", "Against the peers, same shape and threads (tokens/s and our ratio to each): OpenBLAS-composed "
+            "chunked forms, this library's portable scalar backend, ggml's token-recurrent "
+            "gated_delta_net (llama.cpp's CPU op, outputs checked against ours first):", "",
+            "| op | shape B/T/H/HV/K | threads | fastweights | OpenBLAS | x | scalar | x | ggml | x |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in rows.items():
-        m = re.match(r"chunk_(linear_attn|delta_rule)/(.*)", key)
-        if not m or "crossover" in key:
+        m = re.match(r"chunk_([a-z_]+?)/((?:models/)?\d.*)", key)
+        if not m:
             continue
         op, shape = m.groups()
-        blas = rows.get(f"openblas_chunk_{op}/{shape}")
-        scal = rows.get(f"scalar_chunk_{op}/{shape}")
-        ratio = lambda p: f"{r['tokens/s'] / p['tokens/s']:.2f}" if p else ""
-        out.append(f"| {op} | {shape.rsplit('/', 1)[0]} | {r['threads']} | {fmt(r['tokens/s'])} | "
-                   f"{fmt(blas['tokens/s']) if blas else ''} | {ratio(blas)} | "
-                   f"{fmt(scal['tokens/s']) if scal else ''} | {ratio(scal)} |")
+        shape = shape.removeprefix("models/")
+        peers = [rows.get(f"openblas_chunk_{op}/{shape}"), rows.get(f"scalar_chunk_{op}/{shape}"),
+                 rows.get(f"ggml_gated_delta_net/{shape}") or rows.get(f"ggml_gated_delta_net/models/{shape}")
+                 if op == "gated_delta_rule" else None]
+        if not any(peers):
+            continue
+        cells = "".join(f"{fmt(p['tokens/s'])} | {r['tokens/s'] / p['tokens/s']:.2f} | " if p else " |  | "
+                        for p in peers)
+        out.append(f"| {op} | {shape.rsplit('/', 1)[0]} | {r['threads']} | {fmt(r['tokens/s'])} | {cells.rstrip()}")
+    out += scaling_table(rows)
     cross = [(k, r) for k, r in rows.items() if k.startswith("auto_") and r["auto_over_best"]]
     if cross:
         out += ["", "AUTO against the better of chunked and recurrent, timed call by call in turn on the same "
@@ -87,6 +121,51 @@ def section(ctx, rows):
         for key, r in cross:
             out.append(f"| {key[len('auto_'):].split('/')[0]} | {r['T']} | {r['auto_ms']:.3g} | "
                        f"{r['chunked_ms']:.3g} | {r['recurrent_ms']:.3g} | {r['auto_over_best']:.2f} |")
+    return "\n".join(out) + "\n"
+
+
+# The rows every machine's summary shows: the issue targets' shapes.
+SUMMARY = [("chunk_linear_attn/1/4096/16/16/128/1", "linear attention, chunked"),
+           ("chunk_simple_gla/1/4096/16/16/128/1", "simple GLA, chunked"),
+           ("chunk_delta_rule/1/4096/16/16/128/1", "delta rule, chunked"),
+           ("chunk_gated_delta_rule/1/4096/16/16/128/1", "gated delta rule, chunked"),
+           ("ggml_gated_delta_net/1/4096/16/16/128/1", "ggml gated_delta_net"),
+           ("fused_recurrent_delta_rule/decode/64/1/16/32/128/1", "delta rule decode, B=64"),
+           ("fused_recurrent_gated_delta_rule/decode/64/1/16/32/128/1", "gated delta rule decode, B=64")]
+
+
+def summary(sections):
+    """One table over every file: tokens/s (efficiency, or fraction of copy
+    bandwidth for decode) per machine and backend, one thread."""
+    heads = [f"{c.get('cpu_model', '?')} ({c.get('fastweights_backend', '?')})" for c, _ in sections]
+    out = ["### All machines, one thread", "",
+           "Tokens/s; in brackets the efficiency (model FLOP/s over that machine's measured FMA peak) or, "
+           "for decode, the state traffic over its copy bandwidth.", "",
+           "| benchmark | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for key, label in SUMMARY:
+        cells = []
+        for _, rows in sections:
+            r = rows.get(key)
+            frac = (r or {}).get("copy_bw_frac") if "decode" in key else (r or {}).get("efficiency")
+            cells.append(f"{fmt(r['tokens/s'])} ({fmt(frac, 2)})" if r else "")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def transformers_table(path):
+    """bench/peers/transformers_peer.py --json: the PyTorch fallback's rows."""
+    with open(path) as f:
+        d = json.load(f)
+    out = [f"### Hugging Face transformers' PyTorch fallback ({d['transformers']}, torch {d['torch']}), "
+           f"{d['threads']} thread(s), backend {d['backend']}", "",
+           "Qwen3-Next's torch_chunk_gated_delta_rule (chunk 64) and torch_recurrent_gated_delta_rule "
+           "against chunk_gated_delta_rule / fused_recurrent_gated_delta_rule on the same inputs "
+           "(called in turn, medians):", "",
+           "| form | B | T | H | HV | K=V | transformers tokens/s | fastweights tokens/s | x |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['form']} | {r['B']} | {r['T']} | {r['H']} | {r['HV']} | {r['K']} | "
+                   f"{fmt(r['transformers_tokens_s'])} | {fmt(r['fastweights_tokens_s'])} | {r['ratio']:.1f} |")
     return "\n".join(out) + "\n"
 
 
@@ -121,9 +200,14 @@ def main():
     ap.add_argument("json", nargs="+")
     ap.add_argument("--markdown", help="write the report here (default: stdout)")
     ap.add_argument("--plot", help="write a PNG plot here")
+    ap.add_argument("--transformers", action="append",
+                    help="bench/peers/transformers_peer.py --json output to add (repeatable)")
     args = ap.parse_args()
     sections = [load(p) for p in args.json]
-    text = "".join(section(c, r) + "\n" for c, r in sections)
+    text = summary(sections) + "\n" if len(sections) > 1 else ""
+    text += "".join(section(c, r) + "\n" for c, r in sections)
+    for path in args.transformers or []:
+        text += transformers_table(path) + "\n"
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text)

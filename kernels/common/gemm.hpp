@@ -138,10 +138,11 @@ inline void tail_rows(int shape, int64_t m, int64_t n_full, int64_t n_vec, int64
 }
 
 // Row blocks outer, column panels inner: a block's rows of A are read from
-// L1 for every panel. Panels outer, as before, streamed all of A once per
-// panel: 64 x 128 x 128 ran at 0.43 (AVX-512) and 0.37-0.48 (AVX2) of the
-// FMA loop against 0.69 and 0.50-0.53 this way (docs/decisions.md). Each
-// accumulator sees the same FMAs in the same order either way.
+// L1 for every panel, where panels outer streamed all of A once per panel.
+// Paired A/B in the scans (T = 4096, H = 16, K = V = 128, one thread,
+// Cascade Lake): AVX2 0.88-0.96 of the time, AVX-512 0.97-1.02
+// (docs/decisions.md). Each accumulator sees the same FMAs in the same order
+// either way.
 template <class Vec, bool kSet>
 inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
                  int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
