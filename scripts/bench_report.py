@@ -175,17 +175,22 @@ def plot(sections, path):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     width = 0.8 / max(1, len(sections))
+    pick = re.compile(r"(chunk_(linear_attn|delta_rule|gated_delta_rule)|openblas_chunk_(linear_attn|delta_rule)"
+                      r"|scalar_chunk_(linear_attn|delta_rule)|ggml_gated_delta_net)/1/4096/16/16/128/1$")
+    labels = []  # every machine's bars at the same places, missing ones left out
+    for _, rows in sections:
+        labels += [k.split("/")[0] for k in rows if pick.match(k) and k.split("/")[0] not in labels]
     for s, (ctx, rows) in enumerate(sections):
-        picks = [(k, r) for k, r in rows.items()
-                 if re.match(r"(chunk|openblas_chunk|scalar_chunk)_(linear_attn|delta_rule)/1/4096/16/16/128/1$", k)]
-        labels = [k.split("/")[0] for k, _ in picks]
-        x = range(len(picks))
         tag = f"{ctx.get('cpu_model', '?')} ({ctx.get('fastweights_backend', '?')})"
-        axes[0].bar([i + s * width for i in x], [r["tokens/s"] / 1e3 for _, r in picks], width, label=tag)
-        axes[1].bar([i + s * width for i in x], [r["efficiency"] for _, r in picks], width, label=tag)
-        for ax in axes:
-            ax.set_xticks([i + s * width / 2 for i in x])
-            ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+        got = {k.split("/")[0]: r for k, r in rows.items() if pick.match(k)}
+        x = [i for i, name in enumerate(labels) if name in got]
+        axes[0].bar([i + s * width for i in x], [got[labels[i]]["tokens/s"] / 1e3 for i in x], width,
+                    label=tag)
+        axes[1].bar([i + s * width for i in x], [got[labels[i]]["efficiency"] for i in x], width,
+                    label=tag)
+    for ax in axes:
+        ax.set_xticks([i + (len(sections) - 1) * width / 2 for i in range(len(labels))])
+        ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
     axes[0].set_ylabel("thousand tokens/s")
     axes[1].set_ylabel("model FLOP/s / measured FMA peak")
     axes[0].set_title("B=1, T=4096, H=HV=16, K=V=128, 1 thread")
