@@ -4,15 +4,15 @@
 namespace {
 struct Tag {};
 struct Raw {
-  using T = float;
+  using type = float;
   static constexpr int N = 1;
-  static T set1(float x) { return x; }
-  static T fma(T a, T b, T c) { return a * b + c; }  // as ScalarVec: no libm fmaf call
-  static T add(T a, T b) { return a + b; }
-  static float first(T s) { return s; }
+  static type set1(float x) { return x; }
+  static type fma(type a, type b, type c) { return a * b + c; }  // as ScalarVec: no libm fmaf call
+  static type add(type a, type b) { return a + b; }
+  static float hsum(type s) { return s; }
 };
 }  // namespace
 namespace fwbench {
-double fma_flops_scalar(int64_t iters) { return fma_loop<fw::ScalarVec<Tag>>(iters); }
-double fma_flops_scalar_intrinsic(int64_t iters) { return raw_fma_loop<Raw>(iters); }
+double fma_flops_scalar(int64_t iters) { return fma_loop<fw::ScalarVec<Tag>, 12>(iters); }
+double fma_flops_scalar_intrinsic(int64_t iters) { return fma_loop<Raw, 10>(iters); }
 }  // namespace fwbench
