@@ -9,10 +9,13 @@ namespace fw {
 namespace avx2 {
 namespace {
 struct Tag {};  // gives every instantiation below internal linkage
-// gemm block 4 rows x 2 vectors (8 accumulators of the 16 ymm registers,
-// 16-column panels). Forced to AVX2 at T = 4096, H = 16, K = V = 128, one
-// thread, in one run: linear / delta thousand tokens/s 39.0 / 25.2 for 4x2,
-// 36.6 / 19.3 for 4x3, 29.6 / 18.3 for 6x2.
+// gemm block 4 rows x 3 vectors (12 accumulators of the 16 ymm registers,
+// 24-column panels). With gemm's row blocks outer (gemm.hpp), paired A/B
+// against 4 x 2 on a Cascade Lake forced to AVX2 (T = 4096, H = 16,
+// K = V = 128, one thread): linear / delta / gated delta 0.94 / 0.97 / 0.88;
+// 8 x 1 1.24, 6 x 2 1.06-1.31 (docs/decisions.md). With panels outer (Zen 4,
+// forced), 4 x 2 had won: 39.0 / 25.2 thousand tokens/s against 36.6 / 19.3
+// for 4 x 3.
 using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 3>;
 
 // AUTO's switch (kernel_table.hpp). Paired recurrent / chunked time ratios
