@@ -60,8 +60,8 @@ def scaling_table(rows):
     """FW_BENCH_THREADS runs: tokens/s per thread count and the speed-up
     over one thread, per benchmark and shape."""
     groups = {}
-    for key, r in rows.items():
-        if "scaling" in r["bench"] or r["bench"] == "ggml_gated_delta_net/scaling":
+    for r in rows.values():
+        if "scaling" in r["bench"]:
             groups.setdefault((r["bench"], r["B"], r["T"], r["H"], r["HV"], r["K"]), []).append(r)
     if not groups:
         return []

@@ -52,7 +52,7 @@ double flops_on(fw_backend b, bool intrinsic, int64_t iters) {
 
 }  // namespace
 
-// Both loops, alternating, in runs of 4 M iterations (20-50 ms) until each
+// Both loops, alternating, in runs of 4 M iterations (about 10 ms) until each
 // has had 8 runs and 0.4 s: the best run is the ceiling. Three runs of 20 M
 // right at start-up, as before, read the AVX-512 loop at 132 GFLOP/s on the
 // Cascade Lake where 0.4 s of runs read 147-148 (docs/decisions.md).

@@ -4,8 +4,9 @@ Face transformers' PyTorch fallback (torch_chunk_gated_delta_rule, chunk 64,
 and torch_recurrent_gated_delta_rule from
 transformers.models.qwen3_next.modeling_qwen3_next), against this library's
 chunk_gated_delta_rule / fused_recurrent_gated_delta_rule on the same inputs,
-in one process. torch and transformers come from pip (scripts/bench_peers.sh
-pins them; benchmarks only, never part of the test run).
+in one process. torch and transformers come from pip, at the versions the
+results in docs/bench were taken with: `pip install torch==2.9.1
+transformers==4.57.6 numpy` (benchmarks only, never part of the test run).
 
     python3 bench/peers/transformers_peer.py [--threads 1] [--reps 5] [--json out.json]
 
