@@ -56,7 +56,8 @@ GgmlGatedDeltaNet::GgmlGatedDeltaNet(const ScanProblem& p, int threads) : g_(new
   g.graph = ggml_new_graph(g.ctx);
   ggml_build_forward_expand(g.graph, g.out);
 
-  // A persistent pool, as llama.cpp keeps one: a call pays no thread start.
+  // One pool for every call, as llama.cpp keeps one (in ggml's OpenMP build
+  // its threads are the OpenMP runtime's, which persist between calls).
   ggml_threadpool_params tp = ggml_threadpool_params_default(threads);
   g.pool = ggml_threadpool_new(&tp);
   g.plan = ggml_graph_plan(g.graph, threads, g.pool);
