@@ -17,14 +17,16 @@ struct ScanTask {
   const float* q;     // row t at q + t * q_ts, K floats
   const float* k;     // row t at k + t * k_ts, K floats
   const float* v;     // row t at v + t * v_ts, V floats
-  const float* g;     // log-decay at g[t * g_ts]; nullptr = ungated
+  const float* g;     // log-decay at g[t * g_ts], or the row of K at
+                      // g + t * g_ts with g_channel; nullptr = ungated
   const float* beta;  // beta at beta[t * beta_ts]; delta rules only
   float* o;           // row t at o + t * o_ts, V floats
   int64_t q_ts, k_ts, v_ts, g_ts, beta_ts, o_ts;
   int64_t T, K, V;
-  int64_t chunk;  // chunked kernels only
-  float scale;    // applied to every output row (and to q . z with normalize)
-  float eps;      // normalize denominator term
+  int64_t chunk;   // chunked kernels only
+  float scale;     // applied to every output row (and to q . z with normalize)
+  float eps;       // normalize denominator term
+  bool g_channel;  // a log-decay per key channel (GLA, KDA)
   bool qk_l2norm;
   bool normalize;  // linear attention only: divide by scale q . z + eps
   bool stream_o;   // outputs too large to stay in cache: chunked kernels
@@ -49,8 +51,14 @@ struct ScanTask {
 // then advance slices of V columns through the group: the same arithmetic
 // on the same floats, so results do not depend on the thread count.
 inline int64_t chunk_record_floats(int64_t K, int64_t chunk) {
-  return 3 * chunk * K + 2 * chunk * chunk + 2 * chunk;  // Q, K, W; T, A; G, beta
+  // Q, K, W; T, A; G (a row of K per token: per-channel gates), beta
+  return 3 * chunk * K + 2 * chunk * chunk + chunk * K + chunk;
 }
+
+// The recurrent kernels' first floats of scratch: q and k (K each), two
+// rows of V, then a per-channel gate's decays exp(g_t) and k_t * exp(g_t)
+// (K each).
+inline int64_t recurrent_head_floats(int64_t K, int64_t V) { return 4 * K + 2 * V; }
 
 // Columns of a V-first state the recurrent kernels transpose at a time
 // (state_block.hpp), and the most partial sums they split a sum over K into
@@ -58,22 +66,27 @@ inline int64_t chunk_record_floats(int64_t K, int64_t chunk) {
 constexpr int64_t kMaxStateBlock = 32;
 constexpr int64_t kMaxLanes = 16;
 
-// Scratch a kernel may use besides a record: the recurrent kernels the first
-// 2K + 2V floats, then kMaxLanes rows of V partial sums and a
+// Scratch a kernel may use besides a record: the recurrent kernels their
+// head (recurrent_head_floats), then kMaxLanes rows of V partial sums and a
 // K x kMaxStateBlock block of a V-first state; prepare K transposed, beta K
 // (C x K) and a C x C matrix; advance three C x V blocks (beta V, U, O).
 inline int64_t chunk_scratch_floats(int64_t K, int64_t V, int64_t chunk) {
   const int64_t prepare = 2 * chunk * K + chunk * chunk, advance = 3 * chunk * V;
   const int64_t block = kMaxLanes * V + kMaxStateBlock * K;
   const int64_t most = prepare > advance ? prepare : advance;
-  return 2 * K + 2 * V + (most > block ? most : block);
+  return recurrent_head_floats(K, V) + (most > block ? most : block);
 }
 
-// The recurrent kernels' scratch past their first 2K + 2V floats: the
-// kMaxLanes partial-sum rows, then the V-first block.
+// The recurrent kernels' scratch past their head: the kMaxLanes
+// partial-sum rows, then the V-first block; and in the head, the
+// per-channel decays.
+template <class Vec>
+inline float* recurrent_decays(const ScanTask& t) {
+  return t.ws + 2 * t.K + 2 * t.V;
+}
 template <class Vec>
 inline float* recurrent_lanes(const ScanTask& t) {
-  return t.ws + 2 * t.K + 2 * t.V;
+  return t.ws + recurrent_head_floats(t.K, t.V);
 }
 template <class Vec>
 inline float* recurrent_block(const ScanTask& t) {

@@ -31,7 +31,9 @@ constexpr uint32_t kCommonFlags =
   X(FW_OP_DELTA_RULE, fw_delta_rule, "delta_rule", FW_GATE_NONE, true, 0u, 6.0,                    \
     ::fw::Family::kDeltaRule)                                                                      \
   X(FW_OP_GATED_DELTA_RULE, fw_gated_delta_rule, "gated_delta_rule", FW_GATE_SCALAR, true, 0u,     \
-    6.0, ::fw::Family::kDeltaRule)
+    6.0, ::fw::Family::kDeltaRule)                                                                 \
+  X(FW_OP_GLA, fw_gla, "gla", FW_GATE_CHANNEL, false, 0u, 4.0, ::fw::Family::kLinearAttn)          \
+  X(FW_OP_KDA, fw_kda, "kda", FW_GATE_CHANNEL, true, 0u, 6.0, ::fw::Family::kDeltaRule)
 
 struct OpDesc {
   fw_op id;

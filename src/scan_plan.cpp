@@ -182,7 +182,8 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
       operand(a.q, false, 4, {B, T, H, K}),
       operand(a.k, false, 4, {B, T, H, K}),
       operand(a.v, false, 4, {B, T, HV, V}),
-      operand(a.g, false, 3, {B, T, HV}, /*rows=*/false),
+      op->gate == FW_GATE_CHANNEL ? operand(a.g, false, 4, {B, T, HV, K})
+                                  : operand(a.g, false, 3, {B, T, HV}, /*rows=*/false),
       operand(a.beta, false, 3, {B, T, HV}, /*rows=*/false),
       operand(a.initial_state, false, 4, {P, HV, rows, cols}),
       operand(a.initial_norm, false, 3, {P, HV, K}),
@@ -241,6 +242,7 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   p.k = input(a.k);
   p.v = input(a.v);
   p.g = input(a.g);
+  p.g_channel = op->gate == FW_GATE_CHANNEL;
   p.beta = input(a.beta);
   p.o = static_cast<float*>(a.o.data);
   for (int i = 0; i < 4; ++i) p.o_stride[i] = a.o.stride[i];

@@ -44,6 +44,7 @@ struct ScanPlan {
   bool qk_l2norm, normalize, v_first;
   bool stream_o;  // outputs written past the caches (src/scan.cpp)
   InputView q, k, v, g, beta;
+  bool g_channel;  // g [B, T, HV, K] (FW_GATE_CHANNEL): a row of K per token
   float* o;
   int64_t o_stride[4];
   const int64_t* cu_seqlens;

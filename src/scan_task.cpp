@@ -28,6 +28,7 @@ ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own, bool native_v_fi
   t.k_ts = p.k.stride[1];
   t.v_ts = p.v.stride[1];
   t.g_ts = p.g.stride[1];
+  t.g_channel = p.g_channel;
   t.beta_ts = p.beta.stride[1];
   t.o_ts = p.o_stride[1];
   t.T = p.length(n);

@@ -154,13 +154,16 @@ typedef enum fw_op {
   FW_OP_SIMPLE_GLA = 1,       /* S_t = exp(g_t) S_{t-1} + k_t^T v_t */
   FW_OP_DELTA_RULE = 2,       /* S_t = S_{t-1} + beta_t k_t^T (v_t - k_t S_{t-1}) */
   FW_OP_GATED_DELTA_RULE = 3, /* S' = exp(g_t) S_{t-1}; S_t = S' + beta_t k_t^T (v_t - k_t S') */
+  FW_OP_GLA = 4,              /* S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t, g_t per key channel */
+  FW_OP_KDA = 5, /* Kimi Delta Attention: the gated delta rule with S' = diag(exp(g_t)) S_{t-1} */
   FW_OP_FORCE_32BIT = (-0x7fffffff - 1) /* not an op; see FW_STATUS_FORCE_32BIT */
 } fw_op;
 
 /* The decay an op reads. */
 typedef enum fw_gate_kind {
-  FW_GATE_NONE = 0,  /* no g */
-  FW_GATE_SCALAR = 1 /* g [B, T, HV]: one log-decay per token and value head */
+  FW_GATE_NONE = 0,   /* no g */
+  FW_GATE_SCALAR = 1, /* g [B, T, HV]: one log-decay per token and value head */
+  FW_GATE_CHANNEL = 2 /* g [B, T, HV, K]: one per token, value head and key channel */
 } fw_gate_kind;
 
 /* What an op is, from the library's one op registry. An output that grows
@@ -221,7 +224,8 @@ typedef enum fw_mode {
  * Operands and their dimensions (fw_tensor strides, outermost first):
  *   q, k            [B, T, H, K]
  *   v, o            [B, T, HV, V]
- *   g, beta         [B, T, HV]
+ *   g               [B, T, HV] (FW_GATE_SCALAR), [B, T, HV, K] (FW_GATE_CHANNEL)
+ *   beta            [B, T, HV]
  *   initial_state,  [P, HV, K, V], or [P, HV, V, K] with FW_FLAG_STATE_V_FIRST:
  *   final_state       P slots (P = N without state_indices); the row stride
  *                     may exceed the row, the slot stride be padded
@@ -288,6 +292,8 @@ FW_API fw_status fw_linear_attn(const fw_scan_args* args);
 FW_API fw_status fw_simple_gla(const fw_scan_args* args);
 FW_API fw_status fw_delta_rule(const fw_scan_args* args);
 FW_API fw_status fw_gated_delta_rule(const fw_scan_args* args);
+FW_API fw_status fw_gla(const fw_scan_args* args);
+FW_API fw_status fw_kda(const fw_scan_args* args);
 
 /* The chunk size a scan of op with keys of head_dim_k runs at when
  * chunk_size is FW_CHUNK_SIZE_AUTO; 0 for an unknown op or head_dim_k < 1. */

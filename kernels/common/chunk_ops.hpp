@@ -24,7 +24,7 @@ struct Record {
   Float *Q, *Kd, *W;  // C x K: queries (times exp(G) when gated); keys (times
                       // exp(G_last - G) when gated); -W of the WY form
   Float *T, *A;       // C x C: (I + A)^{-1}; causal Q K^T scores
-  Float *G, *beta;    // C: cumulative log-decay; betas
+  Float *G, *beta;    // cumulative log-decay (C, or C x K per channel); C betas
 };
 
 template <class Vec, class Float>
@@ -36,11 +36,11 @@ inline Record<Float> record(Float* rec, int64_t K, int64_t C) {
   r.T = r.W + C * K;
   r.A = r.T + C * C;
   r.G = r.A + C * C;
-  r.beta = r.G + C;
+  r.beta = r.G + C * K;
   return r;
 }
 
-// Scratch past the recurrent kernels' 2K + 2V floats (chunk_scratch_floats):
+// Scratch past the recurrent kernels' head (chunk_scratch_floats):
 // prepare's and advance's parts overlap, they never run at once.
 // prepare loads the keys straight into the record's Kd and decays them there
 // last (a copy less per chunk).
@@ -54,10 +54,10 @@ template <class Vec>
 inline Scratch scratch(const ScanTask& t) {
   const int64_t K = t.K, V = t.V, C = t.chunk;
   Scratch s;
-  s.KT = t.ws + 2 * K + 2 * V;
+  s.KT = t.ws + recurrent_head_floats(K, V);
   s.Kb = s.KT + C * K;
   s.M = s.Kb + C * K;
-  s.X = t.ws + 2 * K + 2 * V;
+  s.X = t.ws + recurrent_head_floats(K, V);
   s.U = s.X + C * V;
   s.O = s.U + C * V;
   return s;
@@ -120,17 +120,112 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
                  float* G) {
   const int64_t K = t.K, C = t.chunk;
   float sum = 0.0f;
+  const bool scalar_gate = t.g && !t.g_channel;
   for (int64_t i = 0; i < L; ++i) {
     rows::load_row<Vec>(K, row_ahead<Vec>(t.q, t.q_ts, c0 + i, t.T, K, C), Q + i * K, t.qk_l2norm);
     rows::load_row<Vec>(K, row_ahead<Vec>(t.k, t.k_ts, c0 + i, t.T, K, C), Kc + i * K, t.qk_l2norm);
-    if (t.g) sum += t.g[(c0 + i) * t.g_ts];
+    if (scalar_gate) sum += t.g[(c0 + i) * t.g_ts];
     G[i] = sum;
   }
   for (int64_t i = L; i < C; ++i) G[i] = sum;  // decay_row reads whole vectors
+  if (t.g_channel) return;                     // channel_scores reads the keys' rows, not KT
   transpose<Vec>(L, K, Kc, K, KT, C);
   // causal_scores reads a short chunk's keys in whole vectors: zeros past L.
   if (L < C)
     for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, KT + r * C + L);
+}
+
+// Per-channel gates (GLA, KDA). A gate's decay exp(g) below 2^-60 is
+// taken as 0, and so is a product of decays (channel_scores) that falls
+// below it: the term it scales is then under 1e-18 of the token's own, and
+// no product of two kept decays (>= 2^-120) is subnormal, whose arithmetic
+// costs Intel cores a microcode assist per operation.
+constexpr float kDecayFloor = 0x1p-60f;
+
+// The chunk's decays E_i = exp(g_i) (L x K, floored as above) and the
+// running sums of its gates G_i = g_1 + ... + g_i (L x K).
+template <class Vec>
+inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* E, float* G) {
+  const int64_t K = t.K;
+  for (int64_t i = 0; i < L; ++i) {
+    const float* g = row_ahead<Vec>(t.g, t.g_ts, c0 + i, t.T, K, t.chunk);
+    if (i == 0)
+      rows::scaled_copy<Vec>(K, 1.0f, g, G);
+    else
+      for (int64_t k = 0; k < K; ++k) G[i * K + k] = G[(i - 1) * K + k] + g[k];
+    rows::exp_row<Vec>(K, g, E + i * K);
+    rows::flush_below<Vec>(K, kDecayFloor, E + i * K);
+  }
+}
+
+// Per-channel in-chunk scores: A(i, j) = sum_k X_ik K_jk D_ijk, D_ijk =
+// exp(G_ik - G_jk) = E_(j+1),k ... E_i,k, for j <= i; with Akk the same over
+// the keys for j < i (the delta rule's strict A); zeros elsewhere in the
+// L x L blocks (leading dim C). D is built as a product walking j down from
+// i, one multiply per step: an exp per (i, j, k) made these scores most of
+// GLA's time, and G_i - G_j itself loses a small exponent to cancellation
+// once Kimi's gates (-5 and below per token) have taken G to -80 .. -320.
+// Every decay is <= 1 for gates <= 0: nothing overflows. d: K floats.
+template <class Vec>
+inline void channel_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* Kc,
+                           const float* E, float* A, float* Akk, float* d) {
+  using VT = typename Vec::type;
+  constexpr int N = Vec::N;
+  const int64_t body = K / N * N;
+  for (int64_t i = 0; i < L; ++i) {
+    rows::fill<Vec>(K, 1.0f, d);
+    const float *xi = X + i * K, *ki = Kc + i * K;
+    for (int64_t j = i; j >= 0; --j) {
+      const float* kj = Kc + j * K;
+      const float* ej = E + (j + 1) * K;  // taken into d once j < i
+      VT aq = Vec::zero(), ak = Vec::zero();
+      for (int64_t x = 0; x < body; x += N) {
+        VT dx = Vec::load(d + x);
+        if (j < i) {
+          dx = Vec::flush_below(Vec::mul(dx, Vec::load(ej + x)), kDecayFloor);
+          Vec::store(d + x, dx);
+        }
+        const VT ke = Vec::mul(Vec::load(kj + x), dx);
+        aq = Vec::fma(Vec::load(xi + x), ke, aq);
+        ak = Vec::fma(Vec::load(ki + x), ke, ak);
+      }
+      float sq = Vec::hsum(aq), sk = Vec::hsum(ak);
+      for (int64_t x = body; x < K; ++x) {
+        if (j < i) {
+          const float p = d[x] * ej[x];
+          d[x] = p < kDecayFloor ? 0.0f : p;
+        }
+        const float ke = kj[x] * d[x];
+        sq = Vec::fma1(xi[x], ke, sq);
+        sk = Vec::fma1(ki[x], ke, sk);
+      }
+      A[i * C + j] = sq;
+      if (Akk) Akk[i * C + j] = j < i ? sk : 0.0f;
+    }
+    rows::fill<Vec>(L - i - 1, 0.0f, A + i * C + i + 1);
+    if (Akk) rows::fill<Vec>(L - i - 1, 0.0f, Akk + i * C + i + 1);
+  }
+}
+
+// Per-channel decays: row i of X *= exp(G_i) (queries, and the delta rule's
+// W keys; e: K floats); row j of Kd *= E_(j+1) ... E_(L-1), the product
+// walked down from the chunk's end as in channel_scores (d: K floats).
+template <class Vec>
+inline void channel_decay_rows(int64_t L, int64_t K, const float* G, float* X, float* e) {
+  for (int64_t i = 0; i < L; ++i) {
+    rows::exp_row<Vec>(K, G + i * K, e);
+    rows::mul<Vec>(K, X + i * K, e, X + i * K);
+  }
+}
+
+template <class Vec>
+inline void channel_decay_keys(int64_t L, int64_t K, const float* E, float* Kd, float* d) {
+  rows::fill<Vec>(K, 1.0f, d);
+  for (int64_t j = L - 2; j >= 0; --j) {
+    rows::mul<Vec>(K, d, E + (j + 1) * K, d);
+    rows::flush_below<Vec>(K, kDecayFloor, d);
+    rows::mul<Vec>(K, Kd + j * K, d, Kd + j * K);
+  }
 }
 
 // decay_queries: row i of X *= exp(G_i); decay_keys: row j of Kd *=
@@ -236,10 +331,14 @@ inline void add_causal_product(int64_t L, int64_t V, int64_t C, const float* A, 
 
 // S = exp(G_last) S + Kd^T U, Kd the decayed keys (L x K, read transposed
 // in place through gemm's strides), U rows at stride ldu, S rows at ldS.
+// With a per-channel gate (channel), row k of S decays by exp(G_(L-1),k).
 template <class Vec>
 inline void update_state(int64_t L, int64_t K, int64_t V, const float* Kd, const float* U,
-                         int64_t ldu, const float* G, bool gated, float* S, int64_t ldS) {
-  if (gated)
+                         int64_t ldu, const float* G, bool gated, bool channel, float* S,
+                         int64_t ldS) {
+  if (channel)
+    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G[(L - 1) * K + k]), S + k * ldS);
+  else if (gated)
     for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G[L - 1]), S + k * ldS);
   gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, Kd, 1, K, U, ldu, S, ldS);
 }

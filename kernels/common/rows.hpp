@@ -79,6 +79,32 @@ inline void fill(int64_t n, float a, float* y) {
   for (; i < n; ++i) y[i] = a;
 }
 
+// y = exp(x): a per-channel gate's decays. The tail uses std::exp, the
+// body the vector policy's exp; every layout of a state reads the same y.
+template <class Vec>
+inline void exp_row(int64_t n, const float* x, float* y) {
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) Vec::store(y + i, Vec::exp(Vec::load(x + i)));
+  for (; i < n; ++i) y[i] = std::exp(x[i]);
+}
+
+// y = y < t ? 0 : y (a NaN stays)
+template <class Vec>
+inline void flush_below(int64_t n, float t, float* y) {
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N) Vec::store(y + i, Vec::flush_below(Vec::load(y + i), t));
+  for (; i < n; ++i) y[i] = y[i] < t ? 0.0f : y[i];
+}
+
+// z = x * y, elementwise
+template <class Vec>
+inline void mul(int64_t n, const float* x, const float* y, float* z) {
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N)
+    Vec::store(z + i, Vec::mul(Vec::load(x + i), Vec::load(y + i)));
+  for (; i < n; ++i) z[i] = x[i] * y[i];
+}
+
 // sum_i x_i * y_i
 template <class Vec>
 inline float dot(int64_t n, const float* x, const float* y) {

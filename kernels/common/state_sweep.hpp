@@ -103,9 +103,10 @@ inline void read(int64_t K, const float* k, const float* S, int64_t ld, float* d
 }
 
 // For each row i: S_i = s S_i + k_i w;  out = sum_i q_i S_i, lane-split.
-template <class Vec>
-inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k, const float* w,
-                        const float* q, float* out) {
+// kRows: row i's own s_rows[i] instead of s (a per-channel gate).
+template <class Vec, bool kRows = false>
+inline void update_read(int64_t K, float s, const float* s_rows, float* S, int64_t ld,
+                        const float* k, const float* w, const float* q, float* out) {
   using V = typename Vec::type;
   constexpr int kNB = block_vectors<Vec>();
   constexpr int N = Vec::N;
@@ -116,9 +117,10 @@ inline void update_read(int64_t K, float s, float* S, int64_t ld, const float* k
       K,
       [&](int64_t i, V* acc) {
         const V ki = Vec::set1(k[i]), qi = Vec::set1(q[i]);
+        const V si = kRows ? Vec::set1(s_rows[i]) : vs;
         for (int x = 0; x < kNB; ++x) {
           float* p = S + i * ld + x * N;
-          const V r = Vec::fma(ki, wv[x], Vec::mul(vs, Vec::load(p)));
+          const V r = Vec::fma(ki, wv[x], Vec::mul(si, Vec::load(p)));
           Vec::store(p, r);
           acc[x] = Vec::fma(qi, r, acc[x]);
         }
@@ -145,12 +147,12 @@ inline float read_column(int64_t K, const float* k, const float* S, int64_t ld) 
 }
 
 template <class Vec>
-inline float update_read_column(int64_t K, float s, float* S, int64_t ld, const float* k, float w,
-                                const float* q) {
+inline float update_read_column(int64_t K, float s, const float* s_rows, float* S, int64_t ld,
+                                const float* k, float w, const float* q) {
   constexpr int N = Vec::N;
   float acc[N] = {};
   for (int64_t i = 0; i < K; ++i) {
-    const float r = Vec::fma1(k[i], w, s * S[i * ld]);
+    const float r = Vec::fma1(k[i], w, (s_rows ? s_rows[i] : s) * S[i * ld]);
     S[i * ld] = r;
     acc[i % N] = Vec::fma1(q[i], r, acc[i % N]);
   }

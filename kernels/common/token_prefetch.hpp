@@ -31,13 +31,21 @@ inline void prefetch_token_ahead(const ScanTask& t, int64_t s) {
 
 // A recurrent kernel's start of token s: rows of a later token asked for,
 // q and k loaded (L2-normalised on request) into qn and kn; returns the
-// token's decay exp(g_s) (1 ungated).
+// token's decay exp(g_s) (1 ungated). A per-channel gate returns 1 and
+// leaves e = exp(g_s) and ke = kn * e in the head (recurrent_decays).
 template <class Vec>
 inline float begin_token(const ScanTask& t, int64_t s, float* qn, float* kn) {
   prefetch_token_ahead<Vec>(t, s);
   rows::load_row<Vec>(t.K, t.q + s * t.q_ts, qn, t.qk_l2norm);
   rows::load_row<Vec>(t.K, t.k + s * t.k_ts, kn, t.qk_l2norm);
-  return t.g ? std::exp(t.g[s * t.g_ts]) : 1.0f;
+  if (!t.g) return 1.0f;
+  if (!t.g_channel) return std::exp(t.g[s * t.g_ts]);
+  if (s + kPrefetchTokens < t.T)
+    rows::prefetch<Vec>(t.g + (s + kPrefetchTokens) * t.g_ts, t.K, false);
+  float* e = recurrent_decays<Vec>(t);
+  rows::exp_row<Vec>(t.K, t.g + s * t.g_ts, e);
+  rows::mul<Vec>(t.K, kn, e, e + t.K);
+  return 1.0f;
 }
 
 }  // namespace kern

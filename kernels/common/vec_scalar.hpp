@@ -1,8 +1,8 @@
 // Vector policy for the portable backend: one float per "batch".
 //
 // Kernels are written once against the policy interface (N, load, store,
-// stream, stream_fence, set1, fma, mul, add, sub, max, min, exp, sqrt, hsum,
-// tree_sum,
+// stream, stream_fence, set1, fma, mul, add, sub, max, min, exp,
+// flush_below (x < t ? 0 : x), sqrt, hsum, tree_sum,
 // and transpose of an N x N block); this one compiles to plain scalar code.
 // Tag is a type from the instantiating file's anonymous namespace, which
 // gives every instantiation internal linkage (no ODR merging of kernels
@@ -36,6 +36,7 @@ struct ScalarVec {
   static type max(type a, type b) { return a > b ? a : b; }
   static type min(type a, type b) { return a < b ? a : b; }
   static type exp(type a) { return std::exp(a); }
+  static type flush_below(type x, float t) { return x < t ? 0.0f : x; }  // NaN stays
   static float hsum(type a) { return a; }
   static float tree_sum(type a) { return a; }  // vec_xsimd.hpp: tree_sum
   static void transpose(const float* src, int64_t, float* dst, int64_t) { *dst = *src; }

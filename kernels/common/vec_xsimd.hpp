@@ -183,6 +183,9 @@ struct XsimdVec {
   static type max(type a, type b) { return xsimd::max(a, b); }
   static type min(type a, type b) { return xsimd::min(a, b); }
   static type exp(type a) { return xsimd::exp(a); }
+  static type flush_below(type x, float t) {  // x < t ? 0 : x, lane by lane (NaN stays)
+    return xsimd::select(x < type(t), type(0.0f), x);
+  }
   static float hsum(type a) { return xsimd::hadd(a); }  // 8.1 name of reduce_add
   static float tree_sum(type a) { return fw::tree_sum<Arch>(a); }
   static void transpose(const float* src, int64_t lds, float* dst, int64_t ldd) {

@@ -10,6 +10,8 @@
 // prepare computes T, W and the scores (all independent of S, and of V);
 // advance the rest, for the task's V columns. All products but the solve
 // are gemm calls; T, A and Q K^T are triangular and cost half.
+// KDA (a gate per key channel): exp(G) per channel everywhere, the scores'
+// decays inside their sums (chunk::channel_scores).
 #pragma once
 
 #include <cmath>
@@ -43,20 +45,34 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
   const chunk::Scratch s = chunk::scratch<Vec>(t);
   chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);  // keys, decayed last
   for (int64_t i = 0; i < L; ++i) r.beta[i] = t.beta[(c0 + i) * t.beta_ts];
+  // KDA (a gate per key channel): the gates' decays take KT's place, and both
+  // score matrices come from one pass (chunk::channel_scores).
+  float *E = s.KT, *d = t.ws, *e = t.ws + K;
+  if (t.g_channel) {
+    chunk::load_channel_gates<Vec>(t, c0, L, E, r.G);
+    chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, s.M, d);
+  }
 
   // A = strict_lower(beta K K^T exp(G_i - G_j)) in s.M, then T = (I + A)^{-1}.
-  chunk::causal_scores<Vec>(L, K, C, r.Kd, s.KT, r.G, gated, /*strict=*/true, s.M);
+  if (!t.g_channel)
+    chunk::causal_scores<Vec>(L, K, C, r.Kd, s.KT, r.G, gated, /*strict=*/true, s.M);
   for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(i, r.beta[i], s.M + i * C);
   unit_lower_inverse<Vec>(L, C, s.M, r.T);
 
   // -W = T (-beta exp(G) K): negated once here, so that advance's
   // U' = U - W S is one accumulating product per V slice.
   for (int64_t i = 0; i < L; ++i) {
-    const float wk = gated ? r.beta[i] * std::exp(r.G[i]) : r.beta[i];
+    const float wk = gated && !t.g_channel ? r.beta[i] * std::exp(r.G[i]) : r.beta[i];
     rows::scaled_copy<Vec>(K, -wk, r.Kd + i * K, s.Kb + i * K);
   }
+  if (t.g_channel) chunk::channel_decay_rows<Vec>(L, K, r.G, s.Kb, e);
   gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, r.T, C, 1, s.Kb, K, r.W, K);
 
+  if (t.g_channel) {
+    chunk::channel_decay_rows<Vec>(L, K, r.G, r.Q, e);
+    chunk::channel_decay_keys<Vec>(L, K, E, r.Kd, d);
+    return;
+  }
   chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, gated, /*strict=*/false, r.A);
   chunk::decay_queries<Vec>(L, K, r.G, gated, r.Q);
   chunk::decay_keys<Vec>(L, K, r.G, gated, r.Kd);
@@ -76,7 +92,7 @@ void delta_rule_advance(const ScanTask& t, int64_t c0, const float* rec) {
   chunk::times_state<Vec>(/*accumulate=*/false, L, K, V, r.Q, t.S, t.S_ld, s.O, V);
   chunk::add_causal_product<Vec>(L, V, C, r.A, s.U, V, s.O, V);
   chunk::store_outputs<Vec>(t, c0, L, s.O, nullptr);
-  chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g != nullptr, t.S, t.S_ld);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g != nullptr, t.g_channel, t.S, t.S_ld);
 }
 
 }  // namespace kern

@@ -1,6 +1,7 @@
 // Delta rule and gated delta rule, one token at a time (docs/design.md,
 // "The math").
-//   S' = exp(g_t) S_{t-1}   (g absent: S' = S_{t-1})
+//   S' = exp(g_t) S_{t-1}   (g absent: S' = S_{t-1}; KDA: diag(exp(g_t)) S_{t-1},
+//                            a gate per key channel)
 //   S_t = S' + beta_t k_t^T (v_t - k_t S')      "forget before error"
 //   o_t = scale * q_t S_t
 // The two sweeps over S (k S, then decay-write-read) run per block of
@@ -27,24 +28,49 @@ namespace kern {
 // over K in the lane-split order of the K-first sweeps (state_sweep.hpp),
 // so the bits are the K-first ones. Returns q_t S_t's element j. (Two or
 // four rows side by side were slower: 1.16x and 1.39x, docs/decisions.md.)
-template <class Vec>
+// kChannel (KDA): the read is k e S_j (ke = k * e, from begin_token) and
+// element i decays by e[i], as the K-first kernel's row i.
+template <class Vec, bool kChannel = false>
 inline float delta_rule_row_v_first(float* row, int64_t K, const float* kn, const float* qn,
-                                    float decay, float beta, float v) {
+                                    float decay, const float* e, float beta, float v) {
   using VT = typename Vec::type;
+  const float* kr = kChannel ? e + K : kn;
   VT sum = Vec::zero();
   for (int64_t i = 0; i < K; i += Vec::N)
-    sum = Vec::fma(Vec::load(kn + i), Vec::load(row + i), sum);
+    sum = Vec::fma(Vec::load(kr + i), Vec::load(row + i), sum);
   float w = decay * Vec::tree_sum(sum);  // the K-first kernel's scal, rsub, scal
   w = v - w;
   w = beta * w;
   const VT vw = Vec::set1(w), vdecay = Vec::set1(decay);
   sum = Vec::zero();
   for (int64_t i = 0; i < K; i += Vec::N) {
-    const VT r = Vec::fma(Vec::load(kn + i), vw, Vec::mul(vdecay, Vec::load(row + i)));
+    const VT d = kChannel ? Vec::load(e + i) : vdecay;
+    const VT r = Vec::fma(Vec::load(kn + i), vw, Vec::mul(d, Vec::load(row + i)));
     Vec::store(row + i, r);
     sum = Vec::fma(Vec::load(qn + i), r, sum);
   }
   return Vec::tree_sum(sum);
+}
+
+// Token s over every row of a V-first state (K a multiple of Vec::N): q S
+// into acc. One loop per kChannel, so that the rows' loop carries no test;
+// out of line, so that the per-channel copy beside it leaves the scalar
+// gate's code as it was (inlined, V-first delta-rule decode at B = 64,
+// HV = 32, K = V = 128 took 1.03-1.04x the time; out of line 0.97-1.01x).
+template <class Vec, bool kChannel = false>
+__attribute__((noinline)) void delta_rule_token_v_first(const ScanTask& t, int64_t s, float decay,
+                                                        const float* e, const float* qn,
+                                                        const float* kn, float* acc) {
+  const float beta = t.beta[s * t.beta_ts];
+  const float* v = t.v + s * t.v_ts;
+  for (int64_t j = 0; j < t.V; ++j) {
+    // The first token's rows, four ahead, asked for (later tokens find
+    // them in cache): 0.85x the time without (decode, B = 64, HV = 32,
+    // K = V = 128, one thread, AVX-512).
+    if (s == 0 && j + 4 < t.V) rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, t.K, true);
+    acc[j] =
+        delta_rule_row_v_first<Vec, kChannel>(t.S + j * t.S_ld, t.K, kn, qn, decay, e, beta, v[j]);
+  }
 }
 
 template <class Vec>
@@ -54,18 +80,16 @@ void delta_rule_recurrent(const ScanTask& t) {
   float* kn = qn + K;
   float* d = kn + K;  // k S, then the write vector beta (v - k S')
   float* acc = d + V;
+  // Per-channel gate (KDA): decays e and the read vector k * e (begin_token).
+  const float* e = t.g_channel ? recurrent_decays<Vec>(t) : nullptr;
+  const float* kread = e ? e + K : kn;
   if (t.S_v_first && K % Vec::N == 0) {
     for (int64_t s = 0; s < t.T; ++s) {
       const float decay = begin_token<Vec>(t, s, qn, kn);
-      const float beta = t.beta[s * t.beta_ts];
-      const float* v = t.v + s * t.v_ts;
-      for (int64_t j = 0; j < V; ++j) {
-        // The first token's rows, four ahead, asked for (later tokens find
-        // them in cache): 0.85x the time without (decode, B = 64, HV = 32,
-        // K = V = 128, one thread, AVX-512).
-        if (s == 0 && j + 4 < V) rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, K, true);
-        acc[j] = delta_rule_row_v_first<Vec>(t.S + j * t.S_ld, K, kn, qn, decay, beta, v[j]);
-      }
+      if (e)
+        delta_rule_token_v_first<Vec, true>(t, s, decay, e, qn, kn, acc);
+      else
+        delta_rule_token_v_first<Vec>(t, s, decay, e, qn, kn, acc);
       rows::scaled_copy<Vec>(V, t.scale, acc, t.o + s * t.o_ts);
     }
     return;
@@ -83,18 +107,21 @@ void delta_rule_recurrent(const ScanTask& t) {
       const state_block::Block blk = state_block::acquire<Vec>(t, c0, w, scratch);
       float* S = blk.S;
       if (w == kBlock) {
-        sweep::read<Vec>(K, kn, S, blk.ld, d);
+        sweep::read<Vec>(K, kread, S, blk.ld, d);
       } else {  // the last, partial block
-        for (int64_t j = 0; j < w; ++j) d[j] = sweep::read_column<Vec>(K, kn, S + j, blk.ld);
+        for (int64_t j = 0; j < w; ++j) d[j] = sweep::read_column<Vec>(K, kread, S + j, blk.ld);
       }
       rows::scal<Vec>(w, decay, d);
       rows::rsub<Vec>(w, v + c0, d);
       rows::scal<Vec>(w, beta, d);
       if (w == kBlock) {
-        sweep::update_read<Vec>(K, decay, S, blk.ld, kn, d, qn, acc + c0);
+        if (e)
+          sweep::update_read<Vec, true>(K, decay, e, S, blk.ld, kn, d, qn, acc + c0);
+        else
+          sweep::update_read<Vec>(K, decay, nullptr, S, blk.ld, kn, d, qn, acc + c0);
       } else {
         for (int64_t j = 0; j < w; ++j)
-          acc[c0 + j] = sweep::update_read_column<Vec>(K, decay, S + j, blk.ld, kn, d[j], qn);
+          acc[c0 + j] = sweep::update_read_column<Vec>(K, decay, e, S + j, blk.ld, kn, d[j], qn);
       }
       state_block::release<Vec>(t, c0, w, blk);
     }

@@ -31,6 +31,8 @@ constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_SIMPLE_GLA, {8, 8, 8}},
     {FW_OP_DELTA_RULE, {8, 4, 2}},
     {FW_OP_GATED_DELTA_RULE, {8, 4, 4}},
+    {FW_OP_GLA, {8, 8, 8}},
+    {FW_OP_KDA, {8, 4, 4}},
 });
 }  // namespace
 

@@ -28,6 +28,8 @@ constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_SIMPLE_GLA, {4, 4, 4}},
     {FW_OP_DELTA_RULE, {kNeverChunked, 8, 4}},
     {FW_OP_GATED_DELTA_RULE, {kNeverChunked, 10, 8}},
+    {FW_OP_GLA, {4, 4, 4}},
+    {FW_OP_KDA, {kNeverChunked, 10, 8}},
 });
 }  // namespace
 

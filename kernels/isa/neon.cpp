@@ -17,6 +17,8 @@ constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_SIMPLE_GLA, {16, 16, 16}},
     {FW_OP_DELTA_RULE, {16, 16, 16}},
     {FW_OP_GATED_DELTA_RULE, {16, 16, 16}},
+    {FW_OP_GLA, {16, 16, 16}},
+    {FW_OP_KDA, {16, 16, 16}},
 });
 }  // namespace
 

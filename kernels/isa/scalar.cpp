@@ -21,6 +21,8 @@ constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_SIMPLE_GLA, {kNeverChunked, kNeverChunked, kNeverChunked}},
     {FW_OP_DELTA_RULE, {2, 2, 2}},
     {FW_OP_GATED_DELTA_RULE, {2, 2, 2}},
+    {FW_OP_GLA, {kNeverChunked, kNeverChunked, kNeverChunked}},
+    {FW_OP_KDA, {2, 2, 2}},
 });
 }  // namespace
 

@@ -3,6 +3,8 @@
 //   O = (exp(G) Q) S + ((Q K^T) * exp(G_i - G_j) * M) V
 //   S <- exp(G_last) S + (exp(G_last - G) K)^T V
 // normalize (ungated): q_t . z_t = (Q z)_t + sum_{j <= t} (Q K^T)_tj.
+// GLA (a gate per key channel): the same with exp(G) per channel, the
+// scores' decays inside their sums (chunk::channel_scores).
 // prepare makes the first factors of each product (kernel_table.hpp);
 // advance multiplies them into the task's V columns.
 #pragma once
@@ -20,6 +22,14 @@ void linear_attn_prepare(const ScanTask& t, int64_t c0, float* rec) {
   const chunk::Record<float> r = chunk::record<Vec>(rec, K, C);
   const chunk::Scratch s = chunk::scratch<Vec>(t);
   chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);
+  if (t.g_channel) {  // GLA: the gates' decays take KT's place
+    float *E = s.KT, *d = t.ws, *e = t.ws + K;
+    chunk::load_channel_gates<Vec>(t, c0, L, E, r.G);
+    chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, nullptr, d);
+    chunk::channel_decay_rows<Vec>(L, K, r.G, r.Q, e);
+    chunk::channel_decay_keys<Vec>(L, K, E, r.Kd, d);
+    return;
+  }
   chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, t.g != nullptr, /*strict=*/false, r.A);
   chunk::decay_queries<Vec>(L, K, r.G, t.g != nullptr, r.Q);
   chunk::decay_keys<Vec>(L, K, r.G, t.g != nullptr, r.Kd);
@@ -51,7 +61,7 @@ void linear_attn_advance(const ScanTask& t, int64_t c0, const float* rec) {
     for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, r.Kd + j * K, t.z);
   }
   chunk::store_outputs<Vec>(t, c0, L, s.O, t.normalize ? factor : nullptr);
-  chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g != nullptr, t.S, t.S_ld);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g != nullptr, t.g_channel, t.S, t.S_ld);
 }
 
 }  // namespace kern

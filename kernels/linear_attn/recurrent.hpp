@@ -1,6 +1,7 @@
 // Linear attention, one token at a time (decode, short T; docs/design.md,
 // "The math").
 //   S_t = exp(g_t) S_{t-1} + k_t^T v_t;  o_t = scale * q_t S_t
+//   (GLA: row i of S decays by exp(g_t,i), a gate per key channel)
 //   normalize: z_t = z_{t-1} + k_t;  o_t = scale q_t S_t / (scale q_t . z_t + eps)
 // One sweep over S per token: each state row is decayed, written and read
 // out while it is in registers.
@@ -32,19 +33,38 @@ inline void finish_token(const ScanTask& t, int64_t s, const float* qn, const fl
 // Row j of a V-first state (the state's column j, K floats, K a multiple
 // of Vec::N), one token: updated and read out in one pass, q S_j summed in
 // the lane-split order of the K-first kernel (state_sweep.hpp), so the bits
-// are the same. Returns q_t S_t's element j.
-template <class Vec>
+// are the same. Returns q_t S_t's element j. kChannel: element i decays by
+// e[i] (a per-channel gate), as the K-first kernel's row i does.
+template <class Vec, bool kChannel = false>
 inline float linear_attn_row_v_first(float* row, int64_t K, const float* kn, const float* qn,
-                                     float decay, float v) {
+                                     float decay, const float* e, float v) {
   using VT = typename Vec::type;
   const VT vv = Vec::set1(v), vdecay = Vec::set1(decay);
   VT sum = Vec::zero();
   for (int64_t i = 0; i < K; i += Vec::N) {
-    const VT r = Vec::fma(Vec::load(kn + i), vv, Vec::mul(vdecay, Vec::load(row + i)));
+    const VT d = kChannel ? Vec::load(e + i) : vdecay;
+    const VT r = Vec::fma(Vec::load(kn + i), vv, Vec::mul(d, Vec::load(row + i)));
     Vec::store(row + i, r);
     sum = Vec::fma(Vec::load(qn + i), r, sum);
   }
   return Vec::tree_sum(sum);
+}
+
+// Token s over every row of a V-first state (K a multiple of Vec::N): q S
+// into acc. One loop per kChannel, so that the rows' loop carries no test;
+// out of line, so that the per-channel copy beside it leaves the scalar
+// gate's code as it was (inlined, V-first delta-rule decode at B = 64,
+// HV = 32, K = V = 128 took 1.03-1.04x the time; out of line 0.97-1.01x).
+template <class Vec, bool kChannel = false>
+__attribute__((noinline)) void linear_attn_token_v_first(const ScanTask& t, int64_t s, float decay,
+                                                         const float* e, const float* qn,
+                                                         const float* kn, float* acc) {
+  const float* v = t.v + s * t.v_ts;
+  for (int64_t j = 0; j < t.V; ++j) {
+    if (s == 0 && j + 4 < t.V)  // as the K-first loop
+      rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, t.K, true);
+    acc[j] = linear_attn_row_v_first<Vec, kChannel>(t.S + j * t.S_ld, t.K, kn, qn, decay, e, v[j]);
+  }
 }
 
 template <class Vec>
@@ -54,14 +74,13 @@ void linear_attn_recurrent(const ScanTask& t) {
   float* kn = qn + K;
   if (t.S_v_first && K % Vec::N == 0) {
     float* acc = kn + K;
+    const float* e = recurrent_decays<Vec>(t);
     for (int64_t s = 0; s < t.T; ++s) {
       const float decay = begin_token<Vec>(t, s, qn, kn);
-      const float* v = t.v + s * t.v_ts;
-      for (int64_t j = 0; j < V; ++j) {
-        if (s == 0 && j + 4 < V)  // as the K-first loop
-          rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, K, true);
-        acc[j] = linear_attn_row_v_first<Vec>(t.S + j * t.S_ld, K, kn, qn, decay, v[j]);
-      }
+      if (t.g_channel)
+        linear_attn_token_v_first<Vec, true>(t, s, decay, e, qn, kn, acc);
+      else
+        linear_attn_token_v_first<Vec>(t, s, decay, e, qn, kn, acc);
       finish_token<Vec>(t, s, qn, kn, acc);
     }
     return;
@@ -76,6 +95,7 @@ void linear_attn_recurrent(const ScanTask& t) {
   constexpr int64_t kBlock = sweep::block_vectors<Vec>() * Vec::N;
   static_assert(kBlock <= kMaxStateBlock, "scratch holds K x kMaxStateBlock");
   static_assert(G <= kMaxLanes, "scratch holds kMaxLanes partial rows");
+  const float* e = t.g_channel ? recurrent_decays<Vec>(t) : nullptr;  // row i decays by e[i]
   for (int64_t s = 0; s < t.T; ++s) {
     const float decay = begin_token<Vec>(t, s, qn, kn);
     const float* v = t.v + s * t.v_ts;
@@ -86,14 +106,14 @@ void linear_attn_recurrent(const ScanTask& t) {
     // Rows i < G start their partial sums from zero (no fill pass).
     auto rows_of = [&](float* S, int64_t ld, int64_t c0, int64_t w) {
       for (int64_t i = 0; i < used; ++i)
-        rows::update_and_read<Vec, true>(w, decay, S + i * ld, kn[i], v + c0, qn[i],
+        rows::update_and_read<Vec, true>(w, e ? e[i] : decay, S + i * ld, kn[i], v + c0, qn[i],
                                          lanes + i * V + c0);
       for (int64_t i = used; i < K; ++i) {
         // The first token's rows, four ahead, asked for (later tokens find
         // them in cache): decode at B = 64, HV = 32, K = V = 128 took 0.95x
         // ABI 0's time with it, 1.02x without (one thread, AVX-512).
         if (s == 0 && i + 4 < K) rows::prefetch<Vec>(S + (i + 4) * ld, w, true);
-        rows::update_and_read<Vec>(w, decay, S + i * ld, kn[i], v + c0, qn[i],
+        rows::update_and_read<Vec>(w, e ? e[i] : decay, S + i * ld, kn[i], v + c0, qn[i],
                                    lanes + (i % G) * V + c0);
       }
     };

@@ -95,8 +95,8 @@ class Problem {
     fill(k, B * T * H * K, positive ? 0.0f : -1.0f, 1.0f);
     for (int64_t r = 0; r < B * T * H; ++r) unit_row(&k[r * K], K);  // L2-normalised keys
     fill(v, B * T * HV * V, -1.0f, 1.0f);
-    if (is_gated(s.op)) {
-      fill(g, B * T * HV, 0.8f, 1.0f);
+    if (is_gated(s.op)) {  // one per token and value head, or per key channel too
+      fill(g, B * T * HV * (is_channel_gated(s.op) ? K : 1), 0.8f, 1.0f);
       for (float& x : g) x = std::log(x);
     }
     if (is_delta(s.op)) fill(beta, B * T * HV, 0.05f, 0.95f);
@@ -117,7 +117,10 @@ class Problem {
     set_strides(&args.k, k.data(), T, H, K);
     set_strides(&args.v, v.data(), T, HV, V);
     set_strides(&args.o, o.data(), T, HV, V);
-    if (!g.empty()) set_strides3(&args.g, g.data(), T, HV);
+    if (!g.empty() && is_channel_gated(s.op))
+      set_strides(&args.g, g.data(), T, HV, K);
+    else if (!g.empty())
+      set_strides3(&args.g, g.data(), T, HV);
     if (!beta.empty()) set_strides3(&args.beta, beta.data(), T, HV);
     int64_t N = B;
     if (s.cu_seqlens) {

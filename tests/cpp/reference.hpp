@@ -20,6 +20,8 @@ inline fw_op_info op_info(fw_op op) {
 }
 inline bool is_gated(fw_op op) { return op_info(op).gate != FW_GATE_NONE; }
 inline bool is_delta(fw_op op) { return op_info(op).has_beta != 0; }
+// g [B, T, HV, K]: a log-decay per key channel (GLA, KDA).
+inline bool is_channel_gated(fw_op op) { return op_info(op).gate == FW_GATE_CHANNEL; }
 
 struct RefResult {
   std::vector<double> o;      // [B, T, HV, V] contiguous
@@ -78,12 +80,14 @@ inline RefResult reference_scan(fw_op op, const fw_scan_args& a) {
         const auto kt =
             ref_row(k + b * a.k.stride[0] + t * a.k.stride[1] + h * a.k.stride[2], K, l2);
         const float* vt = v + b * a.v.stride[0] + t * a.v.stride[1] + hv * a.v.stride[2];
-        const double decay =
-            is_gated(op)
-                ? std::exp(double(g[b * a.g.stride[0] + t * a.g.stride[1] + hv * a.g.stride[2]]))
-                : 1.0;
-        for (int64_t i = 0; i < K * V; ++i) S[i] *= decay;  // S' (forget before error)
-        std::vector<double> w(vt, vt + V);                  // what is written
+        // S' (forget before error): row i decays by exp(g) of the token, or
+        // of its key channel i with a per-channel gate.
+        const float* gt = g ? g + b * a.g.stride[0] + t * a.g.stride[1] + hv * a.g.stride[2] : g;
+        for (int64_t i = 0; i < K; ++i) {
+          const double decay = !gt ? 1.0 : std::exp(double(gt[is_channel_gated(op) ? i : 0]));
+          for (int64_t j = 0; j < V; ++j) S[i * V + j] *= decay;
+        }
+        std::vector<double> w(vt, vt + V);  // what is written
         if (is_delta(op)) {
           const double bt =
               beta[b * a.beta.stride[0] + t * a.beta.stride[1] + hv * a.beta.stride[2]];

@@ -27,7 +27,10 @@ std::vector<Shape> accuracy_shapes() {
                               {FW_OP_DELTA_RULE, 0},
                               {FW_OP_DELTA_RULE, FW_FLAG_QK_L2NORM},
                               {FW_OP_GATED_DELTA_RULE, 0},
-                              {FW_OP_GATED_DELTA_RULE, FW_FLAG_QK_L2NORM}};
+                              {FW_OP_GATED_DELTA_RULE, FW_FLAG_QK_L2NORM},
+                              {FW_OP_GLA, 0},
+                              {FW_OP_KDA, 0},
+                              {FW_OP_KDA, FW_FLAG_QK_L2NORM}};
   const int64_t Ts[] = {1, 2, 63, 64, 65, 1000};
   const int64_t KVs[][2] = {{1, 1}, {7, 16}, {16, 7}, {64, 64}, {100, 128}, {128, 100}, {256, 256}};
   std::vector<Shape> out;
@@ -130,6 +133,42 @@ TEST_P(ScanAccuracy, MatchesDoubleReference) {
     EXPECT_LT(rel_max_error(ref.norm, p.norm_out), kTol) << "normaliser state";
   }
 }
+
+// Per-channel gates as strong as Kimi's and beyond: g anywhere in
+// [-20, 0], with some channels that never decay (g = 0) and some that decay
+// fully within a chunk, over several chunks; chunked and recurrent, every
+// backend, at the same tolerance as the other ops.
+class StrongChannelGates : public ::testing::TestWithParam<std::tuple<fw_backend, fw_op, int32_t>> {
+};
+
+TEST_P(StrongChannelGates, MatchDoubleReference) {
+  FW_USE_BACKEND_OR_SKIP(std::get<0>(GetParam()));
+  Shape s = make_shape(std::get<1>(GetParam()), std::get<2>(GetParam()), 1, 100, 2, 2, 64, 32,
+                       /*initial_state=*/true);
+  s.chunk = 16;
+  Problem p(s);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> strong(-20.0f, 0.0f);
+  for (size_t i = 0; i < p.g.size(); ++i) {
+    const int64_t channel = static_cast<int64_t>(i) % s.K;
+    p.g[i] = channel % 8 == 0 ? 0.0f : channel % 8 == 1 ? -20.0f : strong(rng);
+  }
+  ASSERT_EQ(p.run(), FW_OK);
+  const RefResult ref = p.reference();
+  EXPECT_LT(rel_max_error(ref.o, p.o_contiguous()), kTol) << "output";
+  EXPECT_LT(rel_max_error(ref.state, p.state_out), kTol) << "final state";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, StrongChannelGates,
+                         ::testing::Combine(::testing::ValuesIn(all_backends()),
+                                            ::testing::Values(FW_OP_GLA, FW_OP_KDA),
+                                            ::testing::Values(FW_MODE_CHUNKED, FW_MODE_RECURRENT)),
+                         [](const auto& info) {
+                           return std::string(fw_backend_name(std::get<0>(info.param))) + "_" +
+                                  op_name(std::get<1>(info.param)) +
+                                  (std::get<2>(info.param) == FW_MODE_CHUNKED ? "_chunk"
+                                                                              : "_recur");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(All, ScanAccuracy,
                          ::testing::Combine(::testing::ValuesIn(all_backends()),

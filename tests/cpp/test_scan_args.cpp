@@ -94,6 +94,12 @@ std::vector<BadCase> bad_cases() {
       {"negative_stride", D, FW_ERR_INVALID_STRIDE, [](Problem& p) { p.args.v.stride[1] = -1; }},
       {"negative_gate_stride", GD, FW_ERR_INVALID_STRIDE,
        [](Problem& p) { p.args.g.stride[2] = -1; }},
+      {"channel_gate_strided", FW_OP_GLA, FW_ERR_INVALID_STRIDE,
+       [](Problem& p) { p.args.g.stride[3] = 2; }},
+      {"null_channel_gate", FW_OP_KDA, FW_ERR_NULL_POINTER,
+       [](Problem& p) { p.args.g.data = nullptr; }},
+      {"channel_gate_unsupported_dtype", FW_OP_KDA, FW_ERR_UNSUPPORTED,
+       [](Problem& p) { p.args.g.dtype = FW_DTYPE_BF16; }},
       {"overlapping_output_rows", L, FW_ERR_INVALID_STRIDE,
        [](Problem& p) { p.args.o.stride[2] = 1; }},
       {"state_last_dim_strided", D, FW_ERR_INVALID_STRIDE,
@@ -279,20 +285,24 @@ TEST(ScanArgs, StructGrowsBothWays) {
 }
 
 TEST(ScanArgs, RegistryDescribesEveryOp) {
-  ASSERT_EQ(fw_op_count(), 4);
-  const char* names[] = {"linear_attn", "simple_gla", "delta_rule", "gated_delta_rule"};
+  ASSERT_EQ(fw_op_count(), 6);
+  const char* names[] = {"linear_attn",      "simple_gla", "delta_rule",
+                         "gated_delta_rule", "gla",        "kda"};
+  const int32_t gates[] = {FW_GATE_NONE,   FW_GATE_SCALAR,  FW_GATE_NONE,
+                           FW_GATE_SCALAR, FW_GATE_CHANNEL, FW_GATE_CHANNEL};
   for (int32_t i = 0; i < fw_op_count(); ++i) {
     fw_op_info info;
     info.struct_size = sizeof info;
     ASSERT_EQ(fw_op_get_info(static_cast<fw_op>(i), &info), FW_OK);
     EXPECT_STREQ(info.name, names[i]);
+    EXPECT_EQ(info.gate, gates[i]);
     EXPECT_EQ(info.flops_per_kv, info.has_beta ? 6.0 : 4.0);
     EXPECT_EQ((info.flags & FW_FLAG_NORMALIZE) != 0, i == FW_OP_LINEAR_ATTN);
     EXPECT_NE(info.flags & FW_FLAG_STATE_V_FIRST, 0u);
   }
   fw_op_info info;
   info.struct_size = sizeof info;
-  EXPECT_EQ(fw_op_get_info(static_cast<fw_op>(4), &info), FW_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fw_op_get_info(static_cast<fw_op>(6), &info), FW_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(fw_op_get_info(FW_OP_DELTA_RULE, nullptr), FW_ERR_NULL_POINTER);
   info.struct_size = 0;
   EXPECT_EQ(fw_op_get_info(FW_OP_DELTA_RULE, &info), FW_ERR_INVALID_STRUCT_SIZE);

@@ -234,7 +234,9 @@ TEST(ScanProperties, DefaultScaleIsInverseSqrtK) {
 // hit there must not exist here).
 TEST(ScanProperties, ZeroGateMatchesUngatedOp) {
   const fw_op pairs[][2] = {{FW_OP_SIMPLE_GLA, FW_OP_LINEAR_ATTN},
-                            {FW_OP_GATED_DELTA_RULE, FW_OP_DELTA_RULE}};
+                            {FW_OP_GATED_DELTA_RULE, FW_OP_DELTA_RULE},
+                            {FW_OP_GLA, FW_OP_LINEAR_ATTN},
+                            {FW_OP_KDA, FW_OP_DELTA_RULE}};
   for (const auto& pr : pairs)
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
       Problem gated(props_shape(pr[0], mode));
@@ -250,6 +252,31 @@ TEST(ScanProperties, ZeroGateMatchesUngatedOp) {
       ASSERT_EQ(plain.run(), FW_OK);
       std::vector<double> ref(plain.o.begin(), plain.o.end());
       EXPECT_LT(rel_max_error(ref, gated.o), 1e-6) << op_name(pr[0]);
+    }
+}
+
+// With every key channel's gate equal, GLA is simple GLA and KDA the gated
+// delta rule (to rounding: the per-channel forms take the decays inside
+// their sums).
+TEST(ScanProperties, EqualChannelGatesMatchScalarGate) {
+  const fw_op pairs[][2] = {{FW_OP_GLA, FW_OP_SIMPLE_GLA}, {FW_OP_KDA, FW_OP_GATED_DELTA_RULE}};
+  for (const auto& pr : pairs)
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+      Problem channel(props_shape(pr[0], mode));
+      Problem scalar(props_shape(pr[1], mode));
+      const int64_t K = channel.args.head_dim_k;
+      for (size_t i = 0; i < channel.g.size(); ++i) channel.g[i] = scalar.g[i / K];
+      channel.args.q.data = scalar.q.data();
+      channel.args.k.data = scalar.k.data();
+      channel.args.v.data = scalar.v.data();
+      channel.args.initial_state.data = scalar.state_in.data();
+      if (channel.args.beta.data) channel.args.beta.data = scalar.beta.data();
+      ASSERT_EQ(scalar.run(), FW_OK);
+      ASSERT_EQ(channel.run(), FW_OK);
+      std::vector<double> ref(scalar.o.begin(), scalar.o.end());
+      EXPECT_LT(rel_max_error(ref, channel.o), 1e-6) << op_name(pr[0]) << " mode " << mode;
+      ref.assign(scalar.state_out.begin(), scalar.state_out.end());
+      EXPECT_LT(rel_max_error(ref, channel.state_out), 1e-6) << op_name(pr[0]) << " state";
     }
 }
 

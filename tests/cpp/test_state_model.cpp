@@ -275,7 +275,7 @@ TEST(StateModel, IntermediateStatesAreTheStatesAfterEachStep) {
           copy_rows(q.q, p.q, s.H, s.K, s.T);
           copy_rows(q.k, p.k, s.H, s.K, s.T);
           copy_rows(q.v, p.v, s.HV, s.V, s.T);
-          if (!q.g.empty()) copy_rows(q.g, p.g, s.HV, 1, s.T);
+          if (!q.g.empty()) copy_rows(q.g, p.g, s.HV, is_channel_gated(s.op) ? s.K : 1, s.T);
           if (!q.beta.empty()) copy_rows(q.beta, p.beta, s.HV, 1, s.T);
           std::copy(p.state_in.begin() + n * slot, p.state_in.begin() + (n + 1) * slot,
                     q.state_in.begin());

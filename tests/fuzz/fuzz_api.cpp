@@ -173,12 +173,14 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
 
   const int64_t B = a.batch, T = a.seq_len, H = a.num_heads, HV = a.num_value_heads;
   const int64_t K = a.head_dim_k, V = a.head_dim_v;
-  const int64_t qsz[4] = {B, T, H, K}, vsz[4] = {B, T, HV, V}, gsz[3] = {B, T, HV};
+  const int64_t qsz[4] = {B, T, H, K}, vsz[4] = {B, T, HV, V}, gsz[4] = {B, T, HV, K};
+  // g [B, T, HV], or [B, T, HV, K] for a gate per key channel.
+  const int g_dims = info.gate == FW_GATE_CHANNEL ? 4 : 3;
   strides(fdp, 4, qsz, a.q.stride);
   strides(fdp, 4, qsz, a.k.stride);
   strides(fdp, 4, vsz, a.v.stride);
   strides(fdp, 4, vsz, a.o.stride);
-  strides(fdp, 3, gsz, a.g.stride);
+  strides(fdp, g_dims, gsz, a.g.stride);
   strides(fdp, 3, gsz, a.beta.stride);
   fw_tensor* tensors[] = {&a.q, &a.k, &a.v, &a.g, &a.beta, &a.o};
   if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
@@ -188,13 +190,14 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
     tensors[fdp.ConsumeIntegralInRange<int>(0, 5)]->reserved = 1;
 
   // Bounded inputs: |k| <= 1 (so the delta rule is a contraction), q and k
-  // non-negative when normalising (q . z stays >= 0), g in [-5, 0].
+  // non-negative when normalising (q . z stays >= 0), g in [-5, 0] ([-20, 0]
+  // per key channel: Kimi's gates and stronger).
   const bool normalize = a.flags & FW_FLAG_NORMALIZE;
   const float klim = K > 0 ? 1.0f / std::sqrt(float(K)) : 1.0f;
   Buffer q = make(span(4, qsz, a.q.stride), fdp, normalize ? 0.0f : -1.0f, 1.0f);
   Buffer k = make(span(4, qsz, a.k.stride), fdp, normalize ? 0.0f : -klim, klim);
   Buffer v = make(span(4, vsz, a.v.stride), fdp, -1.0f, 1.0f);
-  Buffer g = make(span(3, gsz, a.g.stride), fdp, -5.0f, 0.0f);
+  Buffer g = make(span(g_dims, gsz, a.g.stride), fdp, g_dims == 4 ? -20.0f : -5.0f, 0.0f);
   Buffer beta = make(span(3, gsz, a.beta.stride), fdp, 0.0f, 1.0f);
   Buffer o;
   o.data.assign(span(4, vsz, a.o.stride) > 0 ? span(4, vsz, a.o.stride) : 1, kSentinel);
