@@ -6,10 +6,10 @@ order follow flash-linear-attention.
 """
 from ._lib import FastweightsError
 from .feature_maps import favor_plus_projection, feature_map
-from .ops import (chunk_delta_rule, chunk_gated_delta_rule, chunk_linear_attn,
-                  chunk_simple_gla, fused_recurrent_delta_rule,
-                  fused_recurrent_gated_delta_rule, fused_recurrent_linear_attn,
-                  fused_recurrent_simple_gla)
+from .ops import (chunk_delta_rule, chunk_gated_delta_rule, chunk_gla, chunk_kda,
+                  chunk_linear_attn, chunk_simple_gla, fused_recurrent_delta_rule,
+                  fused_recurrent_gated_delta_rule, fused_recurrent_gla, fused_recurrent_kda,
+                  fused_recurrent_linear_attn, fused_recurrent_simple_gla)
 from .runtime import (auto_chunk_size, backend, chunk_size, compiled_backends,
                       get_num_threads, ops, set_backend, set_num_threads, supported_backends,
                       version)
@@ -19,7 +19,8 @@ __version__ = "1.0.0"
 __all__ = [
     "chunk_linear_attn", "fused_recurrent_linear_attn", "chunk_simple_gla",
     "fused_recurrent_simple_gla", "chunk_delta_rule", "fused_recurrent_delta_rule",
-    "chunk_gated_delta_rule", "fused_recurrent_gated_delta_rule", "feature_map",
+    "chunk_gated_delta_rule", "fused_recurrent_gated_delta_rule", "chunk_gla",
+    "fused_recurrent_gla", "chunk_kda", "fused_recurrent_kda", "feature_map",
     "favor_plus_projection", "backend", "set_backend", "compiled_backends",
     "supported_backends", "set_num_threads", "get_num_threads", "version",
     "auto_chunk_size", "chunk_size", "ops",

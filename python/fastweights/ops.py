@@ -1,7 +1,8 @@
 """Scans with flash-linear-attention's names, argument order and defaults.
 
 Every function takes numpy arrays q, k [B, T, H, K], v [B, T, HV, V] and,
-where the op has them, g and beta [B, T, HV], and returns (o, final_state):
+where the op has them, g and beta [B, T, HV] (g [B, T, HV, K] for the gates
+per key channel of GLA and KDA), and returns (o, final_state):
 o [B, T, HV, V] float32, final_state [N, HV, K, V] float32 or None (with
 output_intermediate_states=True, (o, final_state, intermediate_states)).
 Inputs of other float dtypes are converted to float32; strided views whose
@@ -83,7 +84,7 @@ def _pool(x, tail, name):
 def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
           output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=0, flags=0,
           eps=1e-10, state_indices=None, inplace_final_state=True, state_v_first=False,
-          output_intermediate_states=False):
+          output_intermediate_states=False, g_channel=False):
     q, k, v = _as_f32(q, "q", 4), _as_f32(k, "k", 4), _as_f32(v, "v", 4)
     B, T, H, K = q.shape
     HV, V = v.shape[2], v.shape[3]
@@ -91,10 +92,11 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
         raise ValueError(f"k shape {k.shape} differs from q shape {q.shape}")
     if v.shape[:2] != (B, T):
         raise ValueError(f"v shape {v.shape} does not start with (B, T) = {(B, T)}")
-    for name, x in (("g", g), ("beta", beta)):
-        if x is not None and np.shape(x) != (B, T, HV):
-            raise ValueError(f"{name} must have shape {(B, T, HV)}, got {np.shape(x)}")
-    g = None if g is None else _as_f32(g, "g", 3)
+    g_shape = (B, T, HV, K) if g_channel else (B, T, HV)
+    for name, x, shape in (("g", g, g_shape), ("beta", beta, (B, T, HV))):
+        if x is not None and np.shape(x) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {np.shape(x)}")
+    g = None if g is None else _as_f32(g, "g", len(g_shape))
     beta = None if beta is None else _as_f32(beta, "beta", 3)
     cu = None
     N = B
@@ -144,7 +146,7 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
     _tensor(a.k, k)
     _tensor(a.v, v)
     _tensor(a.o, o)
-    _tensor(a.g, g, rows=False)
+    _tensor(a.g, g, rows=g_channel)
     _tensor(a.beta, beta, rows=False)
     _tensor(a.initial_state, S0)
     _tensor(a.final_state, S1)
@@ -303,11 +305,59 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
                                      use_qk_l2norm_in_kernel=False, cu_seqlens=None,
                                      **serving):
     """Gated delta rule one token at a time (decode). g=None: no gate (the
-    delta rule); beta=None: ones. Per-channel gates gk, gv: not yet."""
-    _no("fused_recurrent_gated_delta_rule", gk=gk, gv=gv)
-    op = "gated_delta_rule" if g is not None else "delta_rule"
-    return _scan(_op(op), "fused_recurrent_gated_delta_rule", q, k, v, g=g,
+    delta rule); gk [B, T, HV, K]: a gate per key channel (KDA); beta=None:
+    ones. A value gate gv, or g and gk at once: not yet."""
+    where = "fused_recurrent_gated_delta_rule"
+    _no(where, gv=gv)
+    if g is not None and gk is not None:
+        raise NotImplementedError(f"{where}: g and gk at once are not supported by fastweights yet")
+    op = "kda" if gk is not None else "gated_delta_rule" if g is not None else "delta_rule"
+    return _scan(_op(op), where, q, k, v, g=gk if gk is not None else g,
                  beta=_beta(beta, v), scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                  mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel),
-                 **_serving('fused_recurrent_gated_delta_rule', serving))
+                 g_channel=gk is not None, **_serving(where, serving))
+
+
+def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
+              cu_seqlens=None, *, chunk_size=0, **serving):
+    """Gated linear attention with a log-decay per token, value head and key
+    channel: g [B, T, HV, K] <= 0; row i of the state decays by exp(g[..., i])."""
+    return _scan(_op("gla"), "chunk_gla", q, k, v, g=g, scale=scale,
+                 initial_state=initial_state, output_final_state=output_final_state,
+                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size,
+                 g_channel=True, **_serving("chunk_gla", serving))
+
+
+def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=None,
+                        output_final_state=False, reverse=False, cu_seqlens=None, **serving):
+    """Gated linear attention one token at a time; gk [B, T, HV, K] as
+    chunk_gla's g (None: no gate). A value gate gv: not yet."""
+    _no("fused_recurrent_gla", gv=gv, reverse=reverse)
+    op = "gla" if gk is not None else "linear_attn"
+    return _scan(_op(op), "fused_recurrent_gla", q, k, v, g=gk, scale=scale,
+                 initial_state=initial_state, output_final_state=output_final_state,
+                 cu_seqlens=cu_seqlens, mode=MODE_RECURRENT, g_channel=gk is not None,
+                 **_serving("fused_recurrent_gla", serving))
+
+
+def chunk_kda(q, k, v, g, beta=None, scale=None, initial_state=None, output_final_state=False,
+              use_qk_l2norm_in_kernel=False, cu_seqlens=None, *, chunk_size=0, **serving):
+    """Kimi Delta Attention: the gated delta rule with a log-decay per key
+    channel, g [B, T, HV, K] <= 0 (S' = diag(exp(g_t)) S); beta=None means ones."""
+    return _scan(_op("kda"), "chunk_kda", q, k, v, g=g, beta=_beta(beta, v), scale=scale,
+                 initial_state=initial_state, output_final_state=output_final_state,
+                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size,
+                 flags=_delta_flags(use_qk_l2norm_in_kernel), g_channel=True,
+                 **_serving("chunk_kda", serving))
+
+
+def fused_recurrent_kda(q, k, v, g, beta=None, scale=None, initial_state=None,
+                        output_final_state=False, use_qk_l2norm_in_kernel=False,
+                        cu_seqlens=None, **serving):
+    """Kimi Delta Attention one token at a time (decode); see chunk_kda."""
+    return _scan(_op("kda"), "fused_recurrent_kda", q, k, v, g=g, beta=_beta(beta, v),
+                 scale=scale, initial_state=initial_state,
+                 output_final_state=output_final_state, cu_seqlens=cu_seqlens,
+                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel),
+                 g_channel=True, **_serving("fused_recurrent_kda", serving))

@@ -64,8 +64,8 @@ def auto_chunk_size(delta_rule, head_dim_k):
 
 def ops():
     """The library's op registry: {name: {"gate", "has_beta", "flags",
-    "flops_per_kv"}}; gate is "none" or "scalar"."""
-    gates = {0: "none", 1: "scalar"}
+    "flops_per_kv"}}; gate is "none", "scalar" or "channel" (one per key channel)."""
+    gates = {0: "none", 1: "scalar", 2: "channel"}
     return {name: {"gate": gates.get(info.gate, str(info.gate)), "has_beta": bool(info.has_beta),
                    "flags": info.flags, "flops_per_kv": info.flops_per_kv}
             for name, (_, info) in OPS.items()}

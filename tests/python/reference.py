@@ -26,7 +26,9 @@ def scan(q, k, v, g=None, beta=None, scale=None, initial_state=None, cu_seqlens=
                 qt, kt = q[b, t, h], k[b, t, h]
                 if l2:
                     qt, kt = _l2(qt), _l2(kt)
-                if g is not None:
+                if g is not None and np.ndim(g) == 4:  # a gate per key channel (GLA, KDA)
+                    S = S * np.exp(np.asarray(g[b, t, hv], np.float64))[:, None]
+                elif g is not None:
                     S = S * np.exp(float(g[b, t, hv]))
                 w = v[b, t, hv]
                 if beta is not None:

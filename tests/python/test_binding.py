@@ -25,21 +25,43 @@ def inputs(B=2, T=70, H=2, HV=4, K=12, V=10, seed=0, positive=False):
     return q, k, v, g, beta
 
 
+def channel_gates(B=2, T=70, HV=4, K=12, seed=5):
+    """g [B, T, HV, K] for GLA and KDA: mild, with some strong channels."""
+    r = np.random.default_rng(seed)
+    g = np.log(r.uniform(0.8, 1.0, (B, T, HV, K)))
+    g[..., ::5] = r.uniform(-20, 0, g[..., ::5].shape)
+    return g.astype(np.float32)
+
+
+# (op, function, its gate keyword or None, reads beta)
 CASES = [
-    ("linear_attn", fw.chunk_linear_attn, False, False),
-    ("linear_attn", fw.fused_recurrent_linear_attn, False, False),
-    ("simple_gla", fw.chunk_simple_gla, True, False),
-    ("simple_gla", fw.fused_recurrent_simple_gla, True, False),
-    ("delta_rule", fw.chunk_delta_rule, False, True),
-    ("delta_rule", fw.fused_recurrent_delta_rule, False, True),
-    ("gated_delta_rule", fw.chunk_gated_delta_rule, True, True),
-    ("gated_delta_rule", fw.fused_recurrent_gated_delta_rule, True, True),
+    ("linear_attn", fw.chunk_linear_attn, None, False),
+    ("linear_attn", fw.fused_recurrent_linear_attn, None, False),
+    ("simple_gla", fw.chunk_simple_gla, "g", False),
+    ("simple_gla", fw.fused_recurrent_simple_gla, "g", False),
+    ("delta_rule", fw.chunk_delta_rule, None, True),
+    ("delta_rule", fw.fused_recurrent_delta_rule, None, True),
+    ("gated_delta_rule", fw.chunk_gated_delta_rule, "g", True),
+    ("gated_delta_rule", fw.fused_recurrent_gated_delta_rule, "g", True),
+    ("gla", fw.chunk_gla, "g", False),
+    ("gla", fw.fused_recurrent_gla, "gk", False),
+    ("kda", fw.chunk_kda, "g", True),
+    ("kda", fw.fused_recurrent_kda, "g", True),
+    ("kda", fw.fused_recurrent_gated_delta_rule, "gk", True),
 ]
+
+
+def gate_of(name, g):
+    """The gate a case passes: g as given, or per key channel for GLA and KDA."""
+    if name not in ("gla", "kda"):
+        return g
+    B, T, HV = g.shape
+    return channel_gates(B, T, HV)
 
 
 def call(fn, gated, delta, q, k, v, g, beta, **kw):
     if gated:
-        kw["g"] = g
+        kw[gated] = g
     if delta:
         kw["beta"] = beta
     if fn in (fw.chunk_linear_attn,):
@@ -50,6 +72,7 @@ def call(fn, gated, delta, q, k, v, g, beta, **kw):
 @pytest.mark.parametrize("name,fn,gated,delta", CASES, ids=[c[1].__name__ for c in CASES])
 def test_scan_matches_reference(name, fn, gated, delta):
     q, k, v, g, beta = inputs()
+    g = gate_of(name, g)
     S0 = np.random.default_rng(1).uniform(-0.5, 0.5, (2, 4, 12, 10)).astype(np.float32)
     o, S = call(fn, gated, delta, q, k, v, g, beta, initial_state=S0, output_final_state=True)
     ro, rS, _ = scan(q, k, v, g if gated else None, beta if delta else None, initial_state=S0)
@@ -61,6 +84,7 @@ def test_scan_matches_reference(name, fn, gated, delta):
 @pytest.mark.parametrize("name,fn,gated,delta", CASES, ids=[c[1].__name__ for c in CASES])
 def test_cu_seqlens_head_first_views_and_scale(name, fn, gated, delta):
     q, k, v, g, beta = inputs(B=1, T=90)
+    g = gate_of(name, g)
     # [B, H, T, D] storage seen as [B, T, H, D]: strided, passed without a copy.
     qh, kh, vh = (np.ascontiguousarray(a.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
                   for a in (q, k, v))
@@ -77,7 +101,7 @@ def test_cu_seqlens_head_first_views_and_scale(name, fn, gated, delta):
 def test_qk_l2norm_in_kernel(fn):
     q, k, v, g, beta = inputs()
     k = k * 3.0  # not unit any more: the kernel normalises
-    gated = fn is fw.fused_recurrent_gated_delta_rule
+    gated = "g" if fn is fw.fused_recurrent_gated_delta_rule else None
     o, _ = call(fn, gated, True, q, k, v, g, beta, use_qk_l2norm_in_kernel=True)
     ro, _, _ = scan(q, k, v, g if gated else None, beta, l2=True)
     assert relerr(o, ro) < TOL

@@ -30,6 +30,14 @@ FLA_ORDER = {
     "fused_recurrent_gated_delta_rule": ["q", "k", "v", "g", "gk", "gv", "beta", "scale",
                                          "initial_state", "output_final_state",
                                          "use_qk_l2norm_in_kernel", "cu_seqlens"],
+    "chunk_gla": ["q", "k", "v", "g", "scale", "initial_state", "output_final_state",
+                  "cu_seqlens"],
+    "fused_recurrent_gla": ["q", "k", "v", "gk", "gv", "scale", "initial_state",
+                            "output_final_state", "reverse", "cu_seqlens"],
+    "chunk_kda": ["q", "k", "v", "g", "beta", "scale", "initial_state", "output_final_state",
+                  "use_qk_l2norm_in_kernel", "cu_seqlens"],
+    "fused_recurrent_kda": ["q", "k", "v", "g", "beta", "scale", "initial_state",
+                            "output_final_state", "use_qk_l2norm_in_kernel", "cu_seqlens"],
 }
 
 
@@ -62,8 +70,11 @@ def test_flas_defaults():
 
 def test_unsupported_fla_arguments_say_so():
     q, k, v, g, beta = inputs()
+    gk = np.repeat(g[..., None], q.shape[-1], axis=-1)
     with pytest.raises(NotImplementedError, match="gk"):
-        fw.fused_recurrent_gated_delta_rule(q, k, v, g, gk=g, beta=beta)
+        fw.fused_recurrent_gated_delta_rule(q, k, v, g, gk=gk, beta=beta)
+    with pytest.raises(NotImplementedError, match="gv"):
+        fw.fused_recurrent_gla(q, k, v, gk, gv=v)
     with pytest.raises(NotImplementedError, match="reverse"):
         fw.fused_recurrent_simple_gla(q, k, v, g, reverse=True)
     with pytest.raises(TypeError, match="bogus"):
@@ -71,7 +82,8 @@ def test_unsupported_fla_arguments_say_so():
 
 
 SERVING = [fw.chunk_gated_delta_rule, fw.fused_recurrent_gated_delta_rule,
-           fw.chunk_simple_gla, fw.fused_recurrent_linear_attn]
+           fw.chunk_simple_gla, fw.fused_recurrent_linear_attn, fw.chunk_kda,
+           fw.fused_recurrent_gla]
 
 
 def run(fn, q, k, v, g, beta, **kw):
@@ -79,6 +91,13 @@ def run(fn, q, k, v, g, beta, **kw):
         return fn(q, k, v, g=g, beta=beta, **kw)
     if fn is fw.chunk_simple_gla:
         return fn(q, k, v, g, **kw)
+    # GLA and KDA: the same gate at every key channel but the first
+    gk = np.repeat(g[..., None], q.shape[-1], axis=-1)
+    gk[..., 0] = -3.0
+    if fn is fw.chunk_kda:
+        return fn(q, k, v, gk, beta, **kw)
+    if fn is fw.fused_recurrent_gla:
+        return fn(q, k, v, gk, **kw)
     return fn(q, k, v, **kw)
 
 
@@ -126,8 +145,8 @@ def test_intermediate_states(fn):
     o, S, inter = run(fn, q, k, v, g, beta, cu_seqlens=cu, output_final_state=True,
                       output_intermediate_states=True)
     chunked = fn.__name__.startswith("chunk")
-    step = fw.chunk_size("gated_delta_rule" if "delta" in fn.__name__ else "linear_attn", 12) \
-        if chunked else 1
+    op = "kda" if "kda" in fn.__name__ else "delta_rule" if "delta" in fn.__name__ else "gla"
+    step = fw.chunk_size(op, 12) if chunked else 1
     steps = -(-28 // step)
     assert inter.shape == (2, steps, 4, 12, 10)
     # Each sequence's last step is its final state; steps past its end stay zero.
@@ -144,8 +163,11 @@ def test_intermediate_states(fn):
 
 def test_op_registry_and_chunk_query():
     ops = fw.ops()
-    assert list(ops) == ["linear_attn", "simple_gla", "delta_rule", "gated_delta_rule"]
+    assert list(ops) == ["linear_attn", "simple_gla", "delta_rule", "gated_delta_rule", "gla",
+                         "kda"]
     assert ops["gated_delta_rule"]["gate"] == "scalar" and ops["delta_rule"]["has_beta"]
+    assert ops["gla"]["gate"] == "channel" and ops["kda"]["gate"] == "channel"
+    assert ops["kda"]["has_beta"] and not ops["gla"]["has_beta"]
     assert ops["linear_attn"]["flops_per_kv"] == 4.0 and ops["delta_rule"]["flops_per_kv"] == 6.0
     assert fw.chunk_size("gated_delta_rule", 128) == 16
     assert fw.chunk_size("linear_attn", 128) == 32
