@@ -45,6 +45,17 @@ inline double model_flops(int op, int64_t K, int64_t V) { return op_info(op).flo
 struct ScanProblem {
   int64_t B, T, H, HV, K, V;
   Tensor q, k, v, g, beta, o, state;
+  Tensor gk;  // [B, T, HV, K]: gates per key channel (GLA, KDA), made on first use
+
+  float* channel_gates() {
+    if (gk.empty()) {
+      std::mt19937 rng(1);
+      std::uniform_real_distribution<float> ug(-0.1f, 0.0f);
+      gk.resize(B * T * HV * K);
+      for (float& x : gk) x = ug(rng);
+    }
+    return gk.data();
+  }
 
   ScanProblem(int64_t B_, int64_t T_, int64_t H_, int64_t HV_, int64_t K_, int64_t V_)
       : B(B_), T(T_), H(H_), HV(HV_), K(K_), V(V_) {
@@ -86,13 +97,16 @@ inline fw_scan_args scan_args(ScanProblem& p, const fw_op_info& info, int32_t mo
   a.head_dim_v = p.V;
   a.chunk_size = chunk;
   const int64_t qk[4] = {p.B, p.T, p.H, p.K}, vo[4] = {p.B, p.T, p.HV, p.V};
-  const int64_t gb[3] = {p.B, p.T, p.HV};
+  const int64_t gb[4] = {p.B, p.T, p.HV, p.K};
   const int64_t st[4] = {p.B, p.HV, v_first ? p.V : p.K, v_first ? p.K : p.V};
   fw_tensor_contiguous(&a.q, p.q.data(), 4, qk);
   fw_tensor_contiguous(&a.k, p.k.data(), 4, qk);
   fw_tensor_contiguous(&a.v, p.v.data(), 4, vo);
   fw_tensor_contiguous(&a.o, p.o.data(), 4, vo);
-  if (info.gate != FW_GATE_NONE) fw_tensor_contiguous(&a.g, p.g.data(), 3, gb);
+  if (info.gate == FW_GATE_CHANNEL)
+    fw_tensor_contiguous(&a.g, p.channel_gates(), 4, gb);
+  else if (info.gate != FW_GATE_NONE)
+    fw_tensor_contiguous(&a.g, p.g.data(), 3, gb);
   if (info.has_beta) fw_tensor_contiguous(&a.beta, p.beta.data(), 3, gb);
   fw_tensor_contiguous(&a.initial_state, p.state.data(), 4, st);
   a.final_state = a.initial_state;
