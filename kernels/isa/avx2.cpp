@@ -25,14 +25,17 @@ using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 3>;
 // T = 8 0.84 / 0.88 / 0.83; delta rule at K = 64 T = 6 1.19, T = 8 0.75, at
 // K = 128 T = 3 1.21, T = 4 0.75, at K = 256 T = 2 0.92; gated delta rule at
 // K = 64 T = 6 1.06, T = 8 0.85, at K = 128 T = 3 1.36, T = 4 0.87, at
-// K = 256 T = 3 1.04, T = 4 0.63.
+// K = 256 T = 3 1.04, T = 4 0.63. Cascade Lake forced to AVX2 (H = 4): GLA
+// at T = 2 1.21 / 1.39 / -, T = 4 0.93 / 0.87 / 0.94; KDA at K = 64 1.09-1.24
+// at every T up to 512, at K = 128 T = 3 1.51, T = 4 0.69, at K = 256 T = 4
+// 0.92.
 constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_LINEAR_ATTN, {4, 4, 4}},
     {FW_OP_SIMPLE_GLA, {8, 8, 8}},
     {FW_OP_DELTA_RULE, {8, 4, 2}},
     {FW_OP_GATED_DELTA_RULE, {8, 4, 4}},
-    {FW_OP_GLA, {8, 8, 8}},
-    {FW_OP_KDA, {8, 4, 4}},
+    {FW_OP_GLA, {4, 4, 4}},
+    {FW_OP_KDA, {kNeverChunked, 4, 4}},
 });
 }  // namespace
 

@@ -9,9 +9,9 @@ namespace {
 struct Tag {};  // gives every instantiation below internal linkage
 using Vec = XsimdVec<xsimd::neon64, Tag>;
 
-// AUTO's switch (kernel_table.hpp): 16 tokens, the crossover once measured
-// on AVX-512 for every op. Not measured on an Arm CPU yet (qemu's timings
-// say nothing about one).
+// AUTO's switch (kernel_table.hpp): 16 tokens for every op, GLA and KDA
+// too, the crossover once measured on AVX-512. Not measured on an Arm CPU
+// yet (qemu's timings say nothing about one).
 constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_LINEAR_ATTN, {16, 16, 16}},
     {FW_OP_SIMPLE_GLA, {16, 16, 16}},

@@ -15,14 +15,17 @@ using Vec = ScalarVec<Tag>;
 // block: chunked linear attention took 3x the recurrent time at every T
 // measured (2 .. 1024), while the chunked delta rules took 0.55-0.89 of it
 // from T = 2 (fastweights_ab_compare on a Zen 4, B = 1, H = 4, K = 64 ..
-// 256, one thread).
+// 256, one thread). GLA like linear attention (chunked 2.1-2.8x the
+// recurrent time at T = 2 .. 128); KDA at K = 64 1.09-1.28 (T = 2 .. 64),
+// at K = 128 0.96 at T = 2 and 0.89 at T = 16 .. 64, at K = 256 0.82 at
+// T = 2 (Cascade Lake).
 constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_LINEAR_ATTN, {kNeverChunked, kNeverChunked, kNeverChunked}},
     {FW_OP_SIMPLE_GLA, {kNeverChunked, kNeverChunked, kNeverChunked}},
     {FW_OP_DELTA_RULE, {2, 2, 2}},
     {FW_OP_GATED_DELTA_RULE, {2, 2, 2}},
     {FW_OP_GLA, {kNeverChunked, kNeverChunked, kNeverChunked}},
-    {FW_OP_KDA, {2, 2, 2}},
+    {FW_OP_KDA, {kNeverChunked, 2, 2}},
 });
 }  // namespace
 
