@@ -168,12 +168,12 @@ void BM_BlasChunked(benchmark::State& st, int op) {
 // Largest |ggml - fastweights| over the output and final state of the same
 // inputs, relative to the largest |output|: the two must compute the same
 // thing before their times mean anything.
-double ggml_disagreement(const ScanProblem& p, const GgmlGatedDeltaNet& peer) {
+double ggml_disagreement(const ScanProblem& p, const GgmlPeer& peer, fw_op op) {
   ScanProblem ours = p;
-  fw_scan_args a = scan_args(ours, FW_OP_GATED_DELTA_RULE, FW_MODE_CHUNKED, FW_CHUNK_SIZE_AUTO,
-                             /*v_first=*/true);  // ggml's state layout
+  fw_scan_args a = scan_args(ours, op, FW_MODE_CHUNKED, FW_CHUNK_SIZE_AUTO,
+                             peer.state_v_first());  // ggml's state layout
   std::fill(ours.state.begin(), ours.state.end(), 0.0f);
-  if (fw_scan(FW_OP_GATED_DELTA_RULE, &a) != FW_OK) return INFINITY;
+  if (fw_scan(op, &a) != FW_OK) return INFINITY;
   double scale = 0, diff = 0;
   for (size_t i = 0; i < ours.o.size(); ++i) {
     scale = std::max(scale, double(std::fabs(ours.o[i])));
@@ -184,24 +184,25 @@ double ggml_disagreement(const ScanProblem& p, const GgmlGatedDeltaNet& peer) {
   return diff / std::max(scale, 1e-30);
 }
 
-// Peer (d): ggml_gated_delta_net against chunk_gated_delta_rule's inputs.
-void BM_GgmlGatedDeltaNet(benchmark::State& st) {
+// Peer (d): ggml's op against chunk_<op>'s inputs (the gated delta rule,
+// KDA through the delta net's per-key gate, GLA).
+void BM_Ggml(benchmark::State& st, fw_op op) {
   ScanProblem& p = problem(st);
   const int threads = int(st.range(5));
-  GgmlGatedDeltaNet peer(p, threads);
+  GgmlPeer peer(p, threads, op);
   if (!peer.run()) return st.SkipWithError("ggml failed");
-  // Checked once per problem (the check runs our scan on a copy of it).
-  static std::vector<int64_t> checked_shape;
+  // Checked once per op and problem (the check runs our scan on a copy of it).
+  static std::vector<int64_t> checked;
   static double disagreement = 0;
-  const std::vector<int64_t> shape = {p.B, p.T, p.H, p.HV, p.K};
-  if (shape != checked_shape) disagreement = ggml_disagreement(p, peer);
-  checked_shape = shape;
+  const std::vector<int64_t> key = {op, p.B, p.T, p.H, p.HV, p.K};
+  if (key != checked) disagreement = ggml_disagreement(p, peer, op);
+  checked = key;
   if (!(disagreement < 1e-3)) return st.SkipWithError("ggml and fastweights disagree");
   for (auto _ : st) {
     peer.run();
     benchmark::ClobberMemory();
   }
-  set_counters(st, p, FW_OP_GATED_DELTA_RULE, threads, fw_get_backend(), p.T == 1);
+  set_counters(st, p, op, threads, fw_get_backend(), p.T == 1);
   st.counters["rel_diff"] = disagreement;
   st.SetLabel("ggml");
 }
@@ -299,7 +300,14 @@ void register_all(bool full) {
                           std::make_pair("/models", models), std::make_pair("/scaling", scaling)})
     if (!set.second.empty())
       add(benchmark::RegisterBenchmark((std::string("ggml_gated_delta_net") + set.first).c_str(),
-                                       BM_GgmlGatedDeltaNet),
+                                       BM_Ggml, FW_OP_GATED_DELTA_RULE),
+          set.second);
+  // The per-key-gate ops, beside chunk_kda and chunk_gla.
+  for (const auto& set : {std::make_pair("", prefill), std::make_pair("/decode", decode)})
+    for (const auto& peer : {std::make_pair("ggml_gated_delta_net_kda", FW_OP_KDA),
+                             std::make_pair("ggml_gated_linear_attn", FW_OP_GLA)})
+      add(benchmark::RegisterBenchmark((std::string(peer.first) + set.first).c_str(), BM_Ggml,
+                                       peer.second),
           set.second);
 #endif
 }

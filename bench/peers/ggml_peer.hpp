@@ -1,32 +1,37 @@
-// Peer (d): llama.cpp's CPU op for the gated delta rule, ggml_gated_delta_net
-// (token-recurrent, V-first state, threads over heads in its own thread
-// pool), on a ScanProblem's inputs. Built only when the benchmark is
-// configured with FW_GGML_SOURCE (bench/CMakeLists.txt; scripts/bench.sh
-// finds ggml's source in ../shared/peers).
+// Peer (d): llama.cpp's CPU ops on a ScanProblem's inputs (token-recurrent,
+// threads over heads in ggml's own thread pool): ggml_gated_delta_net with
+// a scalar gate (the gated delta rule) or a gate per key channel (KDA), and
+// ggml_gated_linear_attn (GLA). Built only when the benchmark is configured
+// with FW_GGML_SOURCE (bench/CMakeLists.txt; scripts/bench.sh finds ggml's
+// source in ../shared/peers).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
 #include "bench/scan_problem.hpp"
+#include "fastweights/fastweights.h"
 
 namespace fwbench {
 
-class GgmlGatedDeltaNet {
+class GgmlPeer {
  public:
   // One graph over all of p's tokens from a zero state, with `threads`
-  // threads. Where HV > H, q and k are widened to HV heads so that ggml's
-  // value head j reads fla's q/k head j / (HV / H): ggml pairs it with head
-  // j % H instead, a different computation on the same inputs.
-  GgmlGatedDeltaNet(const ScanProblem& p, int threads);
-  ~GgmlGatedDeltaNet();
-  GgmlGatedDeltaNet(const GgmlGatedDeltaNet&) = delete;
-  GgmlGatedDeltaNet& operator=(const GgmlGatedDeltaNet&) = delete;
+  // threads, computing `op` (FW_OP_GATED_DELTA_RULE, FW_OP_KDA or
+  // FW_OP_GLA; K == V). Where HV > H, q and k are widened to HV heads so
+  // that ggml's value head j reads fla's q/k head j / (HV / H): ggml pairs
+  // it with head j % H instead, a different computation on the same inputs.
+  GgmlPeer(ScanProblem& p, int threads, fw_op op);
+  ~GgmlPeer();
+  GgmlPeer(const GgmlPeer&) = delete;
+  GgmlPeer& operator=(const GgmlPeer&) = delete;
 
   bool run();  // false if ggml reported a failure
-  // After run(): [B, T, HV, V] output, [B, HV, V, K] final state.
+  // After run(): [B, T, HV, V] output; final state [B, HV, V, K] (the delta
+  // net's V-first layout) or [B, HV, K, V] (GLA's).
   const float* output() const;
   const float* final_state() const;
+  bool state_v_first() const;
 
  private:
   struct Graph;
