@@ -61,8 +61,9 @@ INSTANTIATE_TEST_SUITE_P(All, LongSequence,
                                                                            : "_recurrent");
                          });
 
-// A NaN or Inf in one input reaches only the outputs that depend on it: the
-// same head of the same sequence, from that token on. Nothing crashes.
+// A NaN or Inf in one input (v; or a NaN in g, scalar or per key channel)
+// reaches only the outputs that depend on it: the same head of the same
+// sequence, from that token on. Nothing crashes.
 // V = 20 runs vector panels and scalar tails on every backend.
 class NonFinite : public ::testing::TestWithParam<fw_backend> {};
 
@@ -72,26 +73,35 @@ TEST_P(NonFinite, PropagatesOnlyToAffectedOutputs) {
                               std::numeric_limits<float>::infinity()};
   for (fw_op op : all_ops())
     for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
-      for (float bad : bad_values) {
-        const Shape s = make_shape(op, mode, 2, 150, 2, 2, 8, 20);
-        Problem p(s);
-        const int64_t b = 1, t_bad = 70, h = 1;  // v of batch 1, head 1, token 70
-        p.v[((b * s.T + t_bad) * s.HV + h) * s.V + 3] = bad;
-        ASSERT_EQ(p.run(), FW_OK);
-        for (int64_t bb = 0; bb < s.B; ++bb)
-          for (int64_t t = 0; t < s.T; ++t)
-            for (int64_t hh = 0; hh < s.HV; ++hh) {
-              const bool affected = bb == b && hh == h && t >= t_bad;
-              if (affected) continue;  // may or may not be finite (0 * Inf, ...)
-              for (int64_t j = 0; j < s.V; ++j)
-                ASSERT_TRUE(std::isfinite(p.o[((bb * s.T + t) * s.HV + hh) * s.V + j]))
-                    << op_name(op) << " mode " << mode << " b" << bb << " t" << t << " h" << hh;
-            }
-        bool any_bad = false;
-        for (int64_t j = 0; j < s.V; ++j)
-          any_bad |= !std::isfinite(p.o[((b * s.T + t_bad) * s.HV + h) * s.V + j]);
-        EXPECT_TRUE(any_bad) << op_name(op) << ": the bad token's own output is finite";
-      }
+      for (float bad : bad_values)
+        for (bool in_gate : {false, true}) {
+          if (in_gate && (!is_gated(op) || bad > 0)) continue;  // g = +Inf overflows by design
+          const Shape s = make_shape(op, mode, 2, 150, 2, 2, 8, 20);
+          Problem p(s);
+          const int64_t b = 1, t_bad = 70, h = 1;  // v (or g) of batch 1, head 1, token 70
+          if (!in_gate)
+            p.v[((b * s.T + t_bad) * s.HV + h) * s.V + 3] = bad;
+          else if (is_channel_gated(op))
+            p.g[((b * s.T + t_bad) * s.HV + h) * s.K + 3] = bad;  // key channel 3
+          else
+            p.g[(b * s.T + t_bad) * s.HV + h] = bad;
+          ASSERT_EQ(p.run(), FW_OK);
+          for (int64_t bb = 0; bb < s.B; ++bb)
+            for (int64_t t = 0; t < s.T; ++t)
+              for (int64_t hh = 0; hh < s.HV; ++hh) {
+                const bool affected = bb == b && hh == h && t >= t_bad;
+                if (affected) continue;  // may or may not be finite (0 * Inf, ...)
+                for (int64_t j = 0; j < s.V; ++j)
+                  ASSERT_TRUE(std::isfinite(p.o[((bb * s.T + t) * s.HV + hh) * s.V + j]))
+                      << op_name(op) << " mode " << mode << (in_gate ? " g" : " v") << " b" << bb
+                      << " t" << t << " h" << hh;
+              }
+          bool any_bad = false;
+          for (int64_t j = 0; j < s.V; ++j)
+            any_bad |= !std::isfinite(p.o[((b * s.T + t_bad) * s.HV + h) * s.V + j]);
+          EXPECT_TRUE(any_bad) << op_name(op) << (in_gate ? " g" : " v")
+                               << ": the bad token's own output is finite";
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, NonFinite, ::testing::ValuesIn(all_backends()),
