@@ -73,10 +73,12 @@ static void check_scans(void) {
   CHECK(fabsf(pool[8 + 2] + 0.3f) < 1e-6f && pool[0] == 0.0f && pool[4] == 0.0f);
   CHECK(memcmp(states, pool + 8, sizeof states) == 0);
 
-  CHECK(fw_op_count() == 4);
+  CHECK(fw_op_count() == 6);
   info.struct_size = sizeof info;
   CHECK(fw_op_get_info(FW_OP_SIMPLE_GLA, &info) == FW_OK && info.gate == FW_GATE_SCALAR &&
         strcmp(info.name, "simple_gla") == 0);
+  CHECK(fw_op_get_info(FW_OP_KDA, &info) == FW_OK && info.gate == FW_GATE_CHANNEL &&
+        info.has_beta && strcmp(info.name, "kda") == 0);
   CHECK(fw_chunk_size(FW_OP_DELTA_RULE, 128) == 16);
 
   a.struct_size = 4;
