@@ -27,6 +27,15 @@ struct ScanTask {
   float scale;     // applied to every output row (and to q . z with normalize)
   float eps;       // normalize denominator term
   bool g_channel;  // a log-decay per key channel (GLA, KDA)
+  // fla's options, applied as g and beta are loaded (common/gates.hpp):
+  // gate_proj: g holds the raw a, and the gate is gate_a * softplus(a +
+  // dt_bias) (gate_a = -exp(A_log); dt_bias nullptr = zeros, else one float
+  // or a row of K); beta_sigmoid: beta = sigmoid(b); then beta *= beta_scale.
+  bool gate_proj;
+  float gate_a;
+  const float* dt_bias;
+  bool beta_sigmoid;
+  float beta_scale;
   bool qk_l2norm;
   bool normalize;  // linear attention only: divide by scale q . z + eps
   bool stream_o;   // outputs too large to stay in cache: chunked kernels

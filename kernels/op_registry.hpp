@@ -20,6 +20,8 @@ enum class Family { kLinearAttn, kDeltaRule };
 // Flags every op accepts; an op's row adds its own.
 constexpr uint32_t kCommonFlags =
     FW_FLAG_QK_L2NORM | FW_FLAG_STATE_V_FIRST | FW_FLAG_FINAL_STATE_BY_SEQUENCE;
+// Flags of the ops that read beta (fla's beta options).
+constexpr uint32_t kBetaFlags = FW_FLAG_BETA_SIGMOID | FW_FLAG_NEG_EIGVAL;
 
 // X(fw_op value, C entry point, fla name, gate kind, reads beta, own flags,
 //   model FLOPs per token and value head over K * V, kernel family)
@@ -28,12 +30,13 @@ constexpr uint32_t kCommonFlags =
     ::fw::Family::kLinearAttn)                                                                     \
   X(FW_OP_SIMPLE_GLA, fw_simple_gla, "simple_gla", FW_GATE_SCALAR, false, 0u, 4.0,                 \
     ::fw::Family::kLinearAttn)                                                                     \
-  X(FW_OP_DELTA_RULE, fw_delta_rule, "delta_rule", FW_GATE_NONE, true, 0u, 6.0,                    \
+  X(FW_OP_DELTA_RULE, fw_delta_rule, "delta_rule", FW_GATE_NONE, true, ::fw::kBetaFlags, 6.0,      \
     ::fw::Family::kDeltaRule)                                                                      \
-  X(FW_OP_GATED_DELTA_RULE, fw_gated_delta_rule, "gated_delta_rule", FW_GATE_SCALAR, true, 0u,     \
-    6.0, ::fw::Family::kDeltaRule)                                                                 \
+  X(FW_OP_GATED_DELTA_RULE, fw_gated_delta_rule, "gated_delta_rule", FW_GATE_SCALAR, true,         \
+    ::fw::kBetaFlags, 6.0, ::fw::Family::kDeltaRule)                                               \
   X(FW_OP_GLA, fw_gla, "gla", FW_GATE_CHANNEL, false, 0u, 4.0, ::fw::Family::kLinearAttn)          \
-  X(FW_OP_KDA, fw_kda, "kda", FW_GATE_CHANNEL, true, 0u, 6.0, ::fw::Family::kDeltaRule)
+  X(FW_OP_KDA, fw_kda, "kda", FW_GATE_CHANNEL, true, ::fw::kBetaFlags, 6.0,                        \
+    ::fw::Family::kDeltaRule)
 
 struct OpDesc {
   fw_op id;

@@ -10,8 +10,9 @@
 namespace fw {
 namespace {
 
-constexpr uint32_t kKnownFlags =
-    FW_FLAG_NORMALIZE | FW_FLAG_QK_L2NORM | FW_FLAG_STATE_V_FIRST | FW_FLAG_FINAL_STATE_BY_SEQUENCE;
+constexpr uint32_t kKnownFlags = FW_FLAG_NORMALIZE | FW_FLAG_QK_L2NORM | FW_FLAG_STATE_V_FIRST |
+                                 FW_FLAG_FINAL_STATE_BY_SEQUENCE | FW_FLAG_BETA_SIGMOID |
+                                 FW_FLAG_NEG_EIGVAL;
 
 // Outputs of at least this many bytes are written past the caches
 // (ScanTask::stream_o, chunk_ops.hpp: store_outputs): half the 32 MiB L3 of
@@ -106,6 +107,8 @@ fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
   if (gated && !a.g.data) return FW_ERR_NULL_POINTER;
   if (op.beta && !a.beta.data) return FW_ERR_NULL_POINTER;
   if (!gated && a.g.data) return FW_ERR_INVALID_ARGUMENT;
+  // The gate projection: A_log on gated ops only, dt_bias only beside it.
+  if ((!gated && a.A_log.data) || (a.dt_bias.data && !a.A_log.data)) return FW_ERR_INVALID_ARGUMENT;
   if (!op.beta && a.beta.data) return FW_ERR_INVALID_ARGUMENT;
   const bool normalize = (a.flags & FW_FLAG_NORMALIZE) != 0;
   if (!normalize && (a.initial_norm.data || a.final_norm.data)) return FW_ERR_INVALID_ARGUMENT;
@@ -120,7 +123,9 @@ fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
                             &a.final_state,
                             &a.initial_norm,
                             &a.final_norm,
-                            &a.intermediate_states};
+                            &a.intermediate_states,
+                            &a.A_log,
+                            &a.dt_bias};
   for (const fw_tensor* t : all) {
     if (t->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
     if (t->data && t->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
@@ -194,6 +199,9 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
       operand(a.final_norm, true, 3, {final_slots, HV, K}, true,
               by_sequence ? nullptr : &a.initial_norm),
       operand(a.intermediate_states, true, 5, {N, steps > 0 ? steps : 1, HV, rows, cols}),
+      operand(a.A_log, false, 1, {HV}, /*rows=*/false),
+      op->gate == FW_GATE_CHANNEL ? operand(a.dt_bias, false, 2, {HV, K})
+                                  : operand(a.dt_bias, false, 1, {HV}, /*rows=*/false),
   };
   for (Operand& x : ops) {
     if (!x.t->data) continue;
@@ -243,6 +251,10 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   p.v = input(a.v);
   p.g = input(a.g);
   p.g_channel = op->gate == FW_GATE_CHANNEL;
+  p.A_log = input(a.A_log);
+  p.dt_bias = input(a.dt_bias);
+  p.beta_sigmoid = (a.flags & FW_FLAG_BETA_SIGMOID) != 0;
+  p.beta_scale = (a.flags & FW_FLAG_NEG_EIGVAL) != 0 ? 2.0f : 1.0f;
   p.beta = input(a.beta);
   p.o = static_cast<float*>(a.o.data);
   for (int i = 0; i < 4; ++i) p.o_stride[i] = a.o.stride[i];

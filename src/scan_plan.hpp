@@ -45,6 +45,11 @@ struct ScanPlan {
   bool stream_o;  // outputs written past the caches (src/scan.cpp)
   InputView q, k, v, g, beta;
   bool g_channel;  // g [B, T, HV, K] (FW_GATE_CHANNEL): a row of K per token
+  // fla's gate and beta options (fw_scan_args): A_log [HV] and dt_bias [HV]
+  // or [HV, K] (stride[0] per head), beta = sigmoid(b) and beta doubled.
+  InputView A_log, dt_bias;
+  bool beta_sigmoid;
+  float beta_scale;
   float* o;
   int64_t o_stride[4];
   const int64_t* cu_seqlens;

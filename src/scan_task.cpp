@@ -1,5 +1,6 @@
 #include "src/scan_task.hpp"
 
+#include <cmath>
 #include <cstring>
 
 namespace fw {
@@ -29,6 +30,11 @@ ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own, bool native_v_fi
   t.v_ts = p.v.stride[1];
   t.g_ts = p.g.stride[1];
   t.g_channel = p.g_channel;
+  t.gate_proj = p.A_log.data != nullptr;
+  t.gate_a = t.gate_proj ? -std::exp(p.A_log.data[hv * p.A_log.stride[0]]) : 0.0f;
+  t.dt_bias = p.dt_bias.data ? p.dt_bias.data + hv * p.dt_bias.stride[0] : nullptr;
+  t.beta_sigmoid = p.beta_sigmoid;
+  t.beta_scale = p.beta_scale;
   t.beta_ts = p.beta.stride[1];
   t.o_ts = p.o_stride[1];
   t.T = p.length(n);

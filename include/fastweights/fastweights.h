@@ -207,6 +207,13 @@ typedef enum fw_mode {
 /* With state_indices: final_state is [N, HV, ..] by sequence, not a pool
    (fla's inplace_final_state=False). */
 #define FW_FLAG_FINAL_STATE_BY_SEQUENCE 0x8u
+/* Ops with beta: beta holds the raw b, and the kernels use sigmoid(b)
+   (fla's use_beta_sigmoid_in_kernel). */
+#define FW_FLAG_BETA_SIGMOID 0x10u
+/* Ops with beta: beta is doubled, in (0, 2) with FW_FLAG_BETA_SIGMOID, so the
+   transition I - beta k^T k may have a negative eigenvalue (fla's
+   allow_neg_eigval). */
+#define FW_FLAG_NEG_EIGVAL 0x20u
 
 /* chunk_size = FW_CHUNK_SIZE_AUTO (the zeroed default): the library picks the
  * chunk, per op and key size; fw_chunk_size says which. */
@@ -274,6 +281,14 @@ typedef struct fw_scan_args {
   int64_t num_state_slots; /* P; with state_indices only */
 
   fw_tensor intermediate_states; /* optional; explicit mode only */
+
+  /* Optional gate projection (fla's use_gate_in_kernel), gated ops only:
+   * with A_log given, g holds the raw gate a and the kernels take
+   * g = -exp(A_log) * softplus(a + dt_bias) as they load it (softplus(x) =
+   * log(1 + exp(x)), x past 20 taken as is). A_log [HV]; dt_bias [HV]
+   * (FW_GATE_SCALAR) or [HV, K] (FW_GATE_CHANNEL), optional (zeros). */
+  fw_tensor A_log;
+  fw_tensor dt_bias;
 } fw_scan_args;
 
 /* Zeroes *args, sets struct_size and eps = 1e-10 (fla's); every other

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/gates.hpp"
 #include "kernels/common/gemm.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/kernel_table.hpp"
@@ -124,7 +125,7 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
   for (int64_t i = 0; i < L; ++i) {
     rows::load_row<Vec>(K, row_ahead<Vec>(t.q, t.q_ts, c0 + i, t.T, K, C), Q + i * K, t.qk_l2norm);
     rows::load_row<Vec>(K, row_ahead<Vec>(t.k, t.k_ts, c0 + i, t.T, K, C), Kc + i * K, t.qk_l2norm);
-    if (scalar_gate) sum += t.g[(c0 + i) * t.g_ts];
+    if (scalar_gate) sum += gates::scalar_gate<Vec>(t, c0 + i);
     G[i] = sum;
   }
   for (int64_t i = L; i < C; ++i) G[i] = sum;  // decay_row reads whole vectors
@@ -143,12 +144,15 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
 constexpr float kDecayFloor = 0x1p-60f;
 
 // The chunk's decays E_i = exp(g_i) (L x K, floored as above) and the
-// running sums of its gates G_i = g_1 + ... + g_i (L x K).
+// running sums of its gates G_i = g_1 + ... + g_i (L x K); tmp: K floats
+// for a projected gate row (gates.hpp).
 template <class Vec>
-inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* E, float* G) {
+inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* E, float* G,
+                               float* tmp) {
   const int64_t K = t.K;
   for (int64_t i = 0; i < L; ++i) {
-    const float* g = row_ahead<Vec>(t.g, t.g_ts, c0 + i, t.T, K, t.chunk);
+    row_ahead<Vec>(t.g, t.g_ts, c0 + i, t.T, K, t.chunk);
+    const float* g = gates::channel_gate_row<Vec>(t, c0 + i, tmp);
     if (i == 0)
       rows::scaled_copy<Vec>(K, 1.0f, g, G);
     else

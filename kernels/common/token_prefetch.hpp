@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/gates.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/kernel_table.hpp"
 
@@ -39,11 +40,11 @@ inline float begin_token(const ScanTask& t, int64_t s, float* qn, float* kn) {
   rows::load_row<Vec>(t.K, t.q + s * t.q_ts, qn, t.qk_l2norm);
   rows::load_row<Vec>(t.K, t.k + s * t.k_ts, kn, t.qk_l2norm);
   if (!t.g) return 1.0f;
-  if (!t.g_channel) return std::exp(t.g[s * t.g_ts]);
+  if (!t.g_channel) return std::exp(gates::scalar_gate<Vec>(t, s));
   if (s + kPrefetchTokens < t.T)
     rows::prefetch<Vec>(t.g + (s + kPrefetchTokens) * t.g_ts, t.K, false);
   float* e = recurrent_decays<Vec>(t);
-  rows::exp_row<Vec>(t.K, t.g + s * t.g_ts, e);
+  rows::exp_row<Vec>(t.K, gates::channel_gate_row<Vec>(t, s, e), e);
   rows::mul<Vec>(t.K, kn, e, e + t.K);
   return 1.0f;
 }

@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "kernels/common/chunk_ops.hpp"
+#include "kernels/common/gates.hpp"
 #include "kernels/common/gemm.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/kernel_table.hpp"
@@ -44,12 +45,12 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
   const chunk::Record<float> r = chunk::record<Vec>(rec, K, C);
   const chunk::Scratch s = chunk::scratch<Vec>(t);
   chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);  // keys, decayed last
-  for (int64_t i = 0; i < L; ++i) r.beta[i] = t.beta[(c0 + i) * t.beta_ts];
+  for (int64_t i = 0; i < L; ++i) r.beta[i] = gates::beta_at<Vec>(t, c0 + i);
   // KDA (a gate per key channel): the gates' decays take KT's place, and both
   // score matrices come from one pass (chunk::channel_scores).
   float *E = s.KT, *d = t.ws, *e = t.ws + K;
   if (t.g_channel) {
-    chunk::load_channel_gates<Vec>(t, c0, L, E, r.G);
+    chunk::load_channel_gates<Vec>(t, c0, L, E, r.G, t.ws + 2 * K);
     chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, s.M, d);
   }
 

@@ -14,6 +14,7 @@
 
 #include <cmath>
 
+#include "kernels/common/gates.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/common/state_block.hpp"
 #include "kernels/common/state_sweep.hpp"
@@ -61,7 +62,7 @@ template <class Vec, bool kChannel = false>
 __attribute__((noinline)) void delta_rule_token_v_first(const ScanTask& t, int64_t s, float decay,
                                                         const float* e, const float* qn,
                                                         const float* kn, float* acc) {
-  const float beta = t.beta[s * t.beta_ts];
+  const float beta = gates::beta_at<Vec>(t, s);
   const float* v = t.v + s * t.v_ts;
   for (int64_t j = 0; j < t.V; ++j) {
     // The first token's rows, four ahead, asked for (later tokens find
@@ -100,7 +101,7 @@ void delta_rule_recurrent(const ScanTask& t) {
   static_assert(kBlock <= kMaxStateBlock, "scratch holds K x kMaxStateBlock");
   for (int64_t s = 0; s < t.T; ++s) {
     const float decay = begin_token<Vec>(t, s, qn, kn);
-    const float beta = t.beta[s * t.beta_ts];
+    const float beta = gates::beta_at<Vec>(t, s);
     const float* v = t.v + s * t.v_ts;
     for (int64_t c0 = 0; c0 < V; c0 += kBlock) {
       const int64_t w = V - c0 < kBlock ? V - c0 : kBlock;

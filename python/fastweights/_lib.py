@@ -27,6 +27,7 @@ class ScanArgs(ctypes.Structure):
         ("cu_seqlens", c_ptr), ("num_seqs", c_i64),
         ("state_indices", c_ptr), ("num_state_slots", c_i64),
         ("intermediate_states", Tensor),
+        ("A_log", Tensor), ("dt_bias", Tensor),
     ]
 
 

@@ -34,6 +34,8 @@ FLAG_NORMALIZE = 0x1
 FLAG_QK_L2NORM = 0x2
 FLAG_STATE_V_FIRST = 0x4
 FLAG_FINAL_STATE_BY_SEQUENCE = 0x8
+FLAG_BETA_SIGMOID = 0x10
+FLAG_NEG_EIGVAL = 0x20
 MODE_AUTO, MODE_CHUNKED, MODE_RECURRENT = 0, 1, 2
 
 
@@ -84,7 +86,7 @@ def _pool(x, tail, name):
 def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
           output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=0, flags=0,
           eps=1e-10, state_indices=None, inplace_final_state=True, state_v_first=False,
-          output_intermediate_states=False, g_channel=False):
+          output_intermediate_states=False, g_channel=False, A_log=None, dt_bias=None):
     q, k, v = _as_f32(q, "q", 4), _as_f32(k, "k", 4), _as_f32(v, "v", 4)
     B, T, H, K = q.shape
     HV, V = v.shape[2], v.shape[3]
@@ -152,6 +154,18 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
     _tensor(a.final_state, S1)
     _tensor(a.initial_norm, z0)
     _tensor(a.final_norm, z1)
+    if A_log is not None:  # fla's use_gate_in_kernel: g holds the raw gate
+        A_log = np.ascontiguousarray(A_log, dtype=np.float32)
+        if A_log.shape != (HV,):
+            raise ValueError(f"A_log must have shape {(HV,)}, got {A_log.shape}")
+        _tensor(a.A_log, A_log, rows=False)
+        if dt_bias is not None:
+            bias_shape = (HV, K) if g_channel else (HV,)
+            dt_bias = np.ascontiguousarray(dt_bias, dtype=np.float32).reshape(-1)
+            if dt_bias.size != int(np.prod(bias_shape)):
+                raise ValueError(f"dt_bias must hold {bias_shape} values, got {dt_bias.size}")
+            dt_bias = dt_bias.reshape(bias_shape)
+            _tensor(a.dt_bias, dt_bias, rows=g_channel)
     if cu is not None:
         a.cu_seqlens, a.num_seqs = cu.ctypes.data, N
     if slots is not None:
@@ -191,8 +205,24 @@ def _no(where, **unsupported):
             raise NotImplementedError(f"{where}: {name} is not supported by fastweights yet")
 
 
-def _delta_flags(use_qk_l2norm_in_kernel):
-    return FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0
+def _delta_flags(use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel=False,
+                 allow_neg_eigval=False):
+    return ((FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0)
+            | (FLAG_BETA_SIGMOID if use_beta_sigmoid_in_kernel else 0)
+            | (FLAG_NEG_EIGVAL if allow_neg_eigval else 0))
+
+
+def _gate_args(where, use_gate_in_kernel, A_log, dt_bias):
+    """fla's use_gate_in_kernel: g is then the raw gate a, and the kernels take
+    g = -exp(A_log) * softplus(a + dt_bias); A_log [HV], dt_bias [HV] (per
+    head) or [HV * K] / [HV, K] (per key channel) or None."""
+    if not use_gate_in_kernel:
+        if A_log is not None or dt_bias is not None:
+            raise ValueError(f"{where}: A_log and dt_bias need use_gate_in_kernel=True")
+        return {}
+    if A_log is None:
+        raise ValueError(f"{where}: use_gate_in_kernel=True needs A_log")
+    return {"A_log": A_log, "dt_bias": dt_bias}
 
 
 def chunk_linear_attn(q, k, v, scale=None, initial_state=None, output_final_state=False,
@@ -290,19 +320,27 @@ def fused_recurrent_delta_rule(q, k, v, beta=None, scale=None, initial_state=Non
 
 def chunk_gated_delta_rule(q, k, v, g, beta, scale=None, initial_state=None,
                            output_final_state=False, use_qk_l2norm_in_kernel=False,
-                           cu_seqlens=None, *, chunk_size=0, **serving):
-    """Gated delta rule (Qwen3-Next): decay by exp(g) before computing the error."""
-    return _scan(_op("gated_delta_rule"), "chunk_gated_delta_rule", q, k, v, g=g,
+                           cu_seqlens=None, *, chunk_size=0, use_gate_in_kernel=False, A_log=None,
+                           dt_bias=None, use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
+                           **serving):
+    """Gated delta rule (Qwen3-Next): decay by exp(g) before computing the error.
+    fla's gate and beta options: see _gate_args and _delta_flags."""
+    where = "chunk_gated_delta_rule"
+    return _scan(_op("gated_delta_rule"), where, q, k, v, g=g,
                  beta=_beta(beta, v), scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                  mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=_delta_flags(use_qk_l2norm_in_kernel),
-                 **_serving('chunk_gated_delta_rule', serving))
+                 flags=_delta_flags(use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel,
+                                    allow_neg_eigval),
+                 **_gate_args(where, use_gate_in_kernel, A_log, dt_bias),
+                 **_serving(where, serving))
 
 
 def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=None, scale=None,
                                      initial_state=None, output_final_state=False,
-                                     use_qk_l2norm_in_kernel=False, cu_seqlens=None,
+                                     use_qk_l2norm_in_kernel=False, cu_seqlens=None, *,
+                                     use_gate_in_kernel=False, A_log=None, dt_bias=None,
+                                     use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
                                      **serving):
     """Gated delta rule one token at a time (decode). g=None: no gate (the
     delta rule); gk [B, T, HV, K]: a gate per key channel (KDA); beta=None:
@@ -315,8 +353,11 @@ def fused_recurrent_gated_delta_rule(q, k, v, g=None, gk=None, gv=None, beta=Non
     return _scan(_op(op), where, q, k, v, g=gk if gk is not None else g,
                  beta=_beta(beta, v), scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel),
-                 g_channel=gk is not None, **_serving(where, serving))
+                 mode=MODE_RECURRENT,
+                 flags=_delta_flags(use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel,
+                                    allow_neg_eigval),
+                 g_channel=gk is not None, **_gate_args(where, use_gate_in_kernel, A_log, dt_bias),
+                 **_serving(where, serving))
 
 
 def chunk_gla(q, k, v, g, scale=None, initial_state=None, output_final_state=False,
@@ -341,23 +382,37 @@ def fused_recurrent_gla(q, k, v, gk=None, gv=None, scale=None, initial_state=Non
                  **_serving("fused_recurrent_gla", serving))
 
 
-def chunk_kda(q, k, v, g, beta=None, scale=None, initial_state=None, output_final_state=False,
-              use_qk_l2norm_in_kernel=False, cu_seqlens=None, *, chunk_size=0, **serving):
-    """Kimi Delta Attention: the gated delta rule with a log-decay per key
-    channel, g [B, T, HV, K] <= 0 (S' = diag(exp(g_t)) S); beta=None means ones."""
-    return _scan(_op("kda"), "chunk_kda", q, k, v, g=g, beta=_beta(beta, v), scale=scale,
+def _kda(where, mode, q, k, v, g, beta, scale, initial_state, output_final_state,
+         use_qk_l2norm_in_kernel, cu_seqlens, chunk_size, use_gate_in_kernel, A_log, dt_bias,
+         use_beta_sigmoid_in_kernel, allow_neg_eigval, serving):
+    return _scan(_op("kda"), where, q, k, v, g=g, beta=_beta(beta, v), scale=scale,
                  initial_state=initial_state, output_final_state=output_final_state,
-                 cu_seqlens=cu_seqlens, mode=MODE_CHUNKED, chunk_size=chunk_size,
-                 flags=_delta_flags(use_qk_l2norm_in_kernel), g_channel=True,
-                 **_serving("chunk_kda", serving))
+                 cu_seqlens=cu_seqlens, mode=mode, chunk_size=chunk_size,
+                 flags=_delta_flags(use_qk_l2norm_in_kernel, use_beta_sigmoid_in_kernel,
+                                    allow_neg_eigval),
+                 g_channel=True, **_gate_args(where, use_gate_in_kernel, A_log, dt_bias),
+                 **_serving(where, serving))
+
+
+def chunk_kda(q, k, v, g, beta=None, scale=None, initial_state=None, output_final_state=False,
+              use_qk_l2norm_in_kernel=False, cu_seqlens=None, *, chunk_size=0,
+              use_gate_in_kernel=False, A_log=None, dt_bias=None,
+              use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False, **serving):
+    """Kimi Delta Attention: the gated delta rule with a log-decay per key
+    channel, g [B, T, HV, K] <= 0 (S' = diag(exp(g_t)) S); beta=None means ones.
+    fla's gate and beta options: see _gate_args and _delta_flags."""
+    return _kda("chunk_kda", MODE_CHUNKED, q, k, v, g, beta, scale, initial_state,
+                output_final_state, use_qk_l2norm_in_kernel, cu_seqlens, chunk_size,
+                use_gate_in_kernel, A_log, dt_bias, use_beta_sigmoid_in_kernel,
+                allow_neg_eigval, serving)
 
 
 def fused_recurrent_kda(q, k, v, g, beta=None, scale=None, initial_state=None,
                         output_final_state=False, use_qk_l2norm_in_kernel=False,
-                        cu_seqlens=None, **serving):
+                        cu_seqlens=None, *, use_gate_in_kernel=False, A_log=None, dt_bias=None,
+                        use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False, **serving):
     """Kimi Delta Attention one token at a time (decode); see chunk_kda."""
-    return _scan(_op("kda"), "fused_recurrent_kda", q, k, v, g=g, beta=_beta(beta, v),
-                 scale=scale, initial_state=initial_state,
-                 output_final_state=output_final_state, cu_seqlens=cu_seqlens,
-                 mode=MODE_RECURRENT, flags=_delta_flags(use_qk_l2norm_in_kernel),
-                 g_channel=True, **_serving("fused_recurrent_kda", serving))
+    return _kda("fused_recurrent_kda", MODE_RECURRENT, q, k, v, g, beta, scale, initial_state,
+                output_final_state, use_qk_l2norm_in_kernel, cu_seqlens, 0,
+                use_gate_in_kernel, A_log, dt_bias, use_beta_sigmoid_in_kernel,
+                allow_neg_eigval, serving)

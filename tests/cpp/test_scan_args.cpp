@@ -100,6 +100,26 @@ std::vector<BadCase> bad_cases() {
        [](Problem& p) { p.args.g.data = nullptr; }},
       {"channel_gate_unsupported_dtype", FW_OP_KDA, FW_ERR_UNSUPPORTED,
        [](Problem& p) { p.args.g.dtype = FW_DTYPE_BF16; }},
+      {"A_log_on_ungated", D, FW_ERR_INVALID_ARGUMENT,
+       [](Problem& p) { p.args.A_log = p.args.beta; }},
+      {"dt_bias_without_A_log", GD, FW_ERR_INVALID_ARGUMENT,
+       [](Problem& p) { p.args.dt_bias = p.args.beta; }},
+      {"channel_dt_bias_strided", FW_OP_KDA, FW_ERR_INVALID_STRIDE,
+       [](Problem& p) {
+         p.args.A_log = p.args.beta;  // [HV] of what it reads
+         p.args.dt_bias = p.args.g;   // [HV, K] rows of g, the last one strided
+         p.args.dt_bias.stride[0] = p.args.g.stride[2];
+         p.args.dt_bias.stride[1] = 2;
+       }},
+      {"A_log_unsupported_dtype", GD, FW_ERR_UNSUPPORTED,
+       [](Problem& p) {
+         p.args.A_log = p.args.beta;
+         p.args.A_log.dtype = FW_DTYPE_F16;
+       }},
+      {"beta_sigmoid_on_linear_attn", L, FW_ERR_INVALID_FLAGS,
+       [](Problem& p) { p.args.flags |= FW_FLAG_BETA_SIGMOID; }},
+      {"neg_eigval_on_gla", FW_OP_GLA, FW_ERR_INVALID_FLAGS,
+       [](Problem& p) { p.args.flags |= FW_FLAG_NEG_EIGVAL; }},
       {"overlapping_output_rows", L, FW_ERR_INVALID_STRIDE,
        [](Problem& p) { p.args.o.stride[2] = 1; }},
       {"state_last_dim_strided", D, FW_ERR_INVALID_STRIDE,

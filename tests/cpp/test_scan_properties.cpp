@@ -2,6 +2,8 @@
 // optional outputs, and g = 0 reducing to the ungated op.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -277,6 +279,51 @@ TEST(ScanProperties, EqualChannelGatesMatchScalarGate) {
       EXPECT_LT(rel_max_error(ref, channel.o), 1e-6) << op_name(pr[0]) << " mode " << mode;
       ref.assign(scalar.state_out.begin(), scalar.state_out.end());
       EXPECT_LT(rel_max_error(ref, channel.state_out), 1e-6) << op_name(pr[0]) << " state";
+    }
+}
+
+// fla's gate and beta options (use_gate_in_kernel with A_log and dt_bias,
+// use_beta_sigmoid_in_kernel, allow_neg_eigval) give what the same formulas
+// applied beforehand give, to rounding.
+TEST(ScanProperties, GateAndBetaOptionsMatchUnfused) {
+  auto softplus = [](float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); };
+  for (fw_op op : kOps)
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+      if (!is_gated(op) && !is_delta(op)) continue;
+      Problem fused(props_shape(op, mode)), plain(props_shape(op, mode));
+      const Shape s = props_shape(op, mode);
+      const int64_t per_head = is_channel_gated(op) ? s.K : 1;
+      std::mt19937 rng(3);
+      std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+      std::vector<float> A_log(s.HV), dt_bias(s.HV * per_head);
+      for (float& x : A_log) x = u(rng) / 3.0f;
+      for (float& x : dt_bias) x = u(rng) / 3.0f;
+      for (size_t i = 0; i < fused.g.size(); ++i) {  // the raw gate a, and its value
+        fused.g[i] = u(rng);
+        const int64_t h = int64_t(i) / per_head % s.HV, c = int64_t(i) % per_head;
+        plain.g[i] = -std::exp(A_log[h]) * softplus(fused.g[i] + dt_bias[h * per_head + c]);
+      }
+      for (size_t i = 0; i < fused.beta.size(); ++i) {  // the raw b, and 2 sigmoid(b)
+        fused.beta[i] = u(rng);
+        plain.beta[i] = 1.0f / (1.0f + std::exp(-fused.beta[i])) * 2.0f;
+      }
+      if (is_gated(op)) {
+        const int64_t one[1] = {s.HV}, two[2] = {s.HV, s.K};
+        fw_tensor_contiguous(&fused.args.A_log, A_log.data(), 1, one);
+        fw_tensor_contiguous(&fused.args.dt_bias, dt_bias.data(), per_head > 1 ? 2 : 1,
+                             per_head > 1 ? two : one);
+      }
+      if (is_delta(op)) fused.args.flags |= FW_FLAG_BETA_SIGMOID | FW_FLAG_NEG_EIGVAL;
+      plain.args.q.data = fused.q.data();
+      plain.args.k.data = fused.k.data();
+      plain.args.v.data = fused.v.data();
+      plain.args.initial_state.data = fused.state_in.data();
+      ASSERT_EQ(fused.run(), FW_OK) << op_name(op);
+      ASSERT_EQ(plain.run(), FW_OK) << op_name(op);
+      std::vector<double> ref(plain.o.begin(), plain.o.end());
+      EXPECT_LT(rel_max_error(ref, fused.o), 1e-6) << op_name(op) << " mode " << mode;
+      ref.assign(plain.state_out.begin(), plain.state_out.end());
+      EXPECT_LT(rel_max_error(ref, fused.state_out), 1e-6) << op_name(op) << " state";
     }
 }
 

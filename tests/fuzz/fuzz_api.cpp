@@ -147,16 +147,18 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
   if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0) {
     const size_t sizes[] = {offsetof(fw_scan_args, state_indices),
                             offsetof(fw_scan_args, intermediate_states),
+                            offsetof(fw_scan_args, A_log),
                             0,
                             4,
                             sizeof a + fdp.ConsumeIntegralInRange<size_t>(1, 64),
                             100000};
-    a.struct_size = sizes[fdp.ConsumeIntegralInRange<int>(0, 5)];
+    a.struct_size = sizes[fdp.ConsumeIntegralInRange<int>(0, 6)];
   }
   const bool has_pool = a.struct_size > offsetof(fw_scan_args, state_indices);
   const bool has_intermediate = a.struct_size > offsetof(fw_scan_args, intermediate_states);
+  const bool has_gate_projection = a.struct_size > offsetof(fw_scan_args, A_log);
   a.mode = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
-  a.flags = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<uint32_t>(0, 15)
+  a.flags = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<uint32_t>(0, 63)
                               : fdp.ConsumeIntegral<uint32_t>();
   a.backend = fdp.ConsumeIntegralInRange<int32_t>(-1, 5);
   if (fdp.ConsumeIntegralInRange<int>(0, 31) == 0) a.reserved = 1;
@@ -282,6 +284,20 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
       inter.data.assign(n, kSentinel);
       a.intermediate_states.data = inter.ptr();
     }
+  }
+
+  // fla's gate projection: A_log [HV] and dt_bias [HV] or [HV, K], on any
+  // op (refused where the op has no gate), either alone.
+  Buffer A_log, dt_bias;
+  if (has_gate_projection && fdp.ConsumeIntegralInRange<int>(0, 3) == 0) {
+    const int64_t hsz[2] = {HV, K};
+    const int b_dims = info.gate == FW_GATE_CHANNEL ? 2 : 1;
+    strides(fdp, 1, hsz, a.A_log.stride);
+    strides(fdp, b_dims, hsz, a.dt_bias.stride);
+    A_log = make(span(1, hsz, a.A_log.stride), fdp, -2.0f, 2.0f);
+    dt_bias = make(span(b_dims, hsz, a.dt_bias.stride), fdp, -3.0f, 3.0f);
+    if (fdp.ConsumeIntegralInRange<int>(0, 7)) a.A_log.data = A_log.ptr();
+    if (fdp.ConsumeBool()) a.dt_bias.data = dt_bias.ptr();
   }
 
   const bool alias = fdp.ConsumeIntegralInRange<int>(0, 20) == 0;

@@ -174,3 +174,30 @@ def test_op_registry_and_chunk_query():
     with pytest.raises(ValueError):
         fw.chunk_size("softmax", 64)
     assert relerr(np.ones(3), np.ones(3)) == 0
+
+
+@pytest.mark.parametrize("fn", [fw.chunk_kda, fw.fused_recurrent_kda, fw.chunk_gated_delta_rule,
+                                fw.fused_recurrent_gated_delta_rule])
+def test_gate_and_beta_options_match_unfused(fn):
+    """fla's use_gate_in_kernel (A_log, dt_bias), use_beta_sigmoid_in_kernel
+    and allow_neg_eigval: the same as the formulas applied beforehand."""
+    q, k, v, _, _ = inputs()
+    r = np.random.default_rng(11)
+    B, T, HV, K = 2, 70, 4, 12
+    per_key = "kda" in fn.__name__
+    a = r.uniform(-3, 3, (B, T, HV, K) if per_key else (B, T, HV)).astype(np.float32)
+    b = r.uniform(-3, 3, (B, T, HV)).astype(np.float32)
+    A_log = r.uniform(-1, 1, HV).astype(np.float32)
+    dt_bias = r.uniform(-1, 1, HV * K if per_key else HV).astype(np.float32)
+    bias = dt_bias.reshape(HV, K) if per_key else dt_bias
+    x = a + bias
+    g = (-np.exp(A_log).reshape((HV, 1) if per_key else HV)
+         * np.where(x > 20, x, np.log1p(np.exp(x)))).astype(np.float32)
+    beta = (2.0 / (1.0 + np.exp(-b))).astype(np.float32)
+    want, want_S = fn(q, k, v, g=g, beta=beta, output_final_state=True)
+    got, S = fn(q, k, v, g=a, beta=b, output_final_state=True, use_gate_in_kernel=True,
+                A_log=A_log, dt_bias=dt_bias, use_beta_sigmoid_in_kernel=True,
+                allow_neg_eigval=True)
+    assert relerr(got, want) < 1e-5 and relerr(S, want_S) < 1e-5
+    with pytest.raises(ValueError, match="A_log"):
+        fn(q, k, v, g=a, beta=b, use_gate_in_kernel=True)
