@@ -95,7 +95,9 @@ def section(ctx, rows):
                    f"{fmt(r['efficiency'], 2)} | {fmt(r['state_GB/s'])} | {fmt(r['copy_bw_frac'], 2)} |")
     out += ["", "Against the peers, same shape and threads (tokens/s and our ratio to each): OpenBLAS-composed "
             "chunked forms, this library's portable scalar backend, ggml's token-recurrent "
-            "gated_delta_net (llama.cpp's CPU op, outputs checked against ours first):", "",
+            "ops (llama.cpp's CPU ops, outputs checked against ours first: gated_delta_net "
+            "for the gated delta rule, the same op with a per-key gate for KDA, "
+            "gated_linear_attn for GLA):", "",
             "| op | shape B/T/H/HV/K | threads | fastweights | OpenBLAS | x | scalar | x | ggml | x |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in rows.items():
@@ -104,9 +106,9 @@ def section(ctx, rows):
             continue
         op, shape = m.groups()
         shape = shape.removeprefix("models/")
+        ggml = GGML_PEER.get(op)
         peers = [rows.get(f"openblas_chunk_{op}/{shape}"), rows.get(f"scalar_chunk_{op}/{shape}"),
-                 rows.get(f"ggml_gated_delta_net/{shape}") or rows.get(f"ggml_gated_delta_net/models/{shape}")
-                 if op == "gated_delta_rule" else None]
+                 rows.get(f"{ggml}/{shape}") or rows.get(f"{ggml}/models/{shape}") if ggml else None]
         if not any(peers):
             continue
         cells = "".join(f"{fmt(p['tokens/s'])} | {r['tokens/s'] / p['tokens/s']:.2f} | " if p else " |  | "
@@ -124,12 +126,20 @@ def section(ctx, rows):
     return "\n".join(out) + "\n"
 
 
+# ggml's op beside each of ours (bench/peers/ggml_peer.hpp).
+GGML_PEER = {"gated_delta_rule": "ggml_gated_delta_net", "kda": "ggml_gated_delta_net_kda",
+             "gla": "ggml_gated_linear_attn"}
+
 # The rows every machine's summary shows: the issue targets' shapes.
 SUMMARY = [("chunk_linear_attn/1/4096/16/16/128/1", "linear attention, chunked"),
            ("chunk_simple_gla/1/4096/16/16/128/1", "simple GLA, chunked"),
            ("chunk_delta_rule/1/4096/16/16/128/1", "delta rule, chunked"),
            ("chunk_gated_delta_rule/1/4096/16/16/128/1", "gated delta rule, chunked"),
+           ("chunk_gla/1/4096/16/16/128/1", "GLA, chunked"),
+           ("chunk_kda/1/4096/16/16/128/1", "KDA, chunked"),
            ("ggml_gated_delta_net/1/4096/16/16/128/1", "ggml gated_delta_net"),
+           ("ggml_gated_delta_net_kda/1/4096/16/16/128/1", "ggml gated_delta_net, per-key gate"),
+           ("ggml_gated_linear_attn/1/4096/16/16/128/1", "ggml gated_linear_attn"),
            ("fused_recurrent_delta_rule/decode/64/1/16/32/128/1", "delta rule decode, B=64"),
            ("fused_recurrent_gated_delta_rule/decode/64/1/16/32/128/1", "gated delta rule decode, B=64")]
 
