@@ -86,6 +86,11 @@ inline double rel_max_error(const std::vector<double>& ref, const std::vector<fl
   return den > 0 ? num / den : num;
 }
 
+// The same, against the library's own floats (another call, another backend).
+inline double rel_max_error(const std::vector<float>& ref, const std::vector<float>& x) {
+  return rel_max_error(std::vector<double>(ref.begin(), ref.end()), x);
+}
+
 class Problem {
  public:
   explicit Problem(const Shape& s, uint32_t seed = 1) : s_(s), rng_(seed) {

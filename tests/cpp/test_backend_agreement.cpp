@@ -28,12 +28,8 @@ TEST_P(BackendAgreement, MatchesScalarBackend) {
       Problem p(s);
       FW_USE_BACKEND_OR_SKIP(backend);
       ASSERT_EQ(p.run(), FW_OK);
-      EXPECT_LT(rel_max_error(std::vector<double>(ref.o.begin(), ref.o.end()), p.o), 1e-5)
-          << op_name(op) << " mode " << mode;
-      EXPECT_LT(rel_max_error(std::vector<double>(ref.state_out.begin(), ref.state_out.end()),
-                              p.state_out),
-                1e-5)
-          << op_name(op) << " mode " << mode;
+      EXPECT_LT(rel_max_error(ref.o, p.o), 1e-5) << op_name(op) << " mode " << mode;
+      EXPECT_LT(rel_max_error(ref.state_out, p.state_out), 1e-5) << op_name(op) << " mode " << mode;
     }
 }
 
