@@ -33,7 +33,8 @@ inline void prefetch_token_ahead(const ScanTask& t, int64_t s) {
 // A recurrent kernel's start of token s: rows of a later token asked for,
 // q and k loaded (L2-normalised on request) into qn and kn; returns the
 // token's decay exp(g_s) (1 ungated). A per-channel gate returns 1 and
-// leaves e = exp(g_s) and ke = kn * e in the head (recurrent_decays).
+// leaves e = exp(g_s) in the head (recurrent_decays), and for KDA (an op
+// with beta) ke = kn * e after it.
 template <class Vec>
 inline float begin_token(const ScanTask& t, int64_t s, float* qn, float* kn) {
   prefetch_token_ahead<Vec>(t, s);
@@ -45,7 +46,7 @@ inline float begin_token(const ScanTask& t, int64_t s, float* qn, float* kn) {
     rows::prefetch<Vec>(t.g + (s + kPrefetchTokens) * t.g_ts, t.K, false);
   float* e = recurrent_decays<Vec>(t);
   rows::exp_row<Vec>(t.K, gates::channel_gate_row<Vec>(t, s, e), e);
-  rows::mul<Vec>(t.K, kn, e, e + t.K);
+  if (t.beta) rows::mul<Vec>(t.K, kn, e, e + t.K);  // KDA's read vector; GLA has none
   return 1.0f;
 }
 
