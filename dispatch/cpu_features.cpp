@@ -17,11 +17,15 @@ CpuFeatures decode_x86(const CpuidBits& b) {
   const bool osxsave = (b.leaf1_ecx >> 27) & 1u;
   const bool avx = (b.leaf1_ecx >> 28) & 1u;
   const bool fma = (b.leaf1_ecx >> 12) & 1u;
+  // F16C (half <-> fp32 conversions, fp16 operands) is a bit of its own;
+  // every AVX2 CPU we know has it, but the backend compiled with -mf16c
+  // must not run where it is absent.
+  const bool f16c = (b.leaf1_ecx >> 29) & 1u;
   if (!osxsave || !avx || !b.max_leaf_ge7) return f;
   const bool ymm_state = (b.xcr0 & 0x6u) == 0x6u;
   const bool zmm_state = (b.xcr0 & 0xE6u) == 0xE6u;
   const bool avx2 = (b.leaf7_ebx >> 5) & 1u;
-  f.avx2_fma = ymm_state && avx2 && fma;
+  f.avx2_fma = ymm_state && avx2 && fma && f16c;
   const unsigned avx512_bits = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
   f.avx512 = f.avx2_fma && zmm_state && (b.leaf7_ebx & avx512_bits) == avx512_bits;
   return f;

@@ -6,7 +6,7 @@ namespace dispatch {
 
 struct CpuFeatures {
   bool baseline = true;   // what every build targets (the scalar backend)
-  bool avx2_fma = false;  // AVX2 + FMA + OS saves ymm (XCR0 bits 1-2)
+  bool avx2_fma = false;  // AVX2 + FMA + F16C + OS saves ymm (XCR0 bits 1-2)
   bool avx512 = false;    // AVX-512 F/BW/DQ/VL + OS saves zmm (XCR0 bits 5-7)
   bool neon = false;      // baseline on aarch64
 };

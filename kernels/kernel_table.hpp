@@ -8,20 +8,44 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/op_registry.hpp"
 
 namespace fw {
 
+// An operand's element type: fw_dtype's values (the public enum stays out
+// of the kernels). Half types are widened to fp32 as rows are loaded and
+// rounded to nearest even once as they are stored (common/convert.hpp).
+enum class Dtype : int32_t { f32 = 0, f16 = 1, bf16 = 2 };
+
+constexpr int64_t dtype_bytes(Dtype d) { return d == Dtype::f32 ? 4 : 2; }
+
+// Rows of one operand of a task: element x of row (token) t at element
+// t * ts + x from p, each of type dt. Void is const void for inputs.
+template <class Void>
+struct Rows {
+  Void* p;     // nullptr: absent
+  int64_t ts;  // elements from one row to the next
+  Dtype dt;
+  Void* at(int64_t t, int64_t x = 0) const {
+    using Byte = typename std::conditional<std::is_const<Void>::value, const char, char>::type;
+    return static_cast<Byte*>(p) + (t * ts + x) * dtype_bytes(dt);
+  }
+  // The same rows from row t and element x on.
+  Rows from(int64_t t, int64_t x = 0) const { return {p ? at(t, x) : p, ts, dt}; }
+  bool is_f32() const { return dt == Dtype::f32; }
+};
+using InRows = Rows<const void>;
+using OutRows = Rows<void>;
+
 struct ScanTask {
-  const float* q;     // row t at q + t * q_ts, K floats
-  const float* k;     // row t at k + t * k_ts, K floats
-  const float* v;     // row t at v + t * v_ts, V floats
-  const float* g;     // log-decay at g[t * g_ts], or the row of K at
-                      // g + t * g_ts with g_channel; nullptr = ungated
-  const float* beta;  // beta at beta[t * beta_ts]; delta rules only
-  float* o;           // row t at o + t * o_ts, V floats
-  int64_t q_ts, k_ts, v_ts, g_ts, beta_ts, o_ts;
+  InRows q, k;  // row t: K elements
+  InRows v;     // row t: V elements
+  InRows g;     // log-decay at element t * ts, or a row of K with g_channel;
+                // p nullptr = ungated
+  InRows beta;  // beta at element t * ts; delta rules only
+  OutRows o;    // row t: V elements
   int64_t T, K, V;
   int64_t chunk;   // chunked kernels only
   float scale;     // applied to every output row (and to q . z with normalize)
@@ -66,8 +90,8 @@ inline int64_t chunk_record_floats(int64_t K, int64_t chunk) {
 
 // The recurrent kernels' first floats of scratch: q and k (K each), two
 // rows of V, then a per-channel gate's decays exp(g_t) and k_t * exp(g_t)
-// (K each).
-inline int64_t recurrent_head_floats(int64_t K, int64_t V) { return 4 * K + 2 * V; }
+// (K each), then v_t widened from a half type (V).
+inline int64_t recurrent_head_floats(int64_t K, int64_t V) { return 4 * K + 3 * V; }
 
 // Columns of a V-first state the recurrent kernels transpose at a time
 // (state_block.hpp), and the most partial sums they split a sum over K into
@@ -94,6 +118,10 @@ inline float* recurrent_decays(const ScanTask& t) {
   return t.ws + 2 * t.K + 2 * t.V;
 }
 template <class Vec>
+inline float* recurrent_values(const ScanTask& t) {
+  return t.ws + 4 * t.K + 2 * t.V;
+}
+template <class Vec>
 inline float* recurrent_lanes(const ScanTask& t) {
   return t.ws + recurrent_head_floats(t.K, t.V);
 }
@@ -110,11 +138,11 @@ inline int64_t scan_workspace_floats(int64_t K, int64_t V, int64_t chunk) {
 
 struct FeatureMapTask {
   int32_t kind;       // fw_feature_map_kind
-  int64_t rows, dim;  // input rows of dim floats
-  const float* x;
-  int64_t x_rs;  // row stride, elements
-  float* out;
-  int64_t out_rs;
+  int64_t rows, dim;  // input rows of dim elements
+  int64_t out_dim;    // elements of an output row
+  InRows x;           // row r at element r * ts
+  OutRows out;
+  float* ws;          // half types only: dim + out_dim floats of scratch
   int32_t nu;         // DPFP
   int64_t m;          // FAVOR+ features
   const float* proj;  // FAVOR+ projection, m x dim

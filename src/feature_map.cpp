@@ -43,7 +43,9 @@ fw_status check(const fw_feature_map_args* caller, fw_feature_map_args* a, int64
   if (s != FW_OK) return s;
   for (const fw_tensor* t : {&a->x, &a->out}) {
     if (t->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
-    if (t->data && t->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
+    if (t->data && t->dtype != FW_DTYPE_F32 && t->dtype != FW_DTYPE_F16 &&
+        t->dtype != FW_DTYPE_BF16)
+      return FW_ERR_UNSUPPORTED;
   }
   if (a->backend != FW_BACKEND_AUTO &&
       !fw::dispatch::is_supported(static_cast<fw_backend>(a->backend)))
@@ -81,11 +83,15 @@ FW_API fw_status fw_feature_map(const fw_feature_map_args* args) {
     return FW_ERR_INVALID_STRIDE;
   const fw::Layout in = {2, {a->rows, a->dim}, {x_rs, 1}};
   const fw::Layout out = {2, {a->rows, out_dim}, {out_rs, 1}};
+  const fw::Dtype x_dt = static_cast<fw::Dtype>(a->x.dtype),
+                  out_dt = static_cast<fw::Dtype>(a->out.dtype);
+  const int64_t x_bytes = fw::dtype_bytes(x_dt), out_bytes = fw::dtype_bytes(out_dt);
   int64_t in_span = 0, out_span = 0;
-  if (!fw::layout_span(in, 4, &in_span) || !fw::layout_span(out, 4, &out_span))
+  if (!fw::layout_span(in, x_bytes, &in_span) || !fw::layout_span(out, out_bytes, &out_span))
     return FW_ERR_INVALID_DIMENSION;
   if (!fw::layout_is_injective(out)) return FW_ERR_INVALID_STRIDE;
-  if (fw::ranges_overlap(a->x.data, in_span * 4, a->out.data, out_span * 4)) return FW_ERR_ALIASING;
+  if (fw::ranges_overlap(a->x.data, in_span * x_bytes, a->out.data, out_span * out_bytes))
+    return FW_ERR_ALIASING;
 
   const bool favor = a->kind == FW_FEATURE_FAVOR_PLUS;
   const int64_t m = a->num_features, d = a->dim;
@@ -98,6 +104,12 @@ FW_API fw_status fw_feature_map(const fw_feature_map_args* args) {
   const fw::KernelTable& kt = *fw::dispatch::table_for_call(a->backend);
   int64_t threads = fw::num_threads();
   if (threads > a->rows) threads = a->rows;
+  // Half rows are mapped in fp32 scratch (feature_maps.hpp), a row in and
+  // a row out per thread.
+  const bool half = x_dt != fw::Dtype::f32 || out_dt != fw::Dtype::f32;
+  const int64_t row_floats = d + out_dim;
+  fw::Workspace rows_ws(half ? threads * row_floats : 0);
+  if (half && !rows_ws.get()) return FW_ERR_OUT_OF_MEMORY;
 #pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(static, 1)
   for (int64_t part = 0; part < threads; ++part) {
     const int64_t r0 = a->rows * part / threads, r1 = a->rows * (part + 1) / threads;
@@ -105,10 +117,10 @@ FW_API fw_status fw_feature_map(const fw_feature_map_args* args) {
     t.kind = a->kind;
     t.rows = r1 - r0;
     t.dim = d;
-    t.x = static_cast<const float*>(a->x.data) + r0 * x_rs;
-    t.x_rs = x_rs;
-    t.out = static_cast<float*>(a->out.data) + r0 * out_rs;
-    t.out_rs = out_rs;
+    t.out_dim = out_dim;
+    t.x = fw::InRows{a->x.data, x_rs, x_dt}.from(r0);
+    t.out = fw::OutRows{a->out.data, out_rs, out_dt}.from(r0);
+    t.ws = half ? rows_ws.get() + part * row_floats : nullptr;
     t.nu = a->nu;
     t.m = m;
     t.proj = proj.get();

@@ -55,8 +55,8 @@ Split column_split(int64_t threads, int64_t V, bool normalize) {
 // Columns [v0, v0 + w) of a pair's task.
 ScanTask column_slice(const ScanTask& whole, int64_t v0, int64_t w) {
   ScanTask t = whole;
-  t.v += v0;
-  t.o += v0;
+  t.v = t.v.from(0, v0);
+  t.o = t.o.from(0, v0);
   t.S += v0;
   t.V = w;
   return t;
@@ -86,13 +86,14 @@ constexpr int64_t kMaxRunStateFloats = 16 * (256 * 256 + 256);
 // from deleting a call made only of prefetches (see rows::prefetch).
 void prefetch_chunk_rows(const ScanTask& t, int64_t c0, int64_t C) {
   const int64_t end = t.T - c0 < C ? t.T : c0 + C;
-  constexpr int64_t kLine = 64 / sizeof(float);
+  auto row = [](const InRows& x, int64_t s, int64_t n) {
+    const char* p = static_cast<const char*>(x.at(s));
+    for (int64_t b = 0; b < n * dtype_bytes(x.dt); b += 64) __builtin_prefetch(p + b, 0, 2);
+  };
   for (int64_t s = c0; s < end; ++s) {
-    for (int64_t x = 0; x < t.K; x += kLine) {
-      __builtin_prefetch(t.q + s * t.q_ts + x, 0, 2);
-      __builtin_prefetch(t.k + s * t.k_ts + x, 0, 2);
-    }
-    for (int64_t x = 0; x < t.V; x += kLine) __builtin_prefetch(t.v + s * t.v_ts + x, 0, 2);
+    row(t.q, s, t.K);
+    row(t.k, s, t.K);
+    row(t.v, s, t.V);
   }
   asm volatile("");
 }

@@ -21,21 +21,23 @@ constexpr uint32_t kKnownFlags = FW_FLAG_NORMALIZE | FW_FLAG_QK_L2NORM | FW_FLAG
 constexpr double kStreamOutputBytes = 16.0 * 1024 * 1024;
 
 // One operand as the checks see it: the caller's tensor, its dims' sizes,
+// its element type,
 // whether the library writes it, whether its innermost dim is a row of
 // features (stride 1) rather than the heads of g and beta, the input it may
 // be (an output state updated in place), and its byte span once checked.
 struct Operand {
   const fw_tensor* t;
   Layout layout;
+  bool half_ok;  // may be bf16 or fp16 (q, k, v, g, beta, o); states stay fp32
   bool output;
   bool rows;
   const fw_tensor* in_place_of;
   int64_t bytes;
 };
 
-Operand operand(const fw_tensor& t, bool output, int n, const int64_t (&size)[5], bool rows = true,
-                const fw_tensor* in_place_of = nullptr) {
-  Operand x{&t, {n, {}, {}}, output, rows, in_place_of, 0};
+Operand operand(const fw_tensor& t, bool half_ok, bool output, int n, const int64_t (&size)[5],
+                bool rows = true, const fw_tensor* in_place_of = nullptr) {
+  Operand x{&t, {n, {}, {}}, half_ok, output, rows, in_place_of, 0};
   for (int i = 0; i < n; ++i) {
     x.layout.size[i] = size[i];
     x.layout.stride[i] = t.stride[i];
@@ -43,16 +45,21 @@ Operand operand(const fw_tensor& t, bool output, int n, const int64_t (&size)[5]
   return x;
 }
 
-// Strides >= 0, a row's 1, the span addressable; an output's elements
-// distinct.
+bool is_half(int32_t dtype) { return dtype == FW_DTYPE_F16 || dtype == FW_DTYPE_BF16; }
+
+// A dtype the operand may have; strides >= 0, a row's 1, the span
+// addressable; an output's elements distinct.
 fw_status check_layout(Operand* x) {
+  if (x->t->dtype != FW_DTYPE_F32 && !(x->half_ok && is_half(x->t->dtype)))
+    return FW_ERR_UNSUPPORTED;
+  const int64_t element = x->t->dtype == FW_DTYPE_F32 ? 4 : 2;
   const Layout& l = x->layout;
   for (int i = 0; i < l.n; ++i)
     if (l.stride[i] < 0) return FW_ERR_INVALID_STRIDE;
   if (x->rows && l.size[l.n - 1] > 1 && l.stride[l.n - 1] != 1) return FW_ERR_INVALID_STRIDE;
   int64_t span = 0;
-  if (!layout_span(l, sizeof(float), &span)) return FW_ERR_INVALID_DIMENSION;
-  x->bytes = span * static_cast<int64_t>(sizeof(float));
+  if (!layout_span(l, element, &span)) return FW_ERR_INVALID_DIMENSION;
+  x->bytes = span * element;
   if (x->output && !layout_is_injective(l)) return FW_ERR_INVALID_STRIDE;
   return FW_OK;
 }
@@ -100,7 +107,7 @@ fw_status check_scalars(const fw_scan_args& a, const OpDesc& op) {
 }
 
 // Which operands are given: the required ones, g and beta exactly when the
-// op reads them, norms only with FW_FLAG_NORMALIZE; every given one fp32.
+// op reads them, norms only with FW_FLAG_NORMALIZE (dtypes: check_layout).
 fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
   if (!a.q.data || !a.k.data || !a.v.data || !a.o.data) return FW_ERR_NULL_POINTER;
   const bool gated = op.gate != FW_GATE_NONE;
@@ -126,10 +133,8 @@ fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
                             &a.intermediate_states,
                             &a.A_log,
                             &a.dt_bias};
-  for (const fw_tensor* t : all) {
+  for (const fw_tensor* t : all)
     if (t->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
-    if (t->data && t->dtype != FW_DTYPE_F32) return FW_ERR_UNSUPPORTED;
-  }
   return FW_OK;
 }
 
@@ -184,24 +189,24 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
 
   // Every operand with its dims; the checks below loop over them.
   Operand ops[] = {
-      operand(a.q, false, 4, {B, T, H, K}),
-      operand(a.k, false, 4, {B, T, H, K}),
-      operand(a.v, false, 4, {B, T, HV, V}),
-      op->gate == FW_GATE_CHANNEL ? operand(a.g, false, 4, {B, T, HV, K})
-                                  : operand(a.g, false, 3, {B, T, HV}, /*rows=*/false),
-      operand(a.beta, false, 3, {B, T, HV}, /*rows=*/false),
-      operand(a.initial_state, false, 4, {P, HV, rows, cols}),
-      operand(a.initial_norm, false, 3, {P, HV, K}),
-      operand(a.o, true, 4, {B, T, HV, V}),
+      operand(a.q, true, false, 4, {B, T, H, K}),
+      operand(a.k, true, false, 4, {B, T, H, K}),
+      operand(a.v, true, false, 4, {B, T, HV, V}),
+      op->gate == FW_GATE_CHANNEL ? operand(a.g, true, false, 4, {B, T, HV, K})
+                                  : operand(a.g, true, false, 3, {B, T, HV}, /*rows=*/false),
+      operand(a.beta, true, false, 3, {B, T, HV}, /*rows=*/false),
+      operand(a.initial_state, false, false, 4, {P, HV, rows, cols}),
+      operand(a.initial_norm, false, false, 3, {P, HV, K}),
+      operand(a.o, true, true, 4, {B, T, HV, V}),
       // Final states by sequence cannot share the pool they are read from.
-      operand(a.final_state, true, 4, {final_slots, HV, rows, cols}, true,
+      operand(a.final_state, false, true, 4, {final_slots, HV, rows, cols}, true,
               by_sequence ? nullptr : &a.initial_state),
-      operand(a.final_norm, true, 3, {final_slots, HV, K}, true,
+      operand(a.final_norm, false, true, 3, {final_slots, HV, K}, true,
               by_sequence ? nullptr : &a.initial_norm),
-      operand(a.intermediate_states, true, 5, {N, steps > 0 ? steps : 1, HV, rows, cols}),
-      operand(a.A_log, false, 1, {HV}, /*rows=*/false),
-      op->gate == FW_GATE_CHANNEL ? operand(a.dt_bias, false, 2, {HV, K})
-                                  : operand(a.dt_bias, false, 1, {HV}, /*rows=*/false),
+      operand(a.intermediate_states, false, true, 5, {N, steps > 0 ? steps : 1, HV, rows, cols}),
+      operand(a.A_log, false, false, 1, {HV}, /*rows=*/false),
+      op->gate == FW_GATE_CHANNEL ? operand(a.dt_bias, false, false, 2, {HV, K})
+                                  : operand(a.dt_bias, false, false, 1, {HV}, /*rows=*/false),
   };
   for (Operand& x : ops) {
     if (!x.t->data) continue;
@@ -243,8 +248,8 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   p.normalize = (a.flags & FW_FLAG_NORMALIZE) != 0;
   p.v_first = v_first;
   auto input = [](const fw_tensor& t) {
-    return InputView{static_cast<const float*>(t.data),
-                     {t.stride[0], t.stride[1], t.stride[2], t.stride[3]}};
+    return InputView{
+        t.data, {t.stride[0], t.stride[1], t.stride[2], t.stride[3]}, static_cast<Dtype>(t.dtype)};
   };
   p.q = input(a.q);
   p.k = input(a.k);
@@ -256,8 +261,9 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   p.beta_sigmoid = (a.flags & FW_FLAG_BETA_SIGMOID) != 0;
   p.beta_scale = (a.flags & FW_FLAG_NEG_EIGVAL) != 0 ? 2.0f : 1.0f;
   p.beta = input(a.beta);
-  p.o = static_cast<float*>(a.o.data);
+  p.o = a.o.data;
   for (int i = 0; i < 4; ++i) p.o_stride[i] = a.o.stride[i];
+  p.o_dt = static_cast<Dtype>(a.o.dtype);
   p.cu_seqlens = a.cu_seqlens;
   p.slots = a.state_indices;
   p.final_by_sequence = by_sequence;
@@ -268,7 +274,7 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   p.intermediate = state_view(a.intermediate_states, true);
   p.intermediate_steps = steps;
   const int64_t tokens = a.cu_seqlens ? a.cu_seqlens[N] : B * T;
-  p.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;
+  p.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;  // fp32 only
   return FW_OK;
 }
 

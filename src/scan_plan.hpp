@@ -12,14 +12,17 @@
 
 namespace fw {
 
-// An fp32 input of dims (batch, time, head[, dim]).
+// An input of dims (batch, time, head[, dim]), elements of dt.
 struct InputView {
-  const float* data;  // nullptr: absent
+  const void* data;  // nullptr: absent
   int64_t stride[4];
-  // Row 0 of (batch b, token t, head h).
-  const float* at(int64_t b, int64_t t, int64_t h) const {
-    return data ? data + b * stride[0] + t * stride[1] + h * stride[2] : nullptr;
+  Dtype dt;
+  // Its rows (stride[1] apart) from (batch b, token t, head h) on.
+  InRows rows(int64_t b, int64_t t, int64_t h) const {
+    return InRows{data, stride[1], dt}.from(0, b * stride[0] + t * stride[1] + h * stride[2]);
   }
+  // Element i of an fp32 input (A_log, dt_bias).
+  const float* f32(int64_t i) const { return static_cast<const float*>(data) + i; }
 };
 
 // A state tensor, [slots, HV, rows, cols] (rows x cols = K x V, or V x K
@@ -50,8 +53,9 @@ struct ScanPlan {
   InputView A_log, dt_bias;
   bool beta_sigmoid;
   float beta_scale;
-  float* o;
+  void* o;
   int64_t o_stride[4];
+  Dtype o_dt;
   const int64_t* cu_seqlens;
   // Sequence n reads slot read_slot(n) of initial_state and initial_norm and
   // writes slot write_slot(n) of final_state and final_norm.

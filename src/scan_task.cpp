@@ -15,28 +15,32 @@ void copy_rows(float* dst, int64_t dld, const float* src, int64_t sld, int64_t K
   }
 }
 
+namespace {
+
+// The output rows of (batch b, token t0, value head hv) on.
+OutRows pair_outputs(const ScanPlan& p, int64_t b, int64_t t0, int64_t hv) {
+  const OutRows all{p.o, p.o_stride[1], p.o_dt};
+  return all.from(0, b * p.o_stride[0] + t0 * p.o_stride[1] + hv * p.o_stride[2]);
+}
+
+}  // namespace
+
 ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own, bool native_v_first) {
   const int64_t n = pair / p.HV, hv = pair % p.HV, h = hv / (p.HV / p.H);
   const int64_t b = p.batch_of(n), t0 = p.first_token(n);
   ScanTask t;
-  t.q = p.q.at(b, t0, h);
-  t.k = p.k.at(b, t0, h);
-  t.v = p.v.at(b, t0, hv);
-  t.g = p.g.at(b, t0, hv);
-  t.beta = p.beta.at(b, t0, hv);
-  t.o = p.o + b * p.o_stride[0] + t0 * p.o_stride[1] + hv * p.o_stride[2];
-  t.q_ts = p.q.stride[1];
-  t.k_ts = p.k.stride[1];
-  t.v_ts = p.v.stride[1];
-  t.g_ts = p.g.stride[1];
+  t.q = p.q.rows(b, t0, h);
+  t.k = p.k.rows(b, t0, h);
+  t.v = p.v.rows(b, t0, hv);
+  t.g = p.g.rows(b, t0, hv);
+  t.beta = p.beta.rows(b, t0, hv);
+  t.o = pair_outputs(p, b, t0, hv);
   t.g_channel = p.g_channel;
   t.gate_proj = p.A_log.data != nullptr;
-  t.gate_a = t.gate_proj ? -std::exp(p.A_log.data[hv * p.A_log.stride[0]]) : 0.0f;
-  t.dt_bias = p.dt_bias.data ? p.dt_bias.data + hv * p.dt_bias.stride[0] : nullptr;
+  t.gate_a = t.gate_proj ? -std::exp(*p.A_log.f32(hv * p.A_log.stride[0])) : 0.0f;
+  t.dt_bias = p.dt_bias.data ? p.dt_bias.f32(hv * p.dt_bias.stride[0]) : nullptr;
   t.beta_sigmoid = p.beta_sigmoid;
   t.beta_scale = p.beta_scale;
-  t.beta_ts = p.beta.stride[1];
-  t.o_ts = p.o_stride[1];
   t.T = p.length(n);
   t.K = p.K;
   t.V = p.V;
@@ -98,9 +102,8 @@ void store_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
 
 void write_padding(const ScanPlan& p, int64_t pair) {
   const int64_t n = pair / p.HV, hv = pair % p.HV;
-  float* o =
-      p.o + p.batch_of(n) * p.o_stride[0] + p.first_token(n) * p.o_stride[1] + hv * p.o_stride[2];
-  copy_rows(o, p.o_stride[1], nullptr, 0, p.length(n), p.V);
+  const OutRows o = pair_outputs(p, p.batch_of(n), p.first_token(n), hv);
+  for (int64_t s = 0; s < p.length(n); ++s) std::memset(o.at(s), 0, p.V * dtype_bytes(o.dt));
   if (!p.final_by_sequence) return;
   const int64_t rows = p.v_first ? p.V : p.K, cols = p.v_first ? p.K : p.V;
   if (p.final_state.data)
@@ -116,12 +119,12 @@ void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v
 
 ScanTask token_range(const ScanTask& t, int64_t s, int64_t n) {
   ScanTask r = t;
-  r.q += s * t.q_ts;
-  r.k += s * t.k_ts;
-  r.v += s * t.v_ts;
-  if (r.g) r.g += s * t.g_ts;
-  if (r.beta) r.beta += s * t.beta_ts;
-  r.o += s * t.o_ts;
+  r.q = t.q.from(s);
+  r.k = t.k.from(s);
+  r.v = t.v.from(s);
+  r.g = t.g.from(s);
+  r.beta = t.beta.from(s);
+  r.o = t.o.from(s);
   r.T = n;
   return r;
 }

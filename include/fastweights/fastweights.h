@@ -114,10 +114,14 @@ FW_API int fw_backend_is_supported(fw_backend backend);
 
 /* ---- tensors ----------------------------------------------------------- */
 
+/* q, k, v, g, beta and o (and feature maps' x and out) may each be any of
+ * these; states, A_log and dt_bias are fp32 (else FW_ERR_UNSUPPORTED). Half
+ * inputs are widened to fp32 as rows are loaded, all arithmetic is fp32,
+ * and half outputs are rounded once, to nearest even, as they are stored. */
 typedef enum fw_dtype {
-  FW_DTYPE_F32 = 0, /* the zeroed default; the only dtype this version computes */
-  FW_DTYPE_F16 = 1, /* named now, so that half-precision operands need no new */
-  FW_DTYPE_BF16 = 2 /* layout; FW_ERR_UNSUPPORTED until a version computes them */
+  FW_DTYPE_F32 = 0, /* the zeroed default */
+  FW_DTYPE_F16 = 1, /* IEEE binary16 */
+  FW_DTYPE_BF16 = 2 /* bfloat16: the top half of an fp32 */
 } fw_dtype;
 
 /* One tensor operand: where it starts, its element type, and the stride in
@@ -243,7 +247,8 @@ typedef enum fw_mode {
  *                     every chunk (chunked mode, S = most chunks); rows past
  *                     a shorter sequence's end are left untouched
  * N = B, or num_seqs with cu_seqlens. Value head j reads q/k head j / (HV/H).
- * Only FW_DTYPE_F32 is computed now; states are always fp32. */
+ * q, k, v, g, beta and o may be fp32, fp16 or bf16, each its own (fw_dtype);
+ * states are always fp32. */
 typedef struct fw_scan_args {
   size_t struct_size; /* set by fw_scan_args_init: sizeof as the caller sees it */
   int32_t mode;       /* fw_mode */

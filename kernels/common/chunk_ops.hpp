@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/convert.hpp"
 #include "kernels/common/gates.hpp"
 #include "kernels/common/gemm.hpp"
 #include "kernels/common/rows.hpp"
@@ -85,18 +86,19 @@ constexpr int64_t kPrefetchRows = 8;
 // K = V = 128, chunk 32 (AVX-512, one thread, 4 runs alternated): linear
 // attention 71.2 vs 75.9 ms, delta rule 111 vs 113 ms.
 template <class Vec>
-inline void prefetch_row_to_l2(const float* row, int64_t n) {
-  for (int64_t x = 0; x < n; x += 64 / sizeof(float)) __builtin_prefetch(row + x, 0, 2);
+inline void prefetch_row_to_l2(const void* row, int64_t bytes) {
+  for (int64_t x = 0; x < bytes; x += 64)
+    __builtin_prefetch(static_cast<const char*>(row) + x, 0, 2);
 }
 
-// row t of a strided tensor; asks for the row kPrefetchRows later into L1
-// and the row `far` later into L2.
+// Row t of an operand (n elements); asks for the row kPrefetchRows later
+// into L1 and the row `far` later into L2.
 template <class Vec>
-inline const float* row_ahead(const float* base, int64_t ts, int64_t t, int64_t T, int64_t n,
-                              int64_t far) {
-  if (t + kPrefetchRows < T) rows::prefetch<Vec>(base + (t + kPrefetchRows) * ts, n, false);
-  if (t + far < T) prefetch_row_to_l2<Vec>(base + (t + far) * ts, n);
-  return base + t * ts;
+inline const void* row_ahead(const InRows& x, int64_t t, int64_t T, int64_t n, int64_t far) {
+  const int64_t bytes = n * dtype_bytes(x.dt);
+  if (t + kPrefetchRows < T) rows::prefetch_bytes<Vec>(x.at(t + kPrefetchRows), bytes, false);
+  if (t + far < T) prefetch_row_to_l2<Vec>(x.at(t + far), bytes);
+  return x.at(t);
 }
 
 // dst (n x m, row stride ldd) = src (m x n, row stride lds) transposed:
@@ -121,10 +123,12 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
                  float* G) {
   const int64_t K = t.K, C = t.chunk;
   float sum = 0.0f;
-  const bool scalar_gate = t.g && !t.g_channel;
+  const bool scalar_gate = t.g.p && !t.g_channel;
   for (int64_t i = 0; i < L; ++i) {
-    rows::load_row<Vec>(K, row_ahead<Vec>(t.q, t.q_ts, c0 + i, t.T, K, C), Q + i * K, t.qk_l2norm);
-    rows::load_row<Vec>(K, row_ahead<Vec>(t.k, t.k_ts, c0 + i, t.T, K, C), Kc + i * K, t.qk_l2norm);
+    convert::load_row<Vec>(K, row_ahead<Vec>(t.q, c0 + i, t.T, K, C), t.q.dt, Q + i * K,
+                           t.qk_l2norm);
+    convert::load_row<Vec>(K, row_ahead<Vec>(t.k, c0 + i, t.T, K, C), t.k.dt, Kc + i * K,
+                           t.qk_l2norm);
     if (scalar_gate) sum += gates::scalar_gate<Vec>(t, c0 + i);
     G[i] = sum;
   }
@@ -151,7 +155,7 @@ inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* 
                                float* tmp) {
   const int64_t K = t.K;
   for (int64_t i = 0; i < L; ++i) {
-    row_ahead<Vec>(t.g, t.g_ts, c0 + i, t.T, K, t.chunk);
+    row_ahead<Vec>(t.g, c0 + i, t.T, K, t.chunk);
     const float* g = gates::channel_gate_row<Vec>(t, c0 + i, tmp);
     if (i == 0)
       rows::scaled_copy<Vec>(K, 1.0f, g, G);
@@ -250,8 +254,8 @@ inline void decay_keys(int64_t L, int64_t K, const float* G, bool gated, float* 
 template <class Vec>
 inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a, float* dst) {
   for (int64_t i = 0; i < L; ++i)
-    rows::scaled_copy<Vec>(t.V, a ? a[i] : 1.0f,
-                           row_ahead<Vec>(t.v, t.v_ts, c0 + i, t.T, t.V, t.chunk), dst + i * t.V);
+    convert::widen_scaled<Vec>(t.V, a ? a[i] : 1.0f, row_ahead<Vec>(t.v, c0 + i, t.T, t.V, t.chunk),
+                               t.v.dt, dst + i * t.V);
 }
 
 // Output rows c0 .. c0+L-1 = a_i * src rows (a = nullptr: scale).
@@ -265,21 +269,24 @@ template <class Vec>
 inline void store_outputs(const ScanTask& t, int64_t c0, int64_t L, const float* src,
                           const float* a) {
   constexpr int64_t kLine = 64 / sizeof(float);
-  if (Vec::N > 1 && t.stream_o && t.V % kLine == 0 && t.o_ts % kLine == 0 &&
-      reinterpret_cast<uintptr_t>(t.o) % 64 == 0) {
+  if (Vec::N > 1 && t.stream_o && t.o.is_f32() && t.V % kLine == 0 && t.o.ts % kLine == 0 &&
+      reinterpret_cast<uintptr_t>(t.o.p) % 64 == 0) {
     for (int64_t i = 0; i < L; ++i) {
       const typename Vec::type va = Vec::set1(a ? a[i] : t.scale);
-      float* row = t.o + (c0 + i) * t.o_ts;
+      float* row = static_cast<float*>(t.o.at(c0 + i));
       for (int64_t x = 0; x < t.V; x += Vec::N)
         Vec::stream(row + x, Vec::mul(va, Vec::load(src + i * t.V + x)));
     }
     Vec::stream_fence();
     return;
   }
+  // Half outputs are stored through the caches: half the bytes, and rows
+  // of V halves are not whole lines at every V.
+  const int64_t bytes = t.V * dtype_bytes(t.o.dt);
   for (int64_t i = 0; i < L; ++i) {
     if (c0 + i + kPrefetchRows < t.T)
-      rows::prefetch<Vec>(t.o + (c0 + i + kPrefetchRows) * t.o_ts, t.V, true);
-    rows::scaled_copy<Vec>(t.V, a ? a[i] : t.scale, src + i * t.V, t.o + (c0 + i) * t.o_ts);
+      rows::prefetch_bytes<Vec>(t.o.at(c0 + i + kPrefetchRows), bytes, true);
+    convert::narrow_scaled<Vec>(t.V, a ? a[i] : t.scale, src + i * t.V, t.o.at(c0 + i), t.o.dt);
   }
 }
 

@@ -10,18 +10,25 @@
 namespace fw {
 namespace rows {
 
-// Asks for the cache lines of x[0 : n), for writing if asked. The empty
-// asm marks the function as having an effect: GCC 12 otherwise found a
-// caller made only of prefetches pure and deleted the call.
+// Asks for the cache lines of bytes [0, n) from x, for writing if asked.
+// The empty asm marks the function as having an effect: GCC 12 otherwise
+// found a caller made only of prefetches pure and deleted the call.
 template <class Vec>
-inline void prefetch(const float* x, int64_t n, bool for_write) {
-  for (int64_t i = 0; i < n; i += 64 / sizeof(float)) {
+inline void prefetch_bytes(const void* x, int64_t n, bool for_write) {
+  const char* c = static_cast<const char*>(x);
+  for (int64_t i = 0; i < n; i += 64) {
     if (for_write)
-      __builtin_prefetch(x + i, 1);
+      __builtin_prefetch(c + i, 1);
     else
-      __builtin_prefetch(x + i);
+      __builtin_prefetch(c + i);
   }
   asm volatile("");
+}
+
+// The cache lines of x[0 : n).
+template <class Vec>
+inline void prefetch(const float* x, int64_t n, bool for_write) {
+  prefetch_bytes<Vec>(x, n * static_cast<int64_t>(sizeof(float)), for_write);
 }
 
 // y += a * x

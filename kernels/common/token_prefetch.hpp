@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/convert.hpp"
 #include "kernels/common/gates.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/kernel_table.hpp"
@@ -24,10 +25,10 @@ template <class Vec>
 inline void prefetch_token_ahead(const ScanTask& t, int64_t s) {
   const int64_t a = s + kPrefetchTokens;
   if (a >= t.T) return;
-  rows::prefetch<Vec>(t.q + a * t.q_ts, t.K, false);
-  rows::prefetch<Vec>(t.k + a * t.k_ts, t.K, false);
-  rows::prefetch<Vec>(t.v + a * t.v_ts, t.V, false);
-  rows::prefetch<Vec>(t.o + a * t.o_ts, t.V, true);
+  rows::prefetch_bytes<Vec>(t.q.at(a), t.K * dtype_bytes(t.q.dt), false);
+  rows::prefetch_bytes<Vec>(t.k.at(a), t.K * dtype_bytes(t.k.dt), false);
+  rows::prefetch_bytes<Vec>(t.v.at(a), t.V * dtype_bytes(t.v.dt), false);
+  rows::prefetch_bytes<Vec>(t.o.at(a), t.V * dtype_bytes(t.o.dt), true);
 }
 
 // A recurrent kernel's start of token s: rows of a later token asked for,
@@ -38,16 +39,29 @@ inline void prefetch_token_ahead(const ScanTask& t, int64_t s) {
 template <class Vec>
 inline float begin_token(const ScanTask& t, int64_t s, float* qn, float* kn) {
   prefetch_token_ahead<Vec>(t, s);
-  rows::load_row<Vec>(t.K, t.q + s * t.q_ts, qn, t.qk_l2norm);
-  rows::load_row<Vec>(t.K, t.k + s * t.k_ts, kn, t.qk_l2norm);
-  if (!t.g) return 1.0f;
+  convert::load_row<Vec>(t.K, t.q.at(s), t.q.dt, qn, t.qk_l2norm);
+  convert::load_row<Vec>(t.K, t.k.at(s), t.k.dt, kn, t.qk_l2norm);
+  if (!t.g.p) return 1.0f;
   if (!t.g_channel) return std::exp(gates::scalar_gate<Vec>(t, s));
   if (s + kPrefetchTokens < t.T)
-    rows::prefetch<Vec>(t.g + (s + kPrefetchTokens) * t.g_ts, t.K, false);
+    rows::prefetch_bytes<Vec>(t.g.at(s + kPrefetchTokens), t.K * dtype_bytes(t.g.dt), false);
   float* e = recurrent_decays<Vec>(t);
   rows::exp_row<Vec>(t.K, gates::channel_gate_row<Vec>(t, s, e), e);
-  if (t.beta) rows::mul<Vec>(t.K, kn, e, e + t.K);  // KDA's read vector; GLA has none
+  if (t.beta.p) rows::mul<Vec>(t.K, kn, e, e + t.K);  // KDA's read vector; GLA has none
   return 1.0f;
+}
+
+// v_t as fp32: the caller's row, or the row widened into the head
+// (recurrent_values).
+template <class Vec>
+inline const float* token_values(const ScanTask& t, int64_t s) {
+  return convert::row_f32<Vec>(t.v, s, t.V, recurrent_values<Vec>(t));
+}
+
+// o_t = a * acc, rounded to o's dtype.
+template <class Vec>
+inline void store_token_output(const ScanTask& t, int64_t s, float a, const float* acc) {
+  convert::narrow_scaled<Vec>(t.V, a, acc, t.o.at(s), t.o.dt);
 }
 
 }  // namespace kern

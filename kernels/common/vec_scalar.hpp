@@ -1,16 +1,17 @@
 // Vector policy for the portable backend: one float per "batch".
 //
 // Kernels are written once against the policy interface (N, load, store,
-// stream, stream_fence, set1, fma, mul, add, sub, max, min, exp,
-// flush_below (x < t ? 0 : x), sqrt, hsum, tree_sum,
-// and transpose of an N x N block); this one compiles to plain scalar code.
-// Tag is a type from the instantiating file's anonymous namespace, which
-// gives every instantiation internal linkage (no ODR merging of kernels
-// across ISA files).
+// stream, stream_fence, load_f16, load_bf16, store_f16, store_bf16, set1, fma, mul, add, sub, max,
+// min, exp, flush_below (x < t ? 0 : x), sqrt, hsum, tree_sum, and transpose of an N x N block);
+// this one compiles to plain scalar code. Tag is a type from the instantiating file's anonymous
+// namespace, which gives every instantiation internal linkage (no ODR merging of kernels across ISA
+// files).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+
+#include "kernels/common/half_bits.hpp"
 
 namespace fw {
 
@@ -24,6 +25,10 @@ struct ScalarVec {
   static void store(float* p, type x) { *p = x; }
   static void stream(float* p, type x) { *p = x; }  // vec_xsimd.hpp: stream_store
   static void stream_fence() {}
+  static type load_f16(const uint16_t* p) { return half_bits::f16_to_f32<Tag>(*p); }
+  static type load_bf16(const uint16_t* p) { return half_bits::bf16_to_f32<Tag>(*p); }
+  static void store_f16(uint16_t* p, type x) { *p = half_bits::f32_to_f16<Tag>(x); }
+  static void store_bf16(uint16_t* p, type x) { *p = half_bits::f32_to_bf16<Tag>(x); }
   static type set1(float a) { return a; }
   static type zero() { return 0.0f; }
   // No fused multiply-add: without FMA hardware fmaf is a slow libm call, and

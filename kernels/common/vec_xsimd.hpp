@@ -10,6 +10,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "kernels/common/half_bits.hpp"
+
 namespace fw {
 
 // xsimd 8.1 has no AVX-512 kernel for fma: batch<float, avx512*> falls back
@@ -162,6 +164,122 @@ inline float tree_sum(const B& x) {
   return a[0];
 }
 
+// Half types, N at a time (half_bits.hpp gives the same bits one at a
+// time): fp16 through F16C / AVX-512F vcvtph2ps and vcvtps2ph (round to
+// nearest even) and NEON's fcvtl / fcvtn; bf16 widened by a shift, narrowed
+// by adding 0x7fff plus the kept part's lowest bit (round to nearest even),
+// a NaN made quiet instead, then the low halves packed. Other
+// architectures convert lane by lane.
+template <class Arch, class Tag, class B>
+inline B load_f16(const uint16_t* p) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value)
+    return B(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#endif
+#if defined(__AVX2__) && defined(__F16C__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value)
+    return B(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#endif
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of<xsimd::neon64, Arch>::value)
+    return B(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))));
+#endif
+  constexpr int N = static_cast<int>(B::size);
+  alignas(64) float a[N];
+  for (int i = 0; i < N; ++i) a[i] = half_bits::f16_to_f32<Tag>(p[i]);
+  return B::load_aligned(a);
+}
+
+template <class Arch, class Tag, class B>
+inline B load_bf16(const uint16_t* p) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value) {
+    const __m512i w =
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return B(_mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return B(_mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+  }
+#endif
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of<xsimd::neon64, Arch>::value)
+    return B(vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)));
+#endif
+  constexpr int N = static_cast<int>(B::size);
+  alignas(64) float a[N];
+  for (int i = 0; i < N; ++i) a[i] = half_bits::bf16_to_f32<Tag>(p[i]);
+  return B::load_aligned(a);
+}
+
+template <class Arch, class Tag, class B>
+inline void store_f16(uint16_t* p, const B& x) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value) {
+    const __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
+  }
+#endif
+#if defined(__AVX2__) && defined(__F16C__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value) {
+    const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
+  }
+#endif
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of<xsimd::neon64, Arch>::value)
+    return vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(x)));
+#endif
+  constexpr int N = static_cast<int>(B::size);
+  alignas(64) float a[N];
+  x.store_aligned(a);
+  for (int i = 0; i < N; ++i) p[i] = half_bits::f32_to_f16<Tag>(a[i]);
+}
+
+template <class Arch, class Tag, class B>
+inline void store_bf16(uint16_t* p, const B& x) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of<xsimd::avx512f, Arch>::value) {
+    const __m512i u = _mm512_castps_si512(x), hi = _mm512_srli_epi32(u, 16);
+    const __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(
+        _mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+    return _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(r));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (std::is_base_of<xsimd::avx2, Arch>::value) {
+    const __m256i u = _mm256_castps_si256(x), hi = _mm256_srli_epi32(u, 16);
+    const __m256i odd = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
+    // packus works within 128-bit lanes: 0-3 0-3 | 4-7 4-7, then 0-3 4-7 first.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0xD8);
+    return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
+#endif
+#if defined(__aarch64__)
+  if constexpr (std::is_base_of<xsimd::neon64, Arch>::value) {
+    const uint32x4_t u = vreinterpretq_u32_f32(x), hi = vshrq_n_u32(u, 16);
+    const uint32x4_t odd = vandq_u32(hi, vdupq_n_u32(1));
+    const uint32x4_t r = vshrq_n_u32(vaddq_u32(u, vaddq_u32(odd, vdupq_n_u32(0x7fff))), 16);
+    const uint32x4_t is_num = vceqq_f32(x, x);
+    return vst1_u16(p, vmovn_u32(vbslq_u32(is_num, r, vorrq_u32(hi, vdupq_n_u32(0x40)))));
+  }
+#endif
+  constexpr int N = static_cast<int>(B::size);
+  alignas(64) float a[N];
+  x.store_aligned(a);
+  for (int i = 0; i < N; ++i) p[i] = half_bits::f32_to_bf16<Tag>(a[i]);
+}
+
 // MR x NV: gemm.hpp's register block, rows x vectors of accumulators; each
 // ISA file picks it (kernels/isa/*.cpp says which figures chose it).
 template <class Arch, class Tag, int MR = 4, int NV = 3>
@@ -173,6 +291,10 @@ struct XsimdVec {
   static void store(float* p, type x) { x.store_unaligned(p); }
   static void stream(float* p, type x) { stream_store<Arch>(p, x); }
   static void stream_fence() { fw::stream_fence<Arch>(); }
+  static type load_f16(const uint16_t* p) { return fw::load_f16<Arch, Tag, type>(p); }
+  static type load_bf16(const uint16_t* p) { return fw::load_bf16<Arch, Tag, type>(p); }
+  static void store_f16(uint16_t* p, type x) { fw::store_f16<Arch, Tag>(p, x); }
+  static void store_bf16(uint16_t* p, type x) { fw::store_bf16<Arch, Tag>(p, x); }
   static type set1(float a) { return type(a); }
   static type zero() { return type(0.0f); }
   static type fma(type a, type b, type c) { return fused_multiply_add<Arch>(a, b, c); }

@@ -41,7 +41,7 @@ inline void unit_lower_inverse(int64_t L, int64_t C, const float* A, float* T) {
 template <class Vec>
 void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
   const int64_t K = t.K, C = t.chunk, L = chunk::chunk_length<Vec>(t, c0);
-  const bool gated = t.g != nullptr;
+  const bool gated = t.g.p != nullptr;
   const chunk::Record<float> r = chunk::record<Vec>(rec, K, C);
   const chunk::Scratch s = chunk::scratch<Vec>(t);
   chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);  // keys, decayed last
@@ -93,7 +93,7 @@ void delta_rule_advance(const ScanTask& t, int64_t c0, const float* rec) {
   chunk::times_state<Vec>(/*accumulate=*/false, L, K, V, r.Q, t.S, t.S_ld, s.O, V);
   chunk::add_causal_product<Vec>(L, V, C, r.A, s.U, V, s.O, V);
   chunk::store_outputs<Vec>(t, c0, L, s.O, nullptr);
-  chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g != nullptr, t.g_channel, t.S, t.S_ld);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g.p != nullptr, t.g_channel, t.S, t.S_ld);
 }
 
 }  // namespace kern

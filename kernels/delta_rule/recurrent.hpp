@@ -63,7 +63,7 @@ __attribute__((noinline)) void delta_rule_token_v_first(const ScanTask& t, int64
                                                         const float* e, const float* qn,
                                                         const float* kn, float* acc) {
   const float beta = gates::beta_at<Vec>(t, s);
-  const float* v = t.v + s * t.v_ts;
+  const float* v = token_values<Vec>(t, s);
   for (int64_t j = 0; j < t.V; ++j) {
     // The first token's rows, four ahead, asked for (later tokens find
     // them in cache): 0.85x the time without (decode, B = 64, HV = 32,
@@ -91,7 +91,7 @@ void delta_rule_recurrent(const ScanTask& t) {
         delta_rule_token_v_first<Vec, true>(t, s, decay, e, qn, kn, acc);
       else
         delta_rule_token_v_first<Vec>(t, s, decay, e, qn, kn, acc);
-      rows::scaled_copy<Vec>(V, t.scale, acc, t.o + s * t.o_ts);
+      store_token_output<Vec>(t, s, t.scale, acc);
     }
     return;
   }
@@ -102,7 +102,7 @@ void delta_rule_recurrent(const ScanTask& t) {
   for (int64_t s = 0; s < t.T; ++s) {
     const float decay = begin_token<Vec>(t, s, qn, kn);
     const float beta = gates::beta_at<Vec>(t, s);
-    const float* v = t.v + s * t.v_ts;
+    const float* v = token_values<Vec>(t, s);
     for (int64_t c0 = 0; c0 < V; c0 += kBlock) {
       const int64_t w = V - c0 < kBlock ? V - c0 : kBlock;
       const state_block::Block blk = state_block::acquire<Vec>(t, c0, w, scratch);
@@ -126,7 +126,7 @@ void delta_rule_recurrent(const ScanTask& t) {
       }
       state_block::release<Vec>(t, c0, w, blk);
     }
-    rows::scaled_copy<Vec>(V, t.scale, acc, t.o + s * t.o_ts);
+    store_token_output<Vec>(t, s, t.scale, acc);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/convert.hpp"
 #include "kernels/common/rows.hpp"
 #include "kernels/kernel_table.hpp"
 
@@ -66,8 +67,9 @@ template <class Vec>
 void feature_map(const FeatureMapTask& t) {
   const int64_t d = t.dim;
   for (int64_t r = 0; r < t.rows; ++r) {
-    const float* x = t.x + r * t.x_rs;
-    float* out = t.out + r * t.out_rs;
+    // A half row is mapped in fp32 scratch: widened in, rounded once out.
+    const float* x = convert::row_f32<Vec>(t.x, r, d, t.ws);
+    float* out = t.out.is_f32() ? static_cast<float*>(t.out.at(r)) : t.ws + d;
     switch (t.kind) {
       case kIdentity: rows::scaled_copy<Vec>(d, 1.0f, x, out); break;
       case kEluPlusOne: rectify_row<Vec>(d, x, out, true); break;
@@ -85,6 +87,7 @@ void feature_map(const FeatureMapTask& t) {
         break;
       default: break;  // kinds are validated by the API layer
     }
+    if (!t.out.is_f32()) convert::narrow_scaled<Vec>(t.out_dim, 1.0f, out, t.out.at(r), t.out.dt);
   }
 }
 

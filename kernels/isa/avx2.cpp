@@ -1,6 +1,6 @@
-// AVX2 + FMA backend: 8 floats per batch. Compiled with -mavx2 -mfma only
-// (CMakeLists.txt); reached only when dispatch/ saw AVX2, FMA and the OS's
-// ymm state (XCR0 bits 1-2).
+// AVX2 + FMA backend: 8 floats per batch. Compiled with -mavx2 -mfma -mf16c
+// only (CMakeLists.txt); reached only when dispatch/ saw AVX2, FMA, F16C
+// (fp16 operands' conversions) and the OS's ymm state (XCR0 bits 1-2).
 #include "kernels/common/vec_xsimd.hpp"
 #include "kernels/isa/table.hpp"
 #include "kernels/kernel_table.hpp"

@@ -16,8 +16,8 @@
 // clang-format off
 #define FW_ISA_LIST(X) \
   X(scalar, FW_BACKEND_SCALAR, any, "", baseline, xmm) \
-  X(avx2, FW_BACKEND_AVX2, x86_64, "-mavx2 -mfma", avx2_fma, ymm) \
-  X(avx512, FW_BACKEND_AVX512, x86_64, "-mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -Wno-maybe-uninitialized", avx512, zmm) \
+  X(avx2, FW_BACKEND_AVX2, x86_64, "-mavx2 -mfma -mf16c", avx2_fma, ymm) \
+  X(avx512, FW_BACKEND_AVX512, x86_64, "-mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c -Wno-maybe-uninitialized", avx512, zmm) \
   X(neon, FW_BACKEND_NEON, aarch64, "", neon, none)
 // clang-format on
 /* (-Wno-maybe-uninitialized: GCC 12 warns inside its own avx512fintrin.h.) */

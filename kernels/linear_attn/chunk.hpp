@@ -30,9 +30,9 @@ void linear_attn_prepare(const ScanTask& t, int64_t c0, float* rec) {
     chunk::channel_decay_keys<Vec>(L, K, E, r.Kd, d);
     return;
   }
-  chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, t.g != nullptr, /*strict=*/false, r.A);
-  chunk::decay_queries<Vec>(L, K, r.G, t.g != nullptr, r.Q);
-  chunk::decay_keys<Vec>(L, K, r.G, t.g != nullptr, r.Kd);
+  chunk::causal_scores<Vec>(L, K, C, r.Q, s.KT, r.G, t.g.p != nullptr, /*strict=*/false, r.A);
+  chunk::decay_queries<Vec>(L, K, r.G, t.g.p != nullptr, r.Q);
+  chunk::decay_keys<Vec>(L, K, r.G, t.g.p != nullptr, r.Kd);
 }
 
 template <class Vec>
@@ -61,7 +61,7 @@ void linear_attn_advance(const ScanTask& t, int64_t c0, const float* rec) {
     for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, r.Kd + j * K, t.z);
   }
   chunk::store_outputs<Vec>(t, c0, L, s.O, t.normalize ? factor : nullptr);
-  chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g != nullptr, t.g_channel, t.S, t.S_ld);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g.p != nullptr, t.g_channel, t.S, t.S_ld);
 }
 
 }  // namespace kern

@@ -27,7 +27,7 @@ inline void finish_token(const ScanTask& t, int64_t s, const float* qn, const fl
     rows::axpy<Vec>(t.K, 1.0f, kn, t.z);
     out_scale = t.scale / (t.scale * rows::dot<Vec>(t.K, qn, t.z) + t.eps);
   }
-  rows::scaled_copy<Vec>(t.V, out_scale, acc, t.o + s * t.o_ts);
+  store_token_output<Vec>(t, s, out_scale, acc);
 }
 
 // Row j of a V-first state (the state's column j, K floats, K a multiple
@@ -59,7 +59,7 @@ template <class Vec, bool kChannel = false>
 __attribute__((noinline)) void linear_attn_token_v_first(const ScanTask& t, int64_t s, float decay,
                                                          const float* e, const float* qn,
                                                          const float* kn, float* acc) {
-  const float* v = t.v + s * t.v_ts;
+  const float* v = token_values<Vec>(t, s);
   for (int64_t j = 0; j < t.V; ++j) {
     if (s == 0 && j + 4 < t.V)  // as the K-first loop
       rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, t.K, true);
@@ -98,7 +98,7 @@ void linear_attn_recurrent(const ScanTask& t) {
   const float* e = t.g_channel ? recurrent_decays<Vec>(t) : nullptr;  // row i decays by e[i]
   for (int64_t s = 0; s < t.T; ++s) {
     const float decay = begin_token<Vec>(t, s, qn, kn);
-    const float* v = t.v + s * t.v_ts;
+    const float* v = token_values<Vec>(t, s);
     // Row-major: one streaming pass. (Column blocks with register
     // accumulators, as the delta rule uses, made decode at B = 64, HV = 32,
     // K = V = 128 take 17.8 ms on one thread instead of 10.2: four strided

@@ -10,7 +10,7 @@ namespace {
 using fw::dispatch::CpuidBits;
 using fw::dispatch::decode_x86;
 
-constexpr unsigned kFma = 1u << 12, kOsxsave = 1u << 27, kAvx = 1u << 28;
+constexpr unsigned kFma = 1u << 12, kOsxsave = 1u << 27, kAvx = 1u << 28, kF16c = 1u << 29;
 constexpr unsigned kAvx2 = 1u << 5;
 constexpr unsigned kAvx512 = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);  // F DQ BW VL
 
@@ -29,7 +29,7 @@ TEST(CpuFeatures, DecodesXcr0AndCpuidBits) {
     bool avx2, avx512;
     const char* why;
   };
-  const unsigned all1 = kFma | kOsxsave | kAvx;
+  const unsigned all1 = kFma | kOsxsave | kAvx | kF16c;
   const Row rows[] = {
       {bits(all1, kAvx2 | kAvx512, 0xE7), true, true, "everything"},
       {bits(all1, kAvx2, 0x7), true, false, "no AVX-512 in CPUID"},
@@ -37,7 +37,8 @@ TEST(CpuFeatures, DecodesXcr0AndCpuidBits) {
       {bits(all1, kAvx2 | kAvx512, 0x67), true, false, "XCR0 bit 7 (Hi16_ZMM) missing"},
       {bits(all1, kAvx2 | kAvx512, 0xA7), true, false, "XCR0 bit 6 missing"},
       {bits(all1, kAvx2 | kAvx512, 0x3), false, false, "OS saves no ymm state"},
-      {bits(kOsxsave | kAvx, kAvx2 | kAvx512, 0xE7), false, false, "no FMA"},
+      {bits(all1 & ~kFma, kAvx2 | kAvx512, 0xE7), false, false, "no FMA"},
+      {bits(all1 & ~kF16c, kAvx2 | kAvx512, 0xE7), false, false, "no F16C"},
       {bits(all1 & ~kOsxsave, kAvx2 | kAvx512, 0xE7), false, false, "no OSXSAVE"},
       {bits(all1, kAvx512, 0xE7), false, false, "no AVX2"},
       {bits(all1, kAvx2 | (kAvx512 & ~(1u << 30)), 0xE7), true, false, "no AVX512BW"},

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends.hpp"
+#include "half.hpp"
 
 namespace fwtest {
 namespace {
@@ -87,6 +88,51 @@ TEST_P(FeatureMaps, FavorPlusMatchesDefinition) {
   expect_near(map(FW_FEATURE_FAVOR_PLUS, x, rows, 1, m, 42), want, 1e-6);
 }
 
+// Half rows in and out (each its own dtype): the fp32 map of the rounded
+// inputs, rounded once to the output's type (half.hpp's rounding).
+TEST_P(FeatureMaps, HalfRowsAreTheFp32MapRoundedOnce) {
+  FW_USE_BACKEND_OR_SKIP(GetParam());
+  const int64_t rows = 3, dim = 21;  // vector bodies and tails
+  std::vector<float> x(rows * dim);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7 * double(i)) * 2.0f;
+  for (int32_t xd : {FW_DTYPE_F32, FW_DTYPE_BF16, FW_DTYPE_F16})
+    for (int32_t od : {FW_DTYPE_F32, FW_DTYPE_BF16, FW_DTYPE_F16})
+      for (int32_t kind :
+           {FW_FEATURE_IDENTITY, FW_FEATURE_ELU_PLUS_ONE, FW_FEATURE_RELU, FW_FEATURE_DPFP,
+            FW_FEATURE_FAVOR_PLUS, FW_FEATURE_SUM_NORM, FW_FEATURE_L2_NORM}) {
+        if (xd == FW_DTYPE_F32 && od == FW_DTYPE_F32) continue;
+        SCOPED_TRACE(::testing::Message() << "kind " << kind << " x " << xd << " out " << od);
+        std::vector<float> xr = x;
+        TypedBuffer xin = round_into(&xr, xd);
+        const std::vector<float> want = map(kind, xr, rows, 2, 24, 5, 1e-3f);
+        fw_feature_map_args a;
+        fw_feature_map_args_init(&a);
+        a.kind = kind;
+        a.rows = rows;
+        a.dim = dim;
+        a.nu = 2;
+        a.num_features = 24;
+        a.seed = 5;
+        a.eps = 1e-3f;
+        a.x.data = xin.data();
+        a.x.dtype = xd;
+        a.x.stride[0] = dim;
+        a.x.stride[1] = 1;
+        const int64_t out_dim = static_cast<int64_t>(want.size()) / rows;
+        TypedBuffer out;
+        out.dtype = od;
+        out.f32.assign(od == FW_DTYPE_F32 ? want.size() : 0, -1.0f);
+        out.half.assign(od == FW_DTYPE_F32 ? 0 : want.size(), 0xdead);
+        a.out.data = out.data();
+        a.out.dtype = od;
+        a.out.stride[0] = out_dim;
+        a.out.stride[1] = 1;
+        ASSERT_EQ(fw_feature_map(&a), FW_OK);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_EQ(out.at(i), round_to(want[i], od)) << "element " << i;
+      }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, FeatureMaps, ::testing::ValuesIn(all_backends()),
                          [](const ::testing::TestParamInfo<fw_backend>& i) {
                            return std::string(fw_backend_name(i.param));
@@ -141,8 +187,8 @@ TEST(FeatureMapArgs, BadInputRejectedOutputUntouched) {
       {FW_ERR_INVALID_STRUCT_SIZE, [](fw_feature_map_args& a) { a.struct_size = 0; }},
       {FW_ERR_NULL_POINTER,  // a shorter struct's missing tail reads as zeros
        [](fw_feature_map_args& a) { a.struct_size = offsetof(fw_feature_map_args, out); }},
-      {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.x.dtype = FW_DTYPE_BF16; }},
-      {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.out.dtype = FW_DTYPE_F16; }},
+      {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.x.dtype = 3; }},
+      {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.out.dtype = -1; }},
       {FW_ERR_UNSUPPORTED, [](fw_feature_map_args& a) { a.kind = 42; }},
       {FW_ERR_INVALID_DIMENSION, [](fw_feature_map_args& a) { a.dim = 0; }},
       {FW_ERR_INVALID_DIMENSION, [](fw_feature_map_args& a) { a.rows = 0; }},

@@ -98,8 +98,8 @@ std::vector<BadCase> bad_cases() {
        [](Problem& p) { p.args.g.stride[3] = 2; }},
       {"null_channel_gate", FW_OP_KDA, FW_ERR_NULL_POINTER,
        [](Problem& p) { p.args.g.data = nullptr; }},
-      {"channel_gate_unsupported_dtype", FW_OP_KDA, FW_ERR_UNSUPPORTED,
-       [](Problem& p) { p.args.g.dtype = FW_DTYPE_BF16; }},
+      {"channel_gate_unknown_dtype", FW_OP_KDA, FW_ERR_UNSUPPORTED,
+       [](Problem& p) { p.args.g.dtype = 3; }},
       {"A_log_on_ungated", D, FW_ERR_INVALID_ARGUMENT,
        [](Problem& p) { p.args.A_log = p.args.beta; }},
       {"dt_bias_without_A_log", GD, FW_ERR_INVALID_ARGUMENT,
@@ -155,11 +155,25 @@ std::vector<BadCase> bad_cases() {
        [](Problem& p) { p.args.struct_size = size_t{1} << 20; }},
       {"struct_size_short", D, FW_ERR_NULL_POINTER,  // the tail reads as zeros: no o
        [](Problem& p) { p.args.struct_size = offsetof(fw_scan_args, o); }},
-      {"q_f16", L, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.q.dtype = FW_DTYPE_F16; }},
-      {"o_bf16", D, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.o.dtype = FW_DTYPE_BF16; }},
-      {"beta_bf16", D, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.beta.dtype = FW_DTYPE_BF16; }},
+      // q, k, v, g, beta and o may be half types; states stay fp32.
+      {"q_dtype_unknown", L, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.q.dtype = -1; }},
+      {"o_dtype_unknown", D, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.o.dtype = 3; }},
       {"state_f16", GD, FW_ERR_UNSUPPORTED,
        [](Problem& p) { p.args.final_state.dtype = FW_DTYPE_F16; }},
+      {"initial_state_bf16", GD, FW_ERR_UNSUPPORTED,
+       [](Problem& p) { p.args.initial_state.dtype = FW_DTYPE_BF16; }},
+      {"intermediate_states_bf16", L, FW_ERR_UNSUPPORTED,
+       [](Problem& p) {
+         use_intermediate(p, FW_MODE_RECURRENT);
+         p.args.intermediate_states.dtype = FW_DTYPE_BF16;
+       }},
+      // A half o's span is counted in its own element size, and still
+      // checked against every input.
+      {"o_bf16_overlaps_v", D, FW_ERR_ALIASING,
+       [](Problem& p) {
+         p.args.o.dtype = FW_DTYPE_BF16;
+         p.args.o.data = p.args.v.data;
+       }},
       {"dtype_unknown", G, FW_ERR_UNSUPPORTED, [](Problem& p) { p.args.g.dtype = 99; }},
       {"tensor_reserved", G, FW_ERR_INVALID_ARGUMENT, [](Problem& p) { p.args.v.reserved = 1; }},
       {"args_reserved", L, FW_ERR_INVALID_ARGUMENT, [](Problem& p) { p.args.reserved = 1; }},
