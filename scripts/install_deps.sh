@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what building and testing fastweights needs, from Debian's
-# packages only. Safe to run again; uses sudo when not root.
+# Installs what building and testing fastweights needs: Debian's packages,
+# and from PyPI ml_dtypes (numpy's bfloat16, for the Python bf16 tests; its
+# wheel takes Debian's numpy as it is). Safe to run again; uses sudo when
+# not root.
 #   install_deps.sh          build + benchmark + native tests
 #   install_deps.sh --test   also what scripts/test.sh needs beyond that: the
 #                            aarch64 cross compiler and qemu-user, clang with
@@ -29,4 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "${1:-}" = "--test" ] && ! python3 -c "import ml_dtypes" 2>/dev/null; then
+  echo "installing ml_dtypes from PyPI"
+  $SUDO python3 -m pip install -q --break-system-packages --root-user-action=ignore ml_dtypes==0.5.4
 fi

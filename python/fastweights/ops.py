@@ -3,10 +3,12 @@
 Every function takes numpy arrays q, k [B, T, H, K], v [B, T, HV, V] and,
 where the op has them, g and beta [B, T, HV] (g [B, T, HV, K] for the gates
 per key channel of GLA and KDA), and returns (o, final_state):
-o [B, T, HV, V] float32, final_state [N, HV, K, V] float32 or None (with
-output_intermediate_states=True, (o, final_state, intermediate_states)).
-Inputs of other float dtypes are converted to float32; strided views whose
-last axis is contiguous are passed without a copy.
+o [B, T, HV, V] in v's dtype, final_state [N, HV, K, V] float32 or None
+(with output_intermediate_states=True, (o, final_state, intermediate_states)).
+q, k, v, g and beta may each be float32, float16 or ml_dtypes.bfloat16 (the
+kernels widen them as they load rows and compute in float32); other dtypes
+are converted to float32. Strided views whose last axis is contiguous are
+passed without a copy. States are float32.
 
 Keyword-only, after fla's arguments (names after fla and vLLM):
   chunk_size=0            chunked functions: 0 = the library's pick
@@ -23,6 +25,9 @@ Keyword-only, after fla's arguments (names after fla and vLLM):
                           (fused_recurrent_*) or chunk (chunk_*):
                           [N, S, HV, K, V], S the longest sequence's tokens or
                           chunks; rows past a shorter sequence's end are zeros
+  out=None                an array [B, T, HV, V] (float32, float16 or
+                          bfloat16, writable, last axis contiguous) to write o
+                          into, rounded once to its dtype; it is returned as o
 """
 import ctypes
 
@@ -39,28 +44,50 @@ FLAG_NEG_EIGVAL = 0x20
 MODE_AUTO, MODE_CHUNKED, MODE_RECURRENT = 0, 1, 2
 
 
-def _as_f32(x, name, ndim):
+# numpy dtype name -> fw_dtype: the dtypes the kernels read and write.
+DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2}
+
+
+def _as_operand(x, name, ndim):
+    """x as an array the kernels read as it is: float32, float16 or bfloat16
+    (ml_dtypes) kept, any other dtype converted to float32."""
     a = np.asarray(x)
     if a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
-    if a.dtype != np.float32:
+    if a.dtype.name not in DTYPES:
         a = a.astype(np.float32)
-    usable = (all(s >= 0 and s % 4 == 0 for s in a.strides)
-              and (a.shape[-1] == 1 or a.strides[-1] == 4))
+    n = a.itemsize
+    usable = (all(s >= 0 and s % n == 0 for s in a.strides)
+              and (a.shape[-1] == 1 or a.strides[-1] == n))
     return a if usable else np.ascontiguousarray(a)
 
 
 def _tensor(t, a, rows=True):
-    """Points fw_tensor t at the float32 array a (element strides; a row's
-    last stride is 1 as the C ABI wants, whatever numpy says of a size-1 axis)."""
+    """Points fw_tensor t at a (its fw_dtype, element strides; a row's last
+    stride is 1 as the C ABI wants, whatever numpy says of a size-1 axis)."""
     if a is None:
         return
     t.data = a.ctypes.data
-    st = [s // 4 for s in a.strides]
+    t.dtype = DTYPES[a.dtype.name]
+    st = [s // a.itemsize for s in a.strides]
     if rows:
         st[-1] = 1
     for i, s in enumerate(st):
         t.stride[i] = s
+
+
+def _output(out, shape, like):
+    """o: a new array of v's dtype, or the caller's out, checked."""
+    if out is None:
+        return np.empty(shape, dtype=like.dtype)
+    if (not isinstance(out, np.ndarray) or out.dtype.name not in DTYPES
+            or not out.flags.writeable):
+        raise ValueError("out must be a writable float32, float16 or bfloat16 numpy array")
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    if out.strides[-1] != out.itemsize or any(s < 0 or s % out.itemsize for s in out.strides):
+        raise ValueError("out: the last axis must be contiguous")
+    return out
 
 
 def _dense_state(x, shape, name):
@@ -86,8 +113,9 @@ def _pool(x, tail, name):
 def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
           output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=0, flags=0,
           eps=1e-10, state_indices=None, inplace_final_state=True, state_v_first=False,
-          output_intermediate_states=False, g_channel=False, A_log=None, dt_bias=None):
-    q, k, v = _as_f32(q, "q", 4), _as_f32(k, "k", 4), _as_f32(v, "v", 4)
+          output_intermediate_states=False, g_channel=False, A_log=None, dt_bias=None,
+          out=None):
+    q, k, v = _as_operand(q, "q", 4), _as_operand(k, "k", 4), _as_operand(v, "v", 4)
     B, T, H, K = q.shape
     HV, V = v.shape[2], v.shape[3]
     if k.shape != q.shape:
@@ -98,8 +126,8 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
     for name, x, shape in (("g", g, g_shape), ("beta", beta, (B, T, HV))):
         if x is not None and np.shape(x) != shape:
             raise ValueError(f"{name} must have shape {shape}, got {np.shape(x)}")
-    g = None if g is None else _as_f32(g, "g", len(g_shape))
-    beta = None if beta is None else _as_f32(beta, "beta", 3)
+    g = None if g is None else _as_operand(g, "g", len(g_shape))
+    beta = None if beta is None else _as_operand(beta, "beta", 3)
     cu = None
     N = B
     if cu_seqlens is not None:
@@ -127,7 +155,7 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
     else:
         S0 = _dense_state(S0, (N,) + tail, "initial_state")
         z0 = _dense_state(z0, (N, HV, K), "initial normaliser state")
-    o = np.empty((B, T, HV, V), dtype=np.float32)
+    o = _output(out, (B, T, HV, V), v)
     in_pool = slots is not None and inplace_final_state
     if in_pool:
         S1, z1 = S0, z0
@@ -188,7 +216,8 @@ def _op(name):
     return OPS[name][0]
 
 
-_SERVING = ("state_indices", "inplace_final_state", "state_v_first", "output_intermediate_states")
+_SERVING = ("state_indices", "inplace_final_state", "state_v_first", "output_intermediate_states",
+            "out")
 
 
 def _serving(where, kw):
