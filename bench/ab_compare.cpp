@@ -10,8 +10,9 @@
 //     delta rule, ...); HV = H, V = K, the state updated in place. Side X (A
 //     or B) runs chunked at the library's chunk unless FW_AB_MODE_X
 //     (chunked, recurrent, auto) or FW_AB_CHUNK_X says otherwise, with
-//     K-first states unless FW_AB_STATE_X=v_first; LIB_A and LIB_B may be
-//     the same file, to compare modes, chunk sizes or state layouts.
+//     K-first states unless FW_AB_STATE_X=v_first, fp32 q, k, v and o
+//     unless FW_AB_DTYPE_X=bf16 or f16; LIB_A and LIB_B may be the same
+//     file, to compare modes, chunk sizes, state layouts or dtypes.
 //
 // Each build is loaded with dlmopen into a namespace of its own, so two
 // copies with the same soname (two build trees) really are two libraries.
@@ -144,7 +145,12 @@ fw_scan_args make_args(fwbench::ScanProblem& p, const fw_op_info& info, char sid
   const char* chunk = env_side("CHUNK", side);
   const char* state = env_side("STATE", side);
   const bool v_first = state && std::strcmp(state, "v_first") == 0;
-  return fwbench::scan_args(p, info, mode, chunk ? std::atoi(chunk) : FW_CHUNK_SIZE_AUTO, v_first);
+  const char* d = env_side("DTYPE", side);
+  int32_t dtype = FW_DTYPE_F32;
+  if (d && std::strcmp(d, "bf16") == 0) dtype = FW_DTYPE_BF16;
+  if (d && std::strcmp(d, "f16") == 0) dtype = FW_DTYPE_F16;
+  return fwbench::scan_args(p, info, mode, chunk ? std::atoi(chunk) : FW_CHUNK_SIZE_AUTO, v_first,
+                            dtype);
 }
 
 double median(std::vector<double> x) {

@@ -71,8 +71,9 @@ ScanProblem& problem(const benchmark::State& st) {
   return *last;
 }
 
-fw_scan_args make_args(ScanProblem& p, int op, int32_t mode, bool v_first = false) {
-  return scan_args(p, op, mode, chunk_size(), v_first);
+fw_scan_args make_args(ScanProblem& p, int op, int32_t mode, bool v_first = false,
+                       int32_t dtype = FW_DTYPE_F32) {
+  return scan_args(p, op, mode, chunk_size(), v_first, dtype);
 }
 
 void set_counters(benchmark::State& st, const ScanProblem& p, int op, int threads,
@@ -91,11 +92,12 @@ void set_counters(benchmark::State& st, const ScanProblem& p, int op, int thread
   }
 }
 
-// args: B, T, H, HV, K (= V), threads
-void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg, bool v_first) {
+// args: B, T, H, HV, K (= V), threads; dtype: of q, k, v and o
+void BM_FastweightsTyped(benchmark::State& st, int op, int32_t mode, int backend_arg, bool v_first,
+                         int32_t dtype) {
   ScanProblem& p = problem(st);
   const int threads = int(st.range(5));
-  fw_scan_args a = make_args(p, op, mode, v_first);
+  fw_scan_args a = make_args(p, op, mode, v_first, dtype);
   const fw_backend backend = backend_arg == kPeerScalar ? FW_BACKEND_SCALAR : fw_get_backend();
   a.backend = backend;
   fw_set_num_threads(threads);
@@ -110,6 +112,10 @@ void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg,
   // One yardstick per machine: the active backend's peak, for the scalar peer too.
   set_counters(st, p, op, threads, fw_get_backend(), mode == FW_MODE_RECURRENT && p.T == 1);
   st.SetLabel(fw_backend_name(backend));
+}
+
+void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg, bool v_first) {
+  BM_FastweightsTyped(st, op, mode, backend_arg, v_first, FW_DTYPE_F32);
 }
 
 // AUTO against both forms on the same inputs, call by call in rotating
@@ -270,6 +276,18 @@ void register_all(bool full) {
     add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode_v_first").c_str(),
                                      BM_Fastweights, op, FW_MODE_RECURRENT, 0, true),
         {{64, 1, 16, 32, 128, 1}, {64, 1, 16, 32, 128, 2}});
+    // Half-precision q, k, v and o (g and beta fp32, as sglang passes them).
+    for (const auto& half :
+         {std::make_pair("bf16", FW_DTYPE_BF16), std::make_pair("f16", FW_DTYPE_F16)}) {
+      add(benchmark::RegisterBenchmark(("chunk_" + n + "/" + half.first).c_str(),
+                                       BM_FastweightsTyped, op, FW_MODE_CHUNKED, 0, false,
+                                       half.second),
+          {{1, 4096, 16, 16, 128, 1}});
+      add(benchmark::RegisterBenchmark(("fused_recurrent_" + n + "/decode_" + half.first).c_str(),
+                                       BM_FastweightsTyped, op, FW_MODE_RECURRENT, 0, false,
+                                       half.second),
+          {{64, 1, 16, 32, 128, 1}});
+    }
     add(benchmark::RegisterBenchmark(("auto_" + n + "/crossover").c_str(), BM_AutoPaired, op),
         crossover);
     if (!scaling.empty()) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <random>
 #include <vector>
@@ -30,6 +31,26 @@ struct CacheLineAllocator {
   bool operator!=(const CacheLineAllocator&) const { return false; }
 };
 using Tensor = std::vector<float, CacheLineAllocator<float>>;
+using HalfTensor = std::vector<uint16_t, CacheLineAllocator<uint16_t>>;
+
+// x rounded to nearest even in a half type (the benchmark's inputs only).
+inline uint16_t to_half(float x, int32_t dtype) {
+  if (dtype == FW_DTYPE_F16) {
+    const _Float16 h = static_cast<_Float16>(x);
+    uint16_t b;
+    std::memcpy(&b, &h, sizeof b);
+    return b;
+  }
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+inline HalfTensor to_half(const std::vector<float, CacheLineAllocator<float>>& x, int32_t dtype) {
+  HalfTensor h(x.size());
+  for (size_t i = 0; i < x.size(); ++i) h[i] = to_half(x[i], dtype);
+  return h;
+}
 
 // Ops come from the library's registry (fw_op_count, fw_op_get_info).
 inline fw_op_info op_info(int op) {
@@ -46,6 +67,19 @@ struct ScanProblem {
   int64_t B, T, H, HV, K, V;
   Tensor q, k, v, g, beta, o, state;
   Tensor gk;  // [B, T, HV, K]: gates per key channel (GLA, KDA), made on first use
+  // q, k, v and o in fp16 ([0]) and bf16 ([1]), made on first use.
+  HalfTensor half[2][4];
+
+  HalfTensor* half_operands(int32_t dtype) {
+    HalfTensor* h = half[dtype == FW_DTYPE_BF16 ? 1 : 0];
+    if (h[0].empty()) {
+      h[0] = to_half(q, dtype);
+      h[1] = to_half(k, dtype);
+      h[2] = to_half(v, dtype);
+      h[3].assign(o.size(), 0);
+    }
+    return h;
+  }
 
   float* channel_gates() {
     if (gk.empty()) {
@@ -83,9 +117,10 @@ struct ScanProblem {
 // The fw_scan_args of one scan over p: contiguous [B, T, H, D] tensors, the
 // state updated in place (decode carries it from step to step, as a serving
 // loop does), K-first or V-first (the same floats either way: the benchmark
-// times the layout, not the values).
+// times the layout, not the values); q, k, v and o in dtype, g and beta fp32
+// (as sglang passes them).
 inline fw_scan_args scan_args(ScanProblem& p, const fw_op_info& info, int32_t mode, int64_t chunk,
-                              bool v_first = false) {
+                              bool v_first = false, int32_t dtype = FW_DTYPE_F32) {
   fw_scan_args a;
   fw_scan_args_init(&a);
   a.mode = mode;
@@ -111,12 +146,20 @@ inline fw_scan_args scan_args(ScanProblem& p, const fw_op_info& info, int32_t mo
   fw_tensor_contiguous(&a.initial_state, p.state.data(), 4, st);
   a.final_state = a.initial_state;
   if (v_first) a.flags |= FW_FLAG_STATE_V_FIRST;
+  if (dtype != FW_DTYPE_F32) {
+    HalfTensor* h = p.half_operands(dtype);
+    fw_tensor* t[4] = {&a.q, &a.k, &a.v, &a.o};
+    for (int i = 0; i < 4; ++i) {
+      t[i]->data = h[i].data();
+      t[i]->dtype = dtype;
+    }
+  }
   return a;
 }
 
 inline fw_scan_args scan_args(ScanProblem& p, int op, int32_t mode, int64_t chunk,
-                              bool v_first = false) {
-  return scan_args(p, op_info(op), mode, chunk, v_first);
+                              bool v_first = false, int32_t dtype = FW_DTYPE_F32) {
+  return scan_args(p, op_info(op), mode, chunk, v_first, dtype);
 }
 
 }  // namespace fwbench

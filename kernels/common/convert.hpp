@@ -27,7 +27,8 @@ inline typename Vec::type load(const void* p, int64_t i) {
 template <class Vec, Dtype D>
 inline float load1(const void* p, int64_t i) {
   if constexpr (D == Dtype::f32) return static_cast<const float*>(p)[i];
-  if constexpr (D == Dtype::f16) return half_bits::f16_to_f32<Vec>(static_cast<const uint16_t*>(p)[i]);
+  if constexpr (D == Dtype::f16)
+    return half_bits::f16_to_f32<Vec>(static_cast<const uint16_t*>(p)[i]);
   if constexpr (D == Dtype::bf16)
     return half_bits::bf16_to_f32<Vec>(static_cast<const uint16_t*>(p)[i]);
 }
