@@ -13,7 +13,7 @@ import json
 import re
 import sys
 
-NAME = re.compile(r"^(?P<bench>[a-z_]+(?:/[a-z_]+)?)/(?P<B>\d+)/(?P<T>\d+)/(?P<H>\d+)/(?P<HV>\d+)/"
+NAME = re.compile(r"^(?P<bench>[a-z_]+(?:/[a-z_][a-z0-9_]*)?)/(?P<B>\d+)/(?P<T>\d+)/(?P<H>\d+)/(?P<HV>\d+)/"
                   r"(?P<K>\d+)/(?P<threads>\d+)")
 
 
@@ -78,6 +78,29 @@ def scaling_table(rows):
     return out
 
 
+def half_table(rows):
+    """bf16 and fp16 q, k, v and o (g, beta and states fp32) beside fp32:
+    tokens/s and the ratio to fp32 in the same run."""
+    out = []
+    for form, fp32, half in (("chunked", "chunk_{op}/1/4096/16/16/128/1", "chunk_{op}/{d}/1/4096/16/16/128/1"),
+                             ("decode", "fused_recurrent_{op}/decode/64/1/16/32/128/1",
+                              "fused_recurrent_{op}/decode_{d}/64/1/16/32/128/1")):
+        for op in sorted({r["bench"].split("/")[0].removeprefix("chunk_").removeprefix("fused_recurrent_")
+                          for r in rows.values() if r["bench"].endswith(("/bf16", "/decode_bf16"))}):
+            base = rows.get(fp32.format(op=op))
+            halves = [rows.get(half.format(op=op, d=d)) for d in ("bf16", "f16")]
+            if not base or not any(halves):
+                continue
+            if not out:
+                out = ["", "Half-precision q, k, v and o (g, beta and states fp32), one thread, "
+                       "against fp32 in the same run (tokens/s and the ratio to fp32):", "",
+                       "| op | form | fp32 | bf16 | x | fp16 | x |", "|---|---|---|---|---|---|---|"]
+            cells = "".join(f"{fmt(h['tokens/s'])} | {h['tokens/s'] / base['tokens/s']:.2f} | " if h else " |  | "
+                            for h in halves)
+            out.append(f"| {op} | {form} | {fmt(base['tokens/s'])} | {cells.rstrip()}")
+    return out
+
+
 def section(ctx, rows):
     out = [f"### {ctx.get('cpu_model', '?')} — backend {ctx.get('fastweights_backend', '?')}", "",
            f"Topology: {ctx.get('topology', '?')}. FMA peak (measured): "
@@ -114,6 +137,7 @@ def section(ctx, rows):
         cells = "".join(f"{fmt(p['tokens/s'])} | {r['tokens/s'] / p['tokens/s']:.2f} | " if p else " |  | "
                         for p in peers)
         out.append(f"| {op} | {shape.rsplit('/', 1)[0]} | {r['threads']} | {fmt(r['tokens/s'])} | {cells.rstrip()}")
+    out += half_table(rows)
     out += scaling_table(rows)
     cross = [(k, r) for k, r in rows.items() if k.startswith("auto_") and r["auto_over_best"]]
     if cross:
@@ -140,8 +164,11 @@ SUMMARY = [("chunk_linear_attn/1/4096/16/16/128/1", "linear attention, chunked")
            ("ggml_gated_delta_net/1/4096/16/16/128/1", "ggml gated_delta_net"),
            ("ggml_gated_delta_net_kda/1/4096/16/16/128/1", "ggml gated_delta_net, per-key gate"),
            ("ggml_gated_linear_attn/1/4096/16/16/128/1", "ggml gated_linear_attn"),
+           ("chunk_gated_delta_rule/bf16/1/4096/16/16/128/1", "gated delta rule, chunked, bf16 q/k/v/o"),
            ("fused_recurrent_delta_rule/decode/64/1/16/32/128/1", "delta rule decode, B=64"),
-           ("fused_recurrent_gated_delta_rule/decode/64/1/16/32/128/1", "gated delta rule decode, B=64")]
+           ("fused_recurrent_gated_delta_rule/decode/64/1/16/32/128/1", "gated delta rule decode, B=64"),
+           ("fused_recurrent_gated_delta_rule/decode_bf16/64/1/16/32/128/1",
+            "gated delta rule decode, B=64, bf16 q/k/v/o")]
 
 
 def summary(sections):
