@@ -142,7 +142,10 @@ struct FeatureMapTask {
   int64_t out_dim;    // elements of an output row
   InRows x;           // row r at element r * ts
   OutRows out;
-  float* ws;          // half types only: dim + out_dim floats of scratch
+  InRows dy;          // backward: out's gradient, row r at element r * ts
+  OutRows dx;         // backward: x's gradient
+  float* ws;          // forward, half types only: dim + out_dim floats;
+                      // backward: feature_map_backward_floats
   int32_t nu;         // DPFP
   int64_t m;          // FAVOR+ features
   const float* proj;  // FAVOR+ projection, m x dim
@@ -154,6 +157,13 @@ using ScanFn = void (*)(const ScanTask&);
 using ChunkPrepareFn = void (*)(const ScanTask&, int64_t c0, float* rec);
 using ChunkAdvanceFn = void (*)(const ScanTask&, int64_t c0, const float* rec);
 using FeatureMapFn = void (*)(const FeatureMapTask&);
+
+// Scratch of the feature-map backward, per thread: a row of x, dy and dx
+// each in fp32, and two rows of the output's width (FAVOR+'s outputs,
+// DPFP's r and its gradient, 2 dim <= out_dim).
+inline int64_t feature_map_backward_floats(int64_t dim, int64_t out_dim) {
+  return 2 * dim + 3 * out_dim;
+}
 // dst (n x m, row stride ldd) = src (m x n, row stride lds) transposed; the
 // V-first state layout goes through it (exact, so bitwise either way).
 using TransposeFn = void (*)(int64_t m, int64_t n, const float* src, int64_t lds, float* dst,
@@ -204,6 +214,7 @@ constexpr int kNumFamilies = 2;
 struct KernelTable {
   FamilyKernels family[kNumFamilies];  // by Family
   FeatureMapFn feature_map;
+  FeatureMapFn feature_map_backward;
   TransposeFn transpose;
   AutoSwitch auto_switch;
 

@@ -9,7 +9,7 @@ namespace fw {
 // both structs end on their last field.
 static_assert(offsetof(fw_scan_args, dt_bias) + sizeof(fw_tensor) == sizeof(fw_scan_args),
               "fw_scan_args must end on its last field");
-static_assert(offsetof(fw_feature_map_args, seed) + sizeof(uint64_t) == sizeof(fw_feature_map_args),
+static_assert(offsetof(fw_feature_map_args, dx) + sizeof(fw_tensor) == sizeof(fw_feature_map_args),
               "fw_feature_map_args must end on its last field");
 
 fw_status read_struct_bytes(const void* caller, size_t ours_size, void* ours) {

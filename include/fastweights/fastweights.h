@@ -339,7 +339,8 @@ typedef enum fw_feature_map_kind {
 
 /* Grows like fw_scan_args (struct_size, zero tail). x is [rows, dim] and
  * out [rows, fw_feature_map_dim], each with its own dtype and row stride
- * (stride[0]; stride[1] must be 1). */
+ * (stride[0]; stride[1] must be 1). The backward reads x and dy (out's
+ * shape) and writes dx (x's shape), each likewise; out is not read. */
 typedef struct fw_feature_map_args {
   size_t struct_size;   /* set by fw_feature_map_args_init */
   int32_t kind;         /* fw_feature_map_kind */
@@ -352,6 +353,8 @@ typedef struct fw_feature_map_args {
   float eps;            /* SUM_NORM and L2_NORM; 1e-6 by init */
   int64_t num_features; /* FAVOR+ m */
   uint64_t seed;        /* FAVOR+ random projection seed */
+  fw_tensor dy;         /* fw_feature_map_backward: the gradient of out */
+  fw_tensor dx;         /* fw_feature_map_backward: the gradient of x, written */
 } fw_feature_map_args;
 
 static inline void fw_feature_map_args_init(fw_feature_map_args* args) {
@@ -364,6 +367,10 @@ static inline void fw_feature_map_args_init(fw_feature_map_args* args) {
 /* Output elements per row for a kind: d, 2*nu*d (DPFP) or m (FAVOR+). */
 FW_API fw_status fw_feature_map_dim(const fw_feature_map_args* args, int64_t* out_dim);
 FW_API fw_status fw_feature_map(const fw_feature_map_args* args);
+/* dx = dy J, J the Jacobian of the map at x, row by row (the subgradient 0
+ * at a ReLU's kink, 1 at ELU+1's); every kind, backend and dtype the
+ * forward takes. */
+FW_API fw_status fw_feature_map_backward(const fw_feature_map_args* args);
 /* The FAVOR+ projection for (dim, m, seed): m rows of d floats, row-major,
  * orthogonal within each block of d rows, rows scaled to chi(d) norms.
  * Bitwise the same on every machine for the same arguments. */

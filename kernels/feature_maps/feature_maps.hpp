@@ -91,5 +91,97 @@ void feature_map(const FeatureMapTask& t) {
   }
 }
 
+// The backward, dx = dy J(x), row by row (fw_feature_map_backward). Every
+// row is recomputed from x (FAVOR+'s outputs, DPFP's r); sums run in one
+// fixed order, so threads never change a bit.
+
+// DPFP: with n = 2d and out[(i-1) n + j] = r_j r_((j - i) mod n),
+// dr_m = sum_i dy[(i-1) n + m] r_((m - i) mod n) + dy[(i-1) n + (m + i) mod n]
+// r_((m + i) mod n); then dx_m = dr_m [x_m > 0] - dr_(m+d) [x_m < 0].
+template <class Vec>
+inline void dpfp_backward_row(int64_t d, int32_t nu, const float* x, const float* dy, float* r,
+                              float* dr, float* dx) {
+  const int64_t n = 2 * d;
+  for (int64_t j = 0; j < n; ++j) {
+    const float xi = j < d ? x[j] : -x[j - d];
+    r[j] = xi > 0.0f ? xi : 0.0f;
+  }
+  for (int64_t m = 0; m < n; ++m) {
+    float g = 0.0f;
+    for (int64_t i = 1; i <= nu; ++i) {
+      const float* dyi = dy + (i - 1) * n;
+      g += dyi[m] * r[((m - i) % n + n) % n];
+      g += dyi[(m + i) % n] * r[(m + i) % n];
+    }
+    dr[m] = g;
+  }
+  for (int64_t m = 0; m < d; ++m)
+    dx[m] = (x[m] > 0.0f ? dr[m] : 0.0f) - (x[m] < 0.0f ? dr[m + d] : 0.0f);
+}
+
+// FAVOR+: y_i = exp(w_i . x - |x|^2 / 2) / sqrt(m), dy_i/dx = y_i (w_i - x):
+// dx = sum_i c_i w_i - (sum_i c_i) x with c_i = dy_i y_i.
+template <class Vec>
+inline void favor_backward_row(int64_t d, int64_t m, const float* proj, const float* x,
+                               const float* dy, float* y, float* dx) {
+  favor_row<Vec>(d, m, proj, x, y);
+  rows::fill<Vec>(d, 0.0f, dx);
+  float total = 0.0f;
+  for (int64_t i = 0; i < m; ++i) {
+    const float c = dy[i] * y[i];
+    rows::axpy<Vec>(d, c, proj + i * d, dx);
+    total += c;
+  }
+  rows::axpy<Vec>(d, -total, x, dx);
+}
+
+template <class Vec>
+void feature_map_backward(const FeatureMapTask& t) {
+  const int64_t d = t.dim, n = t.out_dim;
+  float* x_buf = t.ws;        // d
+  float* dy_buf = x_buf + d;  // n
+  float* y = dy_buf + n;      // n
+  float* dr = y + n;          // n
+  float* dx_buf = dr + n;     // d
+  const typename Vec::type zero = Vec::zero();
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const float* x = convert::row_f32<Vec>(t.x, r, d, x_buf);
+    const float* dy = convert::row_f32<Vec>(t.dy, r, n, dy_buf);
+    float* dx = t.dx.is_f32() ? static_cast<float*>(t.dx.at(r)) : dx_buf;
+    switch (t.kind) {
+      case kIdentity: rows::scaled_copy<Vec>(d, 1.0f, dy, dx); break;
+      case kEluPlusOne: {  // slope exp(min(x, 0)): 1 for x >= 0, exp(x) below
+        int64_t i = 0;
+        for (; i + Vec::N <= d; i += Vec::N)
+          Vec::store(dx + i,
+                     Vec::mul(Vec::load(dy + i), Vec::exp(Vec::min(Vec::load(x + i), zero))));
+        for (; i < d; ++i) dx[i] = dy[i] * std::exp(x[i] < 0.0f ? x[i] : 0.0f);
+        break;
+      }
+      case kRelu:  // slope 1 for x > 0, else 0 (the kink's subgradient 0)
+        for (int64_t i = 0; i < d; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+      case kDpfp: dpfp_backward_row<Vec>(d, t.nu, x, dy, y, dr, dx); break;
+      case kFavorPlus: favor_backward_row<Vec>(d, t.m, t.proj, x, dy, y, dx); break;
+      case kSumNorm: {  // y = x / (s + eps): dx_j = (dy_j - dy . y) / (s + eps)
+        float s = 0.0f;
+        for (int64_t i = 0; i < d; ++i) s += x[i];
+        const float inv = 1.0f / (s + t.eps);
+        const float dot = rows::dot<Vec>(d, dy, x) * inv;
+        for (int64_t i = 0; i < d; ++i) dx[i] = (dy[i] - dot) * inv;
+        break;
+      }
+      case kL2Norm: {  // y = x / q, q = sqrt(|x|^2 + eps): dx = (dy - (dy . y) y) / q
+        const float inv = 1.0f / std::sqrt(rows::dot<Vec>(d, x, x) + t.eps);
+        const float dot = rows::dot<Vec>(d, dy, x) * inv * inv;
+        for (int64_t i = 0; i < d; ++i) dx[i] = (dy[i] - dot * x[i]) * inv;
+        break;
+      }
+      default: break;  // kinds are validated by the API layer
+    }
+    if (!t.dx.is_f32()) convert::narrow_scaled<Vec>(d, 1.0f, dx, t.dx.at(r), t.dx.dt);
+  }
+}
+
 }  // namespace kern
 }  // namespace fw

@@ -26,6 +26,7 @@ constexpr KernelTable table(const AutoSwitch& auto_switch) {
           {&delta_rule_recurrent<Vec>, &delta_rule_prepare<Vec>, &delta_rule_advance<Vec>},
       },
       &feature_map<Vec>,
+      &feature_map_backward<Vec>,
       &chunk::transpose<Vec>,
       auto_switch,
   };

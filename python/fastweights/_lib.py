@@ -37,6 +37,7 @@ class FeatureMapArgs(ctypes.Structure):
         ("struct_size", ctypes.c_size_t), ("kind", c_i32), ("nu", c_i32),
         ("rows", c_i64), ("dim", c_i64), ("x", Tensor), ("out", Tensor),
         ("backend", c_i32), ("eps", c_f32), ("num_features", c_i64), ("seed", c_u64),
+        ("dy", Tensor), ("dx", Tensor),
     ]
 
 
@@ -97,6 +98,7 @@ _sigs = {
                                             ctypes.POINTER(c_i64)]),
     "fw_feature_map_dim": (c_i32, [ctypes.POINTER(FeatureMapArgs), ctypes.POINTER(c_i64)]),
     "fw_feature_map": (c_i32, [ctypes.POINTER(FeatureMapArgs)]),
+    "fw_feature_map_backward": (c_i32, [ctypes.POINTER(FeatureMapArgs)]),
     "fw_favor_plus_projection": (c_i32, [c_i64, c_i64, c_u64, c_ptr]),
 }
 for _name, (_res, _args) in _sigs.items():

@@ -346,11 +346,12 @@ void fuzz_feature_map(FuzzedDataProvider& fdp) {
                             offsetof(fw_feature_map_args, backend),
                             offsetof(fw_feature_map_args, num_features),
                             offsetof(fw_feature_map_args, seed),
+                            offsetof(fw_feature_map_args, dy),  // before the backward
                             0,
                             4,
                             sizeof a + fdp.ConsumeIntegralInRange<size_t>(1, 64),
                             100000};
-    a.struct_size = sizes[fdp.ConsumeIntegralInRange<int>(0, 9)];
+    a.struct_size = sizes[fdp.ConsumeIntegralInRange<int>(0, 10)];
   }
   if (fdp.ConsumeIntegralInRange<int>(0, 15) == 0)
     (fdp.ConsumeBool() ? a.x : a.out).dtype = fdp.ConsumeIntegralInRange<int32_t>(-1, 3);
@@ -395,10 +396,26 @@ void fuzz_feature_map(FuzzedDataProvider& fdp) {
     return;
   }
   FUZZ_CHECK(dim_status == FW_OK || a.struct_size != sizeof a);
-  if (view.eps >= 1e-6f && std::isfinite(view.eps) && view.eps < 1e20f)
+  const bool f32 = view.x.dtype == FW_DTYPE_F32 && view.out.dtype == FW_DTYPE_F32;
+  if (f32 && view.eps >= 1e-6f && std::isfinite(view.eps) && view.eps < 1e20f)
     for (int64_t r = 0; r < view.rows; ++r)
       for (int64_t j = 0; j < out_dim; ++j)
         FUZZ_CHECK(std::isfinite(out.data[r * view.out.stride[0] + j]));
+
+  // The backward on the same rows, out's values as dy, into a dx of its own
+  // (sometimes strided wrongly, sometimes on x: refused, nothing written).
+  if (!f32 || !fdp.ConsumeBool()) return;
+  a.dy = a.out;
+  a.dx.stride[0] = fdp.ConsumeBool() ? view.dim : fdp.ConsumeIntegralInRange<int64_t>(-2, 30);
+  a.dx.stride[1] = 1;
+  const int64_t dxst[2] = {a.dx.stride[0], 1};
+  Buffer dx;
+  dx.data.assign(span(2, xs, dxst) > 0 ? span(2, xs, dxst) : 1, kSentinel);
+  a.dx.data = fdp.ConsumeIntegralInRange<int>(0, 20) ? dx.ptr() : x.ptr();
+  const fw_status bst =
+      call_sized(fdp, a, [](const fw_feature_map_args* x) { return fw_feature_map_backward(x); });
+  if (a.dx.data == x.ptr()) FUZZ_CHECK(bst != FW_OK);
+  if (bst != FW_OK) FUZZ_CHECK(all_equal(dx.data, kSentinel));
 }
 
 }  // namespace

@@ -179,6 +179,35 @@ def test_favor_plus():
         fw.feature_map(x, "dpfp", nu=0)
 
 
+@pytest.mark.parametrize("kind,nu", [("identity", 1), ("elu_plus_one", 1), ("relu", 1),
+                                     ("dpfp", 2), ("sum_norm", 1), ("l2_norm", 1),
+                                     ("favor_plus", 1)])
+def test_feature_map_backward_matches_central_differences(kind, nu):
+    r = np.random.default_rng(6)
+    x = r.uniform(0.1, 1, (2, 3, 7)) * np.where(r.uniform(size=(2, 3, 7)) < 0.5, -1, 1)
+    if kind == "sum_norm":
+        x = np.abs(x)
+    x = x.astype(np.float32)
+    kw = {"m": 8, "seed": 3} if kind == "favor_plus" else {"nu": nu}
+    dy = r.uniform(-1, 1, fw.feature_map(x, kind, **kw).shape).astype(np.float32)
+    dx = fw.feature_map_backward(x, dy, kind, **kw)
+    assert dx.shape == x.shape and dx.dtype == np.float32
+    if kind == "favor_plus":
+        w = fw.favor_plus_projection(7, 8, seed=3).astype(np.float64)
+        f = lambda z: np.exp(z @ w.T - (z ** 2).sum(-1, keepdims=True) / 2) / np.sqrt(8)  # noqa: E731
+    else:
+        f = lambda z: np_feature(z, kind, nu, eps=1e-6)  # noqa: E731
+    want = np.zeros(x.shape)
+    x64 = x.astype(np.float64)
+    for j in range(x.shape[-1]):
+        e = np.zeros(x.shape[-1])
+        e[j] = 1e-6
+        want[..., j] = ((f(x64 + e) - f(x64 - e)) * dy).sum(-1) / 2e-6
+    assert relerr(dx, want) < 1e-5
+    with pytest.raises(ValueError):
+        fw.feature_map_backward(x, dy[:, :2], kind, **kw)
+
+
 def test_runtime_controls():
     assert fw.version() == fw.__version__
     assert "scalar" in fw.compiled_backends() and "scalar" in fw.supported_backends()

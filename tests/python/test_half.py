@@ -105,3 +105,6 @@ def test_feature_maps_keep_the_dtype(kind, dtype):
     got = fw.feature_map(x, kind, **kw)
     want = fw.feature_map(x.astype(np.float32), kind, **kw)
     assert got.dtype == dtype and same(got, want.astype(dtype))
+    dx = fw.feature_map_backward(x, got, kind, **kw)
+    dx32 = fw.feature_map_backward(x.astype(np.float32), got.astype(np.float32), kind, **kw)
+    assert dx.dtype == dtype and same(dx, dx32.astype(dtype))
