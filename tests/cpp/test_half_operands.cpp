@@ -43,9 +43,6 @@ const char* dtype_name(int32_t d) {
   return d == FW_DTYPE_BF16 ? "bf16" : d == FW_DTYPE_F16 ? "f16" : "f32";
 }
 
-// Equal values, NaN equal to NaN.
-bool same_value(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
-
 // One scan twice on the same (rounded) values: fp32 buffers, then the typed
 // ones; prepare changes the fp32 inputs before they are rounded.
 void check_against_f32(const Shape& s, const Dtypes& d, uint32_t seed,
@@ -77,7 +74,7 @@ void check_against_f32(const Shape& s, const Dtypes& d, uint32_t seed,
   EXPECT_TRUE(same_bits(a.state_out, b.state_out)) << "states differ from the fp32 scan's";
   int64_t wrong = 0, first = -1;
   for (size_t i = 0; i < a.o.size(); ++i)
-    if (!same_value(o.at(i), round_to(a.o[i], d.o)) && wrong++ == 0) first = int64_t(i);
+    if (!is_rounding_of(o.at(i), a.o[i], d.o) && wrong++ == 0) first = int64_t(i);
   EXPECT_EQ(wrong, 0) << "outputs not the fp32 outputs rounded once; first at " << first << ": "
                       << o.at(first) << " for " << a.o[first];
   // The non-finite and overflow cases have no finite reference; the

@@ -9,6 +9,9 @@ echo "FW-GUEST: init after $(cut -d' ' -f1 /proc/uptime) s of guest time"
 # Turn on the AVX-512 state Linux declined (see xstate_module/fw_xstate.c).
 insmod /fw/fw_xstate.ko && dmesg | grep 'fw_xstate:'
 export LD_LIBRARY_PATH=/fw OMP_NUM_THREADS=1 FW_EXPECT_BACKEND=avx512 GTEST_COLOR=no
+# Bochs 2.7 rounds vcvtps2ph's ties away from zero (hardware: to even, as
+# the native runs check); the fp16-output checks accept that here only.
+export FW_TEST_F16_TIES_AWAY=1
 /fw/fastweights_tests --gtest_filter='BackendSelection.*'
 echo "FW-GUEST: selection rc=$?"
 /fw/fastweights_tests --gtest_brief=1 --gtest_filter="$(cat /fw/gtest_filter)"
