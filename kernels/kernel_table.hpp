@@ -152,7 +152,62 @@ struct FeatureMapTask {
   float eps;
 };
 
+// One (sequence, value head) pair of a scan's backward (docs/design.md,
+// "The backward"). The forward's task, whose S and z hold the initial state
+// (K-first, read only; nullptr = zeros), and the gradients. dq and dk of a
+// q/k head sum over its value heads: each pair adds its q^ and k^ gradients
+// (of the normalised rows) into fp32 accumulators, the group's first pair
+// assigning, in head order; scan_backward_qk then turns the sums into dq
+// and dk rows (through the L2 norm, rounded to their dtype).
+struct BackwardTask {
+  ScanTask f;
+  InRows dO;         // row t: V elements
+  const float* dST;  // K x V gradient of the final state (row stride dST_ld), or nullptr
+  int64_t dST_ld;
+  OutRows dq, dk;         // scan_backward_qk: row t, K elements (absent: p nullptr)
+  OutRows dv, dg, dbeta;  // like v, g, beta (absent: p nullptr)
+  float* dq_acc;          // T x K each, row stride K
+  float* dk_acc;
+  bool first_head;  // this pair assigns the accumulators
+  float* dS0;       // K x V gradient of the initial state (row stride dS0_ld), or nullptr
+  int64_t dS0_ld;
+  int64_t interval;  // tokens between stored states (backward_interval)
+};
+
+// Tokens between the states the backward keeps (the state before every
+// interval-th token, recomputed forward once, then every state of one
+// interval at a time): about sqrt(T), at least the chunk, so that both
+// kinds of state need about sqrt(T) of K x V floats.
+inline int64_t backward_interval(int64_t T, int64_t chunk) {
+  int64_t i = 1;
+  while (i * i < T) ++i;
+  return i > chunk ? i : chunk;
+}
+
+// The backward's scratch of one pair, in floats, in the order the kernel
+// lays it out: checkpoints (one state and z each), the interval's states,
+// its per-token rows (q^, k^, decays: K each; u: V; beta), the carried
+// gradients dS and dz, and rows of temporaries.
+struct BackwardScratch {
+  int64_t state;        // K * V + K: a state and its z
+  int64_t checkpoints;  // ceil(T / interval)
+  int64_t per_token;    // 3 K + V + 1
+  int64_t temps;        // 4 K + 5 V
+  int64_t total;
+};
+
+inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t interval) {
+  BackwardScratch b;
+  b.state = K * V + K;
+  b.checkpoints = (T + interval - 1) / interval;
+  b.per_token = 3 * K + V + 1;
+  b.temps = 4 * K + 5 * V;
+  b.total = (b.checkpoints + interval + 1) * b.state + interval * b.per_token + b.temps;
+  return b;
+}
+
 using ScanFn = void (*)(const ScanTask&);
+using ScanBackwardFn = void (*)(const BackwardTask&, float* ws);
 // Chunk [c0, c0 + chunk) of a task: prepare writes rec, advance reads it.
 using ChunkPrepareFn = void (*)(const ScanTask&, int64_t c0, float* rec);
 using ChunkAdvanceFn = void (*)(const ScanTask&, int64_t c0, const float* rec);
@@ -213,6 +268,8 @@ constexpr int kNumFamilies = 2;
 // One backend: every kernel of the library, compiled for one ISA.
 struct KernelTable {
   FamilyKernels family[kNumFamilies];  // by Family
+  ScanBackwardFn scan_backward;        // every op: one pair's gradients
+  ScanBackwardFn scan_backward_qk;     // a q/k head's dq and dk from the sums
   FeatureMapFn feature_map;
   FeatureMapFn feature_map_backward;
   TransposeFn transpose;

@@ -1,6 +1,7 @@
 #include "src/scan_plan.hpp"
 
 #include <cmath>
+#include <initializer_list>
 
 #include "dispatch/backend.hpp"
 #include "src/layout.hpp"
@@ -106,10 +107,22 @@ fw_status check_scalars(const fw_scan_args& a, const OpDesc& op) {
   return FW_OK;
 }
 
+// The backward's own rules: what it does not take yet, and a gradient only
+// for an input that is given.
+fw_status check_backward_presence(const fw_scan_args& a) {
+  if (!a.grad_o.data) return FW_ERR_NULL_POINTER;
+  if (a.state_indices || a.A_log.data) return FW_ERR_UNSUPPORTED;
+  if ((a.grad_g.data && !a.g.data) || (a.grad_beta.data && !a.beta.data) ||
+      (a.grad_initial_state.data && !a.initial_state.data))
+    return FW_ERR_INVALID_ARGUMENT;
+  return FW_OK;
+}
+
 // Which operands are given: the required ones, g and beta exactly when the
 // op reads them, norms only with FW_FLAG_NORMALIZE (dtypes: check_layout).
-fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
-  if (!a.q.data || !a.k.data || !a.v.data || !a.o.data) return FW_ERR_NULL_POINTER;
+fw_status check_presence(const fw_scan_args& a, const OpDesc& op, Direction dir) {
+  const bool backward = dir == Direction::kBackward;
+  if (!a.q.data || !a.k.data || !a.v.data || (!backward && !a.o.data)) return FW_ERR_NULL_POINTER;
   const bool gated = op.gate != FW_GATE_NONE;
   if (gated && !a.g.data) return FW_ERR_NULL_POINTER;
   if (op.beta && !a.beta.data) return FW_ERR_NULL_POINTER;
@@ -118,7 +131,8 @@ fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
   if ((!gated && a.A_log.data) || (a.dt_bias.data && !a.A_log.data)) return FW_ERR_INVALID_ARGUMENT;
   if (!op.beta && a.beta.data) return FW_ERR_INVALID_ARGUMENT;
   const bool normalize = (a.flags & FW_FLAG_NORMALIZE) != 0;
-  if (!normalize && (a.initial_norm.data || a.final_norm.data)) return FW_ERR_INVALID_ARGUMENT;
+  if (!normalize && (a.initial_norm.data || (!backward && a.final_norm.data)))
+    return FW_ERR_INVALID_ARGUMENT;
   if (!a.state_indices && a.num_state_slots != 0) return FW_ERR_INVALID_ARGUMENT;
   const fw_tensor* all[] = {&a.q,
                             &a.k,
@@ -132,10 +146,18 @@ fw_status check_presence(const fw_scan_args& a, const OpDesc& op) {
                             &a.final_norm,
                             &a.intermediate_states,
                             &a.A_log,
-                            &a.dt_bias};
+                            &a.dt_bias,
+                            &a.grad_o,
+                            &a.grad_final_state,
+                            &a.grad_q,
+                            &a.grad_k,
+                            &a.grad_v,
+                            &a.grad_g,
+                            &a.grad_beta,
+                            &a.grad_initial_state};
   for (const fw_tensor* t : all)
     if (t->reserved != 0) return FW_ERR_INVALID_ARGUMENT;
-  return FW_OK;
+  return backward ? check_backward_presence(a) : FW_OK;
 }
 
 fw_status check_dims(const fw_scan_args& a) {
@@ -162,14 +184,15 @@ int64_t intermediate_steps(const fw_scan_args& a, int64_t N, int64_t chunk) {
 
 }  // namespace
 
-fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
+fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan, Direction dir) {
+  const bool backward = dir == Direction::kBackward;
   fw_scan_args a;
   fw_status s = read_struct(caller, &a);
   if (s != FW_OK) return s;
   const OpDesc* op = find_op(op_id);
   if (!op) return FW_ERR_UNSUPPORTED;
   if ((s = check_scalars(a, *op)) != FW_OK) return s;
-  if ((s = check_presence(a, *op)) != FW_OK) return s;
+  if ((s = check_presence(a, *op, dir)) != FW_OK) return s;
   if ((s = check_dims(a)) != FW_OK) return s;
   if (a.cu_seqlens && (s = check_cu_seqlens(a)) != FW_OK) return s;
 
@@ -184,33 +207,63 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   const int64_t chunk = a.chunk_size != FW_CHUNK_SIZE_AUTO ? a.chunk_size : auto_chunk_size(*op, K);
   // AUTO picks the form per sequence, so a step would mean a token for some
   // sequences and a chunk for others.
-  if (a.intermediate_states.data && a.mode == FW_MODE_AUTO) return FW_ERR_INVALID_ARGUMENT;
-  const int64_t steps = a.mode == FW_MODE_AUTO ? 0 : intermediate_steps(a, N, chunk);
+  if (!backward && a.intermediate_states.data && a.mode == FW_MODE_AUTO)
+    return FW_ERR_INVALID_ARGUMENT;
+  const int64_t steps = a.mode == FW_MODE_AUTO || backward ? 0 : intermediate_steps(a, N, chunk);
 
-  // Every operand with its dims; the checks below loop over them.
-  Operand ops[] = {
-      operand(a.q, true, false, 4, {B, T, H, K}),
-      operand(a.k, true, false, 4, {B, T, H, K}),
-      operand(a.v, true, false, 4, {B, T, HV, V}),
-      op->gate == FW_GATE_CHANNEL ? operand(a.g, true, false, 4, {B, T, HV, K})
-                                  : operand(a.g, true, false, 3, {B, T, HV}, /*rows=*/false),
-      operand(a.beta, true, false, 3, {B, T, HV}, /*rows=*/false),
-      operand(a.initial_state, false, false, 4, {P, HV, rows, cols}),
-      operand(a.initial_norm, false, false, 3, {P, HV, K}),
-      operand(a.o, true, true, 4, {B, T, HV, V}),
-      // Final states by sequence cannot share the pool they are read from.
-      operand(a.final_state, false, true, 4, {final_slots, HV, rows, cols}, true,
-              by_sequence ? nullptr : &a.initial_state),
-      operand(a.final_norm, false, true, 3, {final_slots, HV, K}, true,
-              by_sequence ? nullptr : &a.initial_norm),
-      operand(a.intermediate_states, false, true, 5, {N, steps > 0 ? steps : 1, HV, rows, cols}),
-      operand(a.A_log, false, false, 1, {HV}, /*rows=*/false),
-      op->gate == FW_GATE_CHANNEL ? operand(a.dt_bias, false, false, 2, {HV, K})
-                                  : operand(a.dt_bias, false, false, 1, {HV}, /*rows=*/false),
+  // Every operand the call reads or writes, with its dims; the checks below
+  // loop over them. The backward reads the forward's inputs and writes a
+  // gradient of each (laid out alike); it ignores the forward's outputs.
+  const bool channel = op->gate == FW_GATE_CHANNEL;
+  auto gate_like = [&](const fw_tensor& t, bool output) {
+    return channel ? operand(t, true, output, 4, {B, T, HV, K})
+                   : operand(t, true, output, 3, {B, T, HV}, /*rows=*/false);
   };
-  for (Operand& x : ops) {
-    if (!x.t->data) continue;
-    if ((s = check_layout(&x)) != FW_OK) return s;
+  constexpr int kMostOperands = 20;
+  Operand ops[kMostOperands];
+  int count = 0;
+  for (const Operand& x : {
+           operand(a.q, true, false, 4, {B, T, H, K}),
+           operand(a.k, true, false, 4, {B, T, H, K}),
+           operand(a.v, true, false, 4, {B, T, HV, V}),
+           gate_like(a.g, false),
+           operand(a.beta, true, false, 3, {B, T, HV}, /*rows=*/false),
+           operand(a.initial_state, false, false, 4, {P, HV, rows, cols}),
+           operand(a.initial_norm, false, false, 3, {P, HV, K}),
+       })
+    ops[count++] = x;
+  if (!backward) {
+    for (const Operand& x : {
+             operand(a.o, true, true, 4, {B, T, HV, V}),
+             // Final states by sequence cannot share the pool they are read from.
+             operand(a.final_state, false, true, 4, {final_slots, HV, rows, cols}, true,
+                     by_sequence ? nullptr : &a.initial_state),
+             operand(a.final_norm, false, true, 3, {final_slots, HV, K}, true,
+                     by_sequence ? nullptr : &a.initial_norm),
+             operand(a.intermediate_states, false, true, 5,
+                     {N, steps > 0 ? steps : 1, HV, rows, cols}),
+             operand(a.A_log, false, false, 1, {HV}, /*rows=*/false),
+             channel ? operand(a.dt_bias, false, false, 2, {HV, K})
+                     : operand(a.dt_bias, false, false, 1, {HV}, /*rows=*/false),
+         })
+      ops[count++] = x;
+  } else {
+    for (const Operand& x : {
+             operand(a.grad_o, true, false, 4, {B, T, HV, V}),
+             operand(a.grad_final_state, false, false, 4, {N, HV, rows, cols}),
+             operand(a.grad_q, true, true, 4, {B, T, H, K}),
+             operand(a.grad_k, true, true, 4, {B, T, H, K}),
+             operand(a.grad_v, true, true, 4, {B, T, HV, V}),
+             gate_like(a.grad_g, true),
+             operand(a.grad_beta, true, true, 3, {B, T, HV}, /*rows=*/false),
+             operand(a.grad_initial_state, false, true, 4, {N, HV, rows, cols}),
+         })
+      ops[count++] = x;
+  }
+  Operand* const end = ops + count;
+  for (Operand* x = ops; x != end; ++x) {
+    if (!x->t->data) continue;
+    if ((s = check_layout(x)) != FW_OK) return s;
   }
   if (a.state_indices && (s = check_state_indices(a.state_indices, N, P)) != FW_OK) return s;
 
@@ -218,9 +271,11 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   // in place (final == initial, same strides, same slots) is the exception.
   const Range extra[] = {{a.cu_seqlens, a.cu_seqlens ? (N + 1) * 8 : 0},
                          {a.state_indices, a.state_indices ? N * 4 : 0}};
-  for (const Operand& out : ops) {
+  for (const Operand* out_p = ops; out_p != end; ++out_p) {
+    const Operand& out = *out_p;
     if (!out.output || !out.t->data) continue;
-    for (const Operand& x : ops) {
+    for (const Operand* x_p = ops; x_p != end; ++x_p) {
+      const Operand& x = *x_p;
       if (&x == &out || !x.t->data || (x.output && &x < &out)) continue;
       const bool in_place = x.t == out.in_place_of && same_tensor(*out.t, *x.t, out.layout.n);
       if (!in_place && ranges_overlap(out.t->data, out.bytes, x.t->data, x.bytes))
@@ -275,6 +330,21 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan) {
   p.intermediate_steps = steps;
   const int64_t tokens = a.cu_seqlens ? a.cu_seqlens[N] : B * T;
   p.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;  // fp32 only
+  if (backward) {
+    auto output = [](const fw_tensor& t) {
+      return OutputView{t.data,
+                        {t.stride[0], t.stride[1], t.stride[2], t.stride[3]},
+                        static_cast<Dtype>(t.dtype)};
+    };
+    p.grad.o = input(a.grad_o);
+    p.grad.final_state = state_view(a.grad_final_state, false);
+    p.grad.q = output(a.grad_q);
+    p.grad.k = output(a.grad_k);
+    p.grad.v = output(a.grad_v);
+    p.grad.g = output(a.grad_g);
+    p.grad.beta = output(a.grad_beta);
+    p.grad.initial_state = state_view(a.grad_initial_state, false);
+  }
   return FW_OK;
 }
 

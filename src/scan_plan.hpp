@@ -35,6 +35,28 @@ struct StateView {
   }
 };
 
+// An output of dims (batch, time, head[, dim]): o and the gradients.
+struct OutputView {
+  void* data;  // nullptr: absent
+  int64_t stride[4];
+  Dtype dt;
+  OutRows rows(int64_t b, int64_t t, int64_t h) const {
+    return OutRows{data, stride[1], dt}.from(0, b * stride[0] + t * stride[1] + h * stride[2]);
+  }
+};
+
+// The backward's own operands (fw_scan_args' grad_* fields).
+struct GradViews {
+  InputView o;                  // grad_o
+  StateView final_state;        // grad_final_state, read
+  OutputView q, k, v, g, beta;  // written
+  StateView initial_state;      // grad_initial_state, written
+};
+
+// Which call a plan is for: the forward, or its backward (whose checks
+// cover the grad_* operands and skip the forward's outputs).
+enum class Direction { kForward, kBackward };
+
 struct ScanPlan {
   const OpDesc* op;
   const KernelTable* kernels;
@@ -64,6 +86,7 @@ struct ScanPlan {
   StateView initial_state, final_state, initial_norm, final_norm;
   StateView intermediate;      // step = a token (recurrent) or a chunk
   int64_t intermediate_steps;  // S
+  GradViews grad;              // Direction::kBackward only
 
   int64_t first_token(int64_t n) const { return cu_seqlens ? cu_seqlens[n] : 0; }
   int64_t length(int64_t n) const { return cu_seqlens ? cu_seqlens[n + 1] - cu_seqlens[n] : T; }
@@ -77,6 +100,7 @@ struct ScanPlan {
 // The chunk of FW_CHUNK_SIZE_AUTO for op (src/ops.cpp).
 int64_t auto_chunk_size(const OpDesc& op, int64_t head_dim_k);
 
-fw_status plan_scan(int64_t op, const fw_scan_args* args, ScanPlan* plan);
+fw_status plan_scan(int64_t op, const fw_scan_args* args, ScanPlan* plan,
+                    Direction direction = Direction::kForward);
 
 }  // namespace fw

@@ -7,7 +7,8 @@ namespace fw {
 
 // A newer field could hide in trailing padding of ours and be ignored:
 // both structs end on their last field.
-static_assert(offsetof(fw_scan_args, dt_bias) + sizeof(fw_tensor) == sizeof(fw_scan_args),
+static_assert(offsetof(fw_scan_args, grad_initial_state) + sizeof(fw_tensor) ==
+                  sizeof(fw_scan_args),
               "fw_scan_args must end on its last field");
 static_assert(offsetof(fw_feature_map_args, dx) + sizeof(fw_tensor) == sizeof(fw_feature_map_args),
               "fw_feature_map_args must end on its last field");

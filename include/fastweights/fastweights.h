@@ -294,6 +294,22 @@ typedef struct fw_scan_args {
    * (FW_GATE_SCALAR) or [HV, K] (FW_GATE_CHANNEL), optional (zeros). */
   fw_tensor A_log;
   fw_tensor dt_bias;
+
+  /* The backward (fw_scan_backward; the forward ignores these fields).
+   * Inputs: grad_o [B, T, HV, V], the gradient of o (required), and
+   * grad_final_state, of the final state (optional: zeros), laid out like
+   * final_state would be ([N, HV, K, V], or V-first). Outputs, each optional
+   * and each laid out like the input it is the gradient of: grad_q, grad_k
+   * [B, T, H, K] (summed over the value heads that share a q/k head),
+   * grad_v, grad_g and grad_beta (only when the op reads g, beta), and
+   * grad_initial_state [N, HV, K, V] (or V-first; only beside an
+   * initial_state). grad_g is the gradient of the log-decay g; grad_beta of
+   * the beta given (the raw b with FW_FLAG_BETA_SIGMOID). q .. beta, grad_o
+   * and the gradient outputs may be fp32, fp16 or bf16; states are fp32. */
+  fw_tensor grad_o;
+  fw_tensor grad_final_state;
+  fw_tensor grad_q, grad_k, grad_v, grad_g, grad_beta;
+  fw_tensor grad_initial_state;
 } fw_scan_args;
 
 /* Zeroes *args, sets struct_size and eps = 1e-10 (fla's); every other
@@ -314,6 +330,25 @@ FW_API fw_status fw_delta_rule(const fw_scan_args* args);
 FW_API fw_status fw_gated_delta_rule(const fw_scan_args* args);
 FW_API fw_status fw_gla(const fw_scan_args* args);
 FW_API fw_status fw_kda(const fw_scan_args* args);
+
+/* The gradients of a scan: given grad_o (and grad_final_state), writes the
+ * gradient outputs of args (fw_scan_args) for the forward call of op with
+ * the same arguments. It reads the forward's inputs (q, k, v, g, beta,
+ * initial_state, initial_norm) as they were for that call and neither reads
+ * nor writes o, final_state, final_norm or intermediate_states. The forward's
+ * checks apply, and: state_indices and the gate projection (A_log) are
+ * FW_ERR_UNSUPPORTED here; a gradient of an absent input is
+ * FW_ERR_INVALID_ARGUMENT; a gradient output overlapping any operand it
+ * reads or another output is FW_ERR_ALIASING. The result depends on neither
+ * mode, chunk_size nor the thread count (docs/design.md, "The backward"). */
+FW_API fw_status fw_scan_backward(fw_op op, const fw_scan_args* args);
+/* The same calls by name. */
+FW_API fw_status fw_linear_attn_backward(const fw_scan_args* args);
+FW_API fw_status fw_simple_gla_backward(const fw_scan_args* args);
+FW_API fw_status fw_delta_rule_backward(const fw_scan_args* args);
+FW_API fw_status fw_gated_delta_rule_backward(const fw_scan_args* args);
+FW_API fw_status fw_gla_backward(const fw_scan_args* args);
+FW_API fw_status fw_kda_backward(const fw_scan_args* args);
 
 /* The chunk size a scan of op with keys of head_dim_k runs at when
  * chunk_size is FW_CHUNK_SIZE_AUTO; 0 for an unknown op or head_dim_k < 1. */

@@ -4,6 +4,7 @@
 // anonymous namespace.
 #pragma once
 
+#include "kernels/backward/scan_backward.hpp"
 #include "kernels/delta_rule/chunk.hpp"
 #include "kernels/delta_rule/recurrent.hpp"
 #include "kernels/feature_maps/feature_maps.hpp"
@@ -25,6 +26,8 @@ constexpr KernelTable table(const AutoSwitch& auto_switch) {
           {&linear_attn_recurrent<Vec>, &linear_attn_prepare<Vec>, &linear_attn_advance<Vec>},
           {&delta_rule_recurrent<Vec>, &delta_rule_prepare<Vec>, &delta_rule_advance<Vec>},
       },
+      &scan_backward<Vec>,
+      &scan_backward_qk<Vec>,
       &feature_map<Vec>,
       &feature_map_backward<Vec>,
       &chunk::transpose<Vec>,

@@ -1,0 +1,152 @@
+// The scans' backward entry points: plan (src/scan_plan.cpp, the backward's
+// checks), then run each q/k head's value heads one after another on one
+// thread (docs/design.md, "The backward"). dq and dk of a q/k head are sums
+// over its value heads, added in head order within one task, so the thread
+// count never changes a bit.
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "fastweights/fastweights.h"
+#include "kernels/kernel_table.hpp"
+#include "kernels/op_registry.hpp"
+#include "src/scan_plan.hpp"
+#include "src/scan_task.hpp"
+#include "src/threads.hpp"
+#include "src/workspace.hpp"
+
+namespace fw {
+namespace {
+
+// A thread's workspace besides the kernel's scratch: dq and dk sums (T x K
+// each), and three K x V blocks for V-first states (the initial state, the
+// final state's gradient, the initial state's gradient, transposed in or
+// out: the kernel works K-first).
+struct OwnBuffers {
+  float *dq_acc, *dk_acc, *S0, *dST, *dS0;
+};
+
+OwnBuffers own_buffers(float* base, int64_t T, int64_t K, int64_t V) {
+  return {base, base + T * K, base + 2 * T * K, base + 2 * T * K + K * V,
+          base + 2 * T * K + 2 * K * V};
+}
+
+int64_t own_floats(int64_t T, int64_t K, int64_t V) { return 2 * T * K + 3 * K * V; }
+
+// Pair `pair`'s task: its forward operands with the initial state K-first
+// (the caller's slot, or transposed into own.S0), its gradients' rows.
+BackwardTask backward_task(const ScanPlan& p, int64_t pair, const OwnBuffers& own, bool first,
+                           int64_t interval) {
+  const int64_t n = pair / p.HV, hv = pair % p.HV, h = hv / (p.HV / p.H);
+  const int64_t b = p.batch_of(n), t0 = p.first_token(n), K = p.K, V = p.V;
+  BackwardTask t;
+  t.f = pair_task(p, pair, own.S0, /*native_v_first=*/false);
+  t.f.S = nullptr;
+  t.f.z = p.initial_norm.data ? p.initial_norm.at(n, hv) : nullptr;
+  if (p.initial_state.data) {
+    float* S0 = p.initial_state.at(n, hv);
+    if (p.v_first) {
+      p.kernels->transpose(V, K, S0, p.initial_state.row, own.S0, V);
+      t.f.S = own.S0;
+      t.f.S_ld = V;
+    } else {
+      t.f.S = S0;
+      t.f.S_ld = p.initial_state.row;
+    }
+  }
+  t.dO = p.grad.o.rows(b, t0, hv);
+  t.dST = nullptr;
+  t.dST_ld = V;
+  if (p.grad.final_state.data) {
+    const float* dST = p.grad.final_state.at(n, hv);
+    if (p.v_first) {
+      p.kernels->transpose(V, K, dST, p.grad.final_state.row, own.dST, V);
+      t.dST = own.dST;
+    } else {
+      t.dST = dST;
+      t.dST_ld = p.grad.final_state.row;
+    }
+  }
+  t.dq = p.grad.q.rows(b, t0, h);
+  t.dk = p.grad.k.rows(b, t0, h);
+  t.dv = p.grad.v.rows(b, t0, hv);
+  t.dg = p.grad.g.rows(b, t0, hv);
+  t.dbeta = p.grad.beta.rows(b, t0, hv);
+  t.dq_acc = own.dq_acc;
+  t.dk_acc = own.dk_acc;
+  t.first_head = first;
+  t.dS0 = nullptr;
+  t.dS0_ld = V;
+  if (p.grad.initial_state.data) {
+    if (p.v_first) {
+      t.dS0 = own.dS0;
+    } else {
+      t.dS0 = p.grad.initial_state.at(n, hv);
+      t.dS0_ld = p.grad.initial_state.row;
+    }
+  }
+  t.interval = interval;
+  return t;
+}
+
+fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
+  ScanPlan p;
+  const fw_status s = plan_scan(op, a, &p, Direction::kBackward);
+  if (s != FW_OK) return s;
+  const int64_t K = p.K, V = p.V, heads_per_group = p.HV / p.H;
+  int64_t longest = 0;
+  for (int64_t n = 0; n < p.N; ++n)
+    if (p.length(n) > longest) longest = p.length(n);
+  const int64_t interval = backward_interval(longest, p.chunk);
+  const int64_t kernel_ws = backward_scratch(longest, K, V, interval).total;
+  const int64_t groups = p.N * p.H;
+  int64_t threads = num_threads();
+  if (threads > groups) threads = groups;
+  int64_t per_thread = 0, total = 0;
+  if (__builtin_add_overflow(kernel_ws, own_floats(longest, K, V), &per_thread) ||
+      __builtin_mul_overflow(per_thread, threads, &total))
+    return FW_ERR_OUT_OF_MEMORY;
+  Workspace ws(total);
+  if (!ws.get()) return FW_ERR_OUT_OF_MEMORY;
+
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
+  for (int64_t group = 0; group < groups; ++group) {
+#ifdef _OPENMP
+    float* mine = ws.get() + omp_get_thread_num() * per_thread;
+#else
+    float* mine = ws.get();
+#endif
+    const OwnBuffers own = own_buffers(mine + kernel_ws, longest, K, V);
+    const int64_t n = group / p.H, h = group % p.H;
+    BackwardTask t;
+    for (int64_t j = 0; j < heads_per_group; ++j) {
+      const int64_t pair = n * p.HV + h * heads_per_group + j;
+      t = backward_task(p, pair, own, j == 0, interval);
+      p.kernels->scan_backward(t, mine);
+      if (p.v_first && t.dS0)
+        p.kernels->transpose(K, V, t.dS0, V, p.grad.initial_state.at(n, pair % p.HV),
+                             p.grad.initial_state.row);
+    }
+    p.kernels->scan_backward_qk(t, mine);
+  }
+  return FW_OK;
+}
+
+}  // namespace
+}  // namespace fw
+
+extern "C" {
+
+FW_API fw_status fw_scan_backward(fw_op op, const fw_scan_args* args) {
+  return fw::run_scan_backward(op, args);
+}
+
+// fw_<op>_backward, one per row of the op registry.
+#define FW_OP_BACKWARD_ENTRY_POINT(id, fn, name, gate, beta, flags, flops, family) \
+  FW_API fw_status fn##_backward(const fw_scan_args* args) {                       \
+    return fw::run_scan_backward(id, args);                                        \
+  }
+FW_OP_REGISTRY(FW_OP_BACKWARD_ENTRY_POINT)
+#undef FW_OP_BACKWARD_ENTRY_POINT
+
+}  // extern "C"
