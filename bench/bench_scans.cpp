@@ -155,6 +155,60 @@ void BM_AutoPaired(benchmark::State& st, int op) {
   st.SetLabel(fw_backend_name(fw_get_backend()));
 }
 
+// Forward and backward of the same chunked scan, call by call in turn on the
+// same inputs (the backward's target is a multiple of the forward's time in
+// the same run). Counters: median ms of each, bwd_over_fwd their ratio, and
+// tokens/s of the two together (a training step's scan).
+void BM_BackwardPaired(benchmark::State& st, int op) {
+  ScanProblem& p = problem(st);
+  fw_scan_args fwd = make_args(p, op, FW_MODE_CHUNKED), bwd = fwd;
+  bwd.final_state.data = nullptr;  // the backward reads the initial state as the forward did:
+  fwd.final_state.data = nullptr;  // keep it (zeros), the same for every call
+  Tensor dq(p.q.size()), dk(p.k.size()), dv(p.v.size()), dg, dbeta(p.beta.size()),
+      dS(p.state.size());
+  Tensor dout(p.v);
+  const int64_t qk[4] = {p.B, p.T, p.H, p.K}, vo[4] = {p.B, p.T, p.HV, p.V};
+  fw_tensor_contiguous(&bwd.grad_o, dout.data(), 4, vo);
+  fw_tensor_contiguous(&bwd.grad_q, dq.data(), 4, qk);
+  fw_tensor_contiguous(&bwd.grad_k, dk.data(), 4, qk);
+  fw_tensor_contiguous(&bwd.grad_v, dv.data(), 4, vo);
+  if (bwd.g.data) {
+    dg.resize(op_info(op).gate == FW_GATE_CHANNEL ? p.B * p.T * p.HV * p.K : p.g.size());
+    bwd.grad_g = bwd.g;
+    bwd.grad_g.data = dg.data();
+  }
+  if (bwd.beta.data) {
+    bwd.grad_beta = bwd.beta;
+    bwd.grad_beta.data = dbeta.data();
+  }
+  bwd.grad_initial_state = bwd.initial_state;
+  bwd.grad_initial_state.data = dS.data();
+  fw_set_num_threads(int(st.range(5)));
+  std::vector<double> ms[2];
+  for (auto _ : st) {
+    for (int i = 0; i < 2; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const fw_status s = i == 0 ? fw_scan(static_cast<fw_op>(op), &fwd)
+                                 : fw_scan_backward(static_cast<fw_op>(op), &bwd);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (s != FW_OK) st.SkipWithError("scan failed");
+      ms[i].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    benchmark::ClobberMemory();
+  }
+  fw_set_num_threads(0);
+  double med[2];
+  for (int i = 0; i < 2; ++i) {
+    std::sort(ms[i].begin(), ms[i].end());
+    med[i] = ms[i].empty() ? 0.0 : ms[i][ms[i].size() / 2];
+  }
+  st.counters["fwd_ms"] = med[0];
+  st.counters["bwd_ms"] = med[1];
+  st.counters["bwd_over_fwd"] = med[1] / med[0];
+  st.counters["tokens/s"] = double(p.B * p.T) / ((med[0] + med[1]) * 1e-3);
+  st.SetLabel(fw_backend_name(fw_get_backend()));
+}
+
 void BM_BlasChunked(benchmark::State& st, int op) {
   ScanProblem& p = problem(st);
   const int threads = int(st.range(5));
@@ -290,6 +344,12 @@ void register_all(bool full) {
     }
     add(benchmark::RegisterBenchmark(("auto_" + n + "/crossover").c_str(), BM_AutoPaired, op),
         crossover);
+    // Training: forward and backward on the backward's target shape.
+    benchmark::RegisterBenchmark(("train_" + n + "/backward").c_str(), BM_BackwardPaired, op)
+        ->Args({1, 4096, 16, 16, 128, 1})
+        ->Iterations(3)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     if (!scaling.empty()) {
       add(benchmark::RegisterBenchmark(("chunk_" + n + "/scaling").c_str(), BM_Fastweights, op,
                                        FW_MODE_CHUNKED, 0, false),

@@ -32,7 +32,8 @@ def load(path):
             continue  # keep the median when both are present
         rows[key] = dict(m.groupdict(), **{k: b.get(k) for k in (
             "real_time", "time_unit", "tokens/s", "GFLOP/s", "efficiency", "state_GB/s",
-            "copy_bw_frac", "label", "auto_ms", "chunked_ms", "recurrent_ms", "auto_over_best")})
+            "copy_bw_frac", "label", "auto_ms", "chunked_ms", "recurrent_ms", "auto_over_best",
+            "fwd_ms", "bwd_ms", "bwd_over_fwd")})
     return data["context"], rows
 
 
@@ -111,7 +112,7 @@ def section(ctx, rows):
     out += ["| benchmark | B | T | H | HV | K=V | threads | tokens/s | GFLOP/s | efficiency | state GB/s | of copy bw |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in rows.items():
-        if "crossover" in key:
+        if "crossover" in key or key.startswith("train_"):
             continue
         out.append(f"| {r['bench']} ({r['label']}) | {r['B']} | {r['T']} | {r['H']} | {r['HV']} | "
                    f"{r['K']} | {r['threads']} | {fmt(r['tokens/s'])} | {fmt(r['GFLOP/s'])} | "
@@ -139,6 +140,16 @@ def section(ctx, rows):
         out.append(f"| {op} | {shape.rsplit('/', 1)[0]} | {r['threads']} | {fmt(r['tokens/s'])} | {cells.rstrip()}")
     out += half_table(rows)
     out += scaling_table(rows)
+    train = [(k, r) for k, r in rows.items() if k.startswith("train_") and r["bwd_over_fwd"]]
+    if train:
+        out += ["", "Training: the chunked forward and its backward (fw_scan_backward), timed call by "
+                "call in turn on the same inputs (median ms; the target is backward <= 2.5x forward):",
+                "", "| op | B/T/H/HV/K | threads | forward | backward | backward / forward |",
+                "|---|---|---|---|---|---|"]
+        for key, r in train:
+            out.append(f"| {key[len('train_'):].split('/')[0]} | {r['B']}/{r['T']}/{r['H']}/"
+                       f"{r['HV']}/{r['K']} | {r['threads']} | {r['fwd_ms']:.4g} | "
+                       f"{r['bwd_ms']:.4g} | {r['bwd_over_fwd']:.2f} |")
     cross = [(k, r) for k, r in rows.items() if k.startswith("auto_") and r["auto_over_best"]]
     if cross:
         out += ["", "AUTO against the better of chunked and recurrent, timed call by call in turn on the same "

@@ -28,6 +28,9 @@ class ScanArgs(ctypes.Structure):
         ("state_indices", c_ptr), ("num_state_slots", c_i64),
         ("intermediate_states", Tensor),
         ("A_log", Tensor), ("dt_bias", Tensor),
+        ("grad_o", Tensor), ("grad_final_state", Tensor), ("grad_q", Tensor),
+        ("grad_k", Tensor), ("grad_v", Tensor), ("grad_g", Tensor), ("grad_beta", Tensor),
+        ("grad_initial_state", Tensor),
     ]
 
 
@@ -93,6 +96,7 @@ _sigs = {
     "fw_op_count": (c_i32, []),
     "fw_op_get_info": (c_i32, [c_i32, ctypes.POINTER(OpInfo)]),
     "fw_scan": (c_i32, [c_i32, ctypes.POINTER(ScanArgs)]),
+    "fw_scan_backward": (c_i32, [c_i32, ctypes.POINTER(ScanArgs)]),
     "fw_chunk_size": (c_i64, [c_i32, c_i64]),
     "fw_intermediate_state_count": (c_i32, [c_i32, ctypes.POINTER(ScanArgs),
                                             ctypes.POINTER(c_i64)]),

@@ -1,11 +1,10 @@
 // libFuzzer target for the public C API's argument handling. It builds
 // arbitrary argument structs (sizes, strides, dtypes, flags, modes,
 // cu_seqlens, state pools and their indices, V-first and padded states,
-// intermediate states, missing and aliased pointers, shorter and longer
-// struct_size) over buffers sized exactly for what the layout spans, so
-// AddressSanitizer sees any read or write outside them.
-// Asserts: no crash; an error leaves every output untouched; FW_OK with
-// finite, bounded inputs gives finite outputs.
+// intermediate states, the backward's gradients, missing and aliased
+// pointers, shorter and longer struct_size) over buffers sized exactly for what the layout spans,
+// so AddressSanitizer sees any read or write outside them. Asserts: no crash; an error leaves every
+// output untouched; FW_OK with finite, bounded inputs gives finite outputs.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -302,13 +301,68 @@ void fuzz_scan(FuzzedDataProvider& fdp, int op) {
     if (fdp.ConsumeBool()) a.dt_bias.data = dt_bias.ptr();
   }
 
+  // One call in three is the backward of these arguments: grad_o and
+  // grad_final_state in; a gradient of each input out, laid out on its own,
+  // each sometimes absent or given for an absent input, sometimes half.
+  const bool backward = fdp.ConsumeIntegralInRange<int>(0, 2) == 0;
+  const int64_t dssz[4] = {N, HV, rows, cols};
+  struct GradOut {
+    fw_tensor* t;
+    int n;
+    const int64_t* size;
+    Buffer buf;
+  };
+  GradOut grads[] = {{&a.grad_q, 4, qsz, {}},    {&a.grad_k, 4, qsz, {}},
+                     {&a.grad_v, 4, vsz, {}},    {&a.grad_g, g_dims, gsz, {}},
+                     {&a.grad_beta, 3, gsz, {}}, {&a.grad_initial_state, 4, dssz, {}}};
+  Buffer grad_o, grad_final;
+  if (backward) {
+    strides(fdp, 4, vsz, a.grad_o.stride);
+    state_strides(fdp, dssz, a.grad_final_state.stride);
+    grad_o = make(span(4, vsz, a.grad_o.stride), fdp, -1.0f, 1.0f);
+    grad_final = make(span(4, dssz, a.grad_final_state.stride), fdp, -1.0f, 1.0f);
+    a.grad_o.data = fdp.ConsumeIntegralInRange<int>(0, 30) ? grad_o.ptr() : nullptr;
+    if (fdp.ConsumeBool()) a.grad_final_state.data = grad_final.ptr();
+    const bool half = fdp.ConsumeIntegralInRange<int>(0, 3) == 0;
+    if (half) a.grad_o.dtype = fdp.ConsumeIntegralInRange<int32_t>(0, 2);
+    for (GradOut& d : grads) {
+      if (d.t == &a.grad_initial_state)
+        state_strides(fdp, d.size, d.t->stride);
+      else
+        strides(fdp, d.n, d.size, d.t->stride);
+      const int64_t n = span(d.n, d.size, d.t->stride);
+      d.buf.data.assign(n > 0 ? n : 1, kSentinel);
+      if (half && d.t != &a.grad_initial_state)
+        d.t->dtype = fdp.ConsumeIntegralInRange<int32_t>(0, 2);
+      if (fdp.ConsumeIntegralInRange<int>(0, 5)) d.t->data = d.buf.ptr();
+    }
+  }
+
   const bool alias = fdp.ConsumeIntegralInRange<int>(0, 20) == 0;
-  if (alias) a.o.data = v.ptr();  // must be refused
+  if (alias) {  // must be refused
+    if (backward)
+      a.grad_v.data = v.ptr();
+    else
+      a.o.data = v.ptr();
+  }
   const std::vector<float> v_before = v.data, s0_before = s0.data;
 
-  const fw_status st = call_sized(
-      fdp, a, [op](const fw_scan_args* x) { return fw_scan(static_cast<fw_op>(op), x); });
+  const fw_status st = call_sized(fdp, a, [op, backward](const fw_scan_args* x) {
+    return backward ? fw_scan_backward(static_cast<fw_op>(op), x)
+                    : fw_scan(static_cast<fw_op>(op), x);
+  });
   if (alias) FUZZ_CHECK(st != FW_OK);
+  // The backward never writes the forward's outputs.
+  if (backward || st != FW_OK) {
+    for (const GradOut& d : grads)
+      if (st != FW_OK || !d.t->data) FUZZ_CHECK(all_equal(d.buf.data, kSentinel));
+  }
+  if (backward && st == FW_OK) {
+    FUZZ_CHECK(all_equal(o.data, kSentinel));
+    FUZZ_CHECK(all_equal(s1.data, kSentinel));
+    FUZZ_CHECK(all_equal(inter.data, kSentinel));
+    return;
+  }
   if (st != FW_OK) {
     FUZZ_CHECK(all_equal(o.data, kSentinel));
     FUZZ_CHECK(all_equal(s1.data, kSentinel));

@@ -1,0 +1,157 @@
+"""Gradients of the chunked scans: chunk_<op>_backward for each chunk_<op>.
+
+Each takes the forward's inputs (numpy arrays, as ops.py's functions do),
+do, the gradient of o [B, T, HV, V], and dht, that of the final state
+(None: zeros), and returns fla's 6-tuple (dq, dk, dv, dg, dbeta, dh0): each
+gradient in its input's dtype and shape, None where the op has no such
+input (dh0 without initial_state). dq and dk sum over the value heads that
+share a q/k head. dg is the gradient of the log-decay g (of g_gamma [HV]
+for chunk_simple_gla's constant gate); dbeta that of beta as given.
+Keyword-only: chunk_size (accepted for fla's signature; the gradients do
+not depend on it), state_v_first (initial_state, dht and dh0 [N, HV, V,
+K]), eps (linear attention's normalize).
+"""
+import ctypes
+
+import numpy as np
+
+from ._lib import ScanArgs, check, lib
+from .ops import (FLAG_NORMALIZE, FLAG_QK_L2NORM, FLAG_STATE_V_FIRST, _as_operand, _beta,
+                  _dense_state, _gla_gate, _op, _tensor)
+
+
+def _backward(op, where, q, k, v, do, g=None, beta=None, dht=None, scale=None,
+              initial_state=None, cu_seqlens=None, flags=0, chunk_size=0, eps=1e-10,
+              state_v_first=False, g_channel=False):
+    q, k, v = _as_operand(q, "q", 4), _as_operand(k, "k", 4), _as_operand(v, "v", 4)
+    B, T, H, K = q.shape
+    HV, V = v.shape[2], v.shape[3]
+    if k.shape != q.shape:
+        raise ValueError(f"k shape {k.shape} differs from q shape {q.shape}")
+    if v.shape[:2] != (B, T):
+        raise ValueError(f"v shape {v.shape} does not start with (B, T) = {(B, T)}")
+    do = _as_operand(do, "do", 4)
+    if do.shape != v.shape:
+        raise ValueError(f"do must have v's shape {v.shape}, got {do.shape}")
+    g_shape = (B, T, HV, K) if g_channel else (B, T, HV)
+    for name, x, shape in (("g", g, g_shape), ("beta", beta, (B, T, HV))):
+        if x is not None and np.shape(x) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {np.shape(x)}")
+    g = None if g is None else _as_operand(g, "g", len(g_shape))
+    beta = None if beta is None else _as_operand(beta, "beta", 3)
+    N, cu = B, None
+    if cu_seqlens is not None:
+        cu = np.ascontiguousarray(cu_seqlens, dtype=np.int64)
+        if cu.ndim != 1 or cu.size < 2:
+            raise ValueError("cu_seqlens must be a 1-D array of N + 1 offsets")
+        N = cu.size - 1
+    if state_v_first:
+        flags |= FLAG_STATE_V_FIRST
+    tail = (HV, V, K) if state_v_first else (HV, K, V)
+    pair = bool(flags & FLAG_NORMALIZE) and isinstance(initial_state, tuple)
+    S0, z0 = initial_state if pair else (initial_state, None)
+    S0 = _dense_state(S0, (N,) + tail, "initial_state")
+    z0 = _dense_state(z0, (N, HV, K), "initial normaliser state")
+    dht = _dense_state(dht, (N,) + tail, "dht")
+
+    def like(x):
+        return None if x is None else np.empty(x.shape, dtype=x.dtype)
+
+    dq, dk, dv, dg, dbeta = like(q), like(k), like(v), like(g), like(beta)
+    dh0 = None if S0 is None else np.empty(S0.shape, dtype=np.float32)
+
+    a = ScanArgs()
+    a.struct_size = ctypes.sizeof(ScanArgs)
+    a.flags = flags
+    a.batch, a.seq_len, a.num_heads, a.num_value_heads = B, T, H, HV
+    a.head_dim_k, a.head_dim_v, a.chunk_size = K, V, chunk_size
+    a.scale = 0.0 if scale is None else float(scale)
+    a.eps = eps
+    for t, x in ((a.q, q), (a.k, k), (a.v, v), (a.grad_o, do), (a.initial_state, S0),
+                 (a.initial_norm, z0), (a.grad_final_state, dht), (a.grad_q, dq),
+                 (a.grad_k, dk), (a.grad_v, dv), (a.grad_initial_state, dh0)):
+        _tensor(t, x)
+    for t, x in ((a.g, g), (a.grad_g, dg)):
+        _tensor(t, x, rows=g_channel)
+    for t, x in ((a.beta, beta), (a.grad_beta, dbeta)):
+        _tensor(t, x, rows=False)
+    if cu is not None:
+        a.cu_seqlens, a.num_seqs = cu.ctypes.data, N
+    check(lib.fw_scan_backward(op, ctypes.byref(a)), where)
+    return dq, dk, dv, dg, dbeta, dh0
+
+
+def _l2(use_qk_l2norm_in_kernel):
+    return FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0
+
+
+def chunk_linear_attn_backward(q, k, v, do, dht=None, scale=None, initial_state=None,
+                               cu_seqlens=None, use_qk_l2norm_in_kernel=False, *, chunk_size=0,
+                               normalize=True, eps=1e-10, state_v_first=False):
+    """Gradients of chunk_linear_attn (normalize=True, its default: initial_state
+    may be a pair (S, z); z's gradient is not returned, dht is S's)."""
+    flags = (FLAG_NORMALIZE if normalize else 0) | _l2(use_qk_l2norm_in_kernel)
+    return _backward(_op("linear_attn"), "chunk_linear_attn_backward", q, k, v, do, dht=dht,
+                     scale=scale, initial_state=initial_state, cu_seqlens=cu_seqlens,
+                     flags=flags, chunk_size=chunk_size, eps=eps, state_v_first=state_v_first)
+
+
+def chunk_simple_gla_backward(q, k, v, g, do, dht=None, scale=None, initial_state=None,
+                              cu_seqlens=None, use_qk_l2norm_in_kernel=False, *, g_gamma=None,
+                              chunk_size=0, state_v_first=False):
+    """Gradients of chunk_simple_gla; dg is that of g [B, T, HV], or of g_gamma
+    [HV] (g None; summed over batch and time), or None without a gate."""
+    where = "chunk_simple_gla_backward"
+    gate = _gla_gate(g, g_gamma, q, v, where)
+    op = "simple_gla" if gate is not None else "linear_attn"
+    grads = _backward(_op(op), where, q, k, v, do, g=gate, dht=dht, scale=scale,
+                      initial_state=initial_state, cu_seqlens=cu_seqlens,
+                      flags=_l2(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
+                      state_v_first=state_v_first)
+    if g_gamma is None:
+        return grads
+    dq, dk, dv, dg, dbeta, dh0 = grads
+    return dq, dk, dv, dg.astype(np.float32).sum(axis=(0, 1)), dbeta, dh0
+
+
+def chunk_delta_rule_backward(q, k, v, beta, do, dht=None, scale=None, initial_state=None,
+                              cu_seqlens=None, use_qk_l2norm_in_kernel=False, *, chunk_size=0,
+                              state_v_first=False):
+    """Gradients of chunk_delta_rule (beta=None: ones, whose gradient is
+    still returned)."""
+    return _backward(_op("delta_rule"), "chunk_delta_rule_backward", q, k, v, do,
+                     beta=_beta(beta, v), dht=dht, scale=scale, initial_state=initial_state,
+                     cu_seqlens=cu_seqlens, flags=_l2(use_qk_l2norm_in_kernel),
+                     chunk_size=chunk_size, state_v_first=state_v_first)
+
+
+def chunk_gated_delta_rule_backward(q, k, v, g, beta, do, dht=None, scale=None,
+                                    initial_state=None, cu_seqlens=None,
+                                    use_qk_l2norm_in_kernel=False, *, chunk_size=0,
+                                    state_v_first=False):
+    """Gradients of chunk_gated_delta_rule (g [B, T, HV])."""
+    return _backward(_op("gated_delta_rule"), "chunk_gated_delta_rule_backward", q, k, v, do,
+                     g=g, beta=_beta(beta, v), dht=dht, scale=scale,
+                     initial_state=initial_state, cu_seqlens=cu_seqlens,
+                     flags=_l2(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
+                     state_v_first=state_v_first)
+
+
+def chunk_gla_backward(q, k, v, g, do, dht=None, scale=None, initial_state=None,
+                       cu_seqlens=None, use_qk_l2norm_in_kernel=False, *, chunk_size=0,
+                       state_v_first=False):
+    """Gradients of chunk_gla (g [B, T, HV, K])."""
+    return _backward(_op("gla"), "chunk_gla_backward", q, k, v, do, g=g, dht=dht, scale=scale,
+                     initial_state=initial_state, cu_seqlens=cu_seqlens,
+                     flags=_l2(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
+                     state_v_first=state_v_first, g_channel=True)
+
+
+def chunk_kda_backward(q, k, v, g, beta, do, dht=None, scale=None, initial_state=None,
+                       cu_seqlens=None, use_qk_l2norm_in_kernel=False, *, chunk_size=0,
+                       state_v_first=False):
+    """Gradients of chunk_kda (g [B, T, HV, K]; beta=None: ones)."""
+    return _backward(_op("kda"), "chunk_kda_backward", q, k, v, do, g=g, beta=_beta(beta, v),
+                     dht=dht, scale=scale, initial_state=initial_state,
+                     cu_seqlens=cu_seqlens, flags=_l2(use_qk_l2norm_in_kernel),
+                     chunk_size=chunk_size, state_v_first=state_v_first, g_channel=True)
