@@ -206,6 +206,26 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
   return b;
 }
 
+// The chunked backward's scratch of one pair (backward/chunk_backward.hpp):
+// the forward kernels' scratch and a record, the state at every chunk
+// boundary (chunks + 1 of K x V), a sink row, the carried dS and two
+// transposes (K x V each), eight C x K and seven C x V blocks, five C x C,
+// and C betas' gradients.
+struct ChunkBackwardScratch {
+  int64_t chunks;   // ceil(T / C)
+  int64_t forward;  // chunk_scratch_floats
+  int64_t total;
+};
+
+inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t V, int64_t C) {
+  ChunkBackwardScratch s;
+  s.chunks = (T + C - 1) / C;
+  s.forward = chunk_scratch_floats(K, V, C);
+  s.total = s.forward + chunk_record_floats(K, C) + (s.chunks + 4) * K * V + V + 8 * C * K +
+            7 * C * V + 5 * C * C + C;
+  return s;
+}
+
 using ScanFn = void (*)(const ScanTask&);
 using ScanBackwardFn = void (*)(const BackwardTask&, float* ws);
 // Chunk [c0, c0 + chunk) of a task: prepare writes rec, advance reads it.
@@ -267,9 +287,10 @@ constexpr int kNumFamilies = 2;
 
 // One backend: every kernel of the library, compiled for one ISA.
 struct KernelTable {
-  FamilyKernels family[kNumFamilies];  // by Family
-  ScanBackwardFn scan_backward;        // every op: one pair's gradients
-  ScanBackwardFn scan_backward_qk;     // a q/k head's dq and dk from the sums
+  FamilyKernels family[kNumFamilies];    // by Family
+  ScanBackwardFn scan_backward;          // every op: one pair's gradients, token by token
+  ScanBackwardFn scan_backward_chunked;  // scalar gates or none, no normalize
+  ScanBackwardFn scan_backward_qk;       // a q/k head's dq and dk from the sums
   FeatureMapFn feature_map;
   FeatureMapFn feature_map_backward;
   TransposeFn transpose;

@@ -97,8 +97,14 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
   int64_t longest = 0;
   for (int64_t n = 0; n < p.N; ++n)
     if (p.length(n) > longest) longest = p.length(n);
+  // The chunked backward takes the scalar gates and none, without
+  // normalize; the rest, and FW_MODE_RECURRENT, go token by token.
+  const bool chunked = p.mode != FW_MODE_RECURRENT && !p.normalize && !p.g_channel;
+  const ScanBackwardFn kernel =
+      chunked ? p.kernels->scan_backward_chunked : p.kernels->scan_backward;
   const int64_t interval = backward_interval(longest, p.chunk);
-  const int64_t kernel_ws = backward_scratch(longest, K, V, interval).total;
+  const int64_t kernel_ws = chunked ? chunk_backward_scratch(longest, K, V, p.chunk).total
+                                    : backward_scratch(longest, K, V, interval).total;
   const int64_t groups = p.N * p.H;
   int64_t threads = num_threads();
   if (threads > groups) threads = groups;
@@ -122,7 +128,7 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
     for (int64_t j = 0; j < heads_per_group; ++j) {
       const int64_t pair = n * p.HV + h * heads_per_group + j;
       t = backward_task(p, pair, own, j == 0, interval);
-      p.kernels->scan_backward(t, mine);
+      kernel(t, mine);
       if (p.v_first && t.dS0)
         p.kernels->transpose(K, V, t.dS0, V, p.grad.initial_state.at(n, pair % p.HV),
                              p.grad.initial_state.row);

@@ -339,8 +339,11 @@ FW_API fw_status fw_kda(const fw_scan_args* args);
  * checks apply, and: state_indices and the gate projection (A_log) are
  * FW_ERR_UNSUPPORTED here; a gradient of an absent input is
  * FW_ERR_INVALID_ARGUMENT; a gradient output overlapping any operand it
- * reads or another output is FW_ERR_ALIASING. The result depends on neither
- * mode, chunk_size nor the thread count (docs/design.md, "The backward"). */
+ * reads or another output is FW_ERR_ALIASING. Chunked (FW_MODE_AUTO and
+ * FW_MODE_CHUNKED) for the ops with a scalar gate or none, without
+ * FW_FLAG_NORMALIZE; token by token otherwise and in FW_MODE_RECURRENT. The
+ * result depends on the mode and chunk_size, as the forward's does, and
+ * never on the thread count (docs/design.md, "The backward"). */
 FW_API fw_status fw_scan_backward(fw_op op, const fw_scan_args* args);
 /* The same calls by name. */
 FW_API fw_status fw_linear_attn_backward(const fw_scan_args* args);

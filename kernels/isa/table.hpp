@@ -4,6 +4,7 @@
 // anonymous namespace.
 #pragma once
 
+#include "kernels/backward/chunk_backward.hpp"
 #include "kernels/backward/scan_backward.hpp"
 #include "kernels/delta_rule/chunk.hpp"
 #include "kernels/delta_rule/recurrent.hpp"
@@ -27,6 +28,7 @@ constexpr KernelTable table(const AutoSwitch& auto_switch) {
           {&delta_rule_recurrent<Vec>, &delta_rule_prepare<Vec>, &delta_rule_advance<Vec>},
       },
       &scan_backward<Vec>,
+      &scan_backward_chunked<Vec>,
       &scan_backward_qk<Vec>,
       &feature_map<Vec>,
       &feature_map_backward<Vec>,

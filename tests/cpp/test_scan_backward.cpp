@@ -101,13 +101,16 @@ TEST_P(ScanBackward, StrongGatesAndLongSequences) {
     BackwardProblem bp(op, 1, 40, 1, 1, 16, 16, o, 9);
     expect_close(bp, kTol);
   }
-  for (fw_op op : {FW_OP_GATED_DELTA_RULE, FW_OP_KDA}) {
-    SCOPED_TRACE(std::string(op_name(op)) + " T=1000");
-    BackwardOptions o;
-    o.l2 = true;
-    BackwardProblem bp(op, 1, 1000, 1, 1, 32, 32, o, 10);
-    expect_close(bp, kTol);
-  }
+  for (fw_op op : all_ops())
+    for (double lo : {-1.0, -5.0, -20.0}) {
+      if (!is_gated(op) && lo != -1.0) continue;
+      SCOPED_TRACE(std::string(op_name(op)) + " T=1000 g in [" + std::to_string(lo) + ", 0]");
+      BackwardOptions o;
+      o.l2 = true;
+      o.gate_lo = lo;
+      BackwardProblem bp(op, 1, 1000, 1, 1, 32, 32, o, 10);
+      expect_close(bp, kTol);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ScanBackward, ::testing::ValuesIn(all_backends()),
@@ -123,25 +126,31 @@ std::vector<float> all_grads(const BackwardProblem& bp) {
   return x;
 }
 
-// The thread count, the chunk size and the mode change no bit.
-TEST(ScanBackwardDeterminism, ThreadsChunkAndModeChangeNoBit) {
-  for (fw_op op : all_ops()) {
-    SCOPED_TRACE(op_name(op));
-    BackwardOptions o;
-    BackwardProblem one(op, 3, 50, 2, 4, 16, 16, o, 11);
-    {
-      ThreadScope threads(1);
-      ASSERT_EQ(one.run(), FW_OK);
+// The thread count changes no bit, in either form (the chunk size and the
+// mode choose the arithmetic, as in the forward). Token by token, the
+// interval between kept states changes none either.
+TEST(ScanBackwardDeterminism, ThreadsChangeNoBit) {
+  for (fw_op op : all_ops())
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+      SCOPED_TRACE(std::string(op_name(op)) +
+                   (mode == FW_MODE_CHUNKED ? " chunked" : " recurrent"));
+      BackwardOptions o;
+      o.chunk = 8;
+      BackwardProblem one(op, 3, 50, 2, 4, 16, 16, o, 11);
+      one.args.mode = mode;
+      {
+        ThreadScope threads(1);
+        ASSERT_EQ(one.run(), FW_OK);
+      }
+      for (int threads : {2, 3, 8}) {
+        BackwardProblem many(op, 3, 50, 2, 4, 16, 16, o, 11);
+        many.args.mode = mode;
+        if (mode == FW_MODE_RECURRENT) many.args.chunk_size = threads * 8;
+        ThreadScope scope(threads);
+        ASSERT_EQ(many.run(), FW_OK);
+        EXPECT_TRUE(same_bits(all_grads(one), all_grads(many))) << threads << " threads";
+      }
     }
-    for (int threads : {2, 3, 8}) {
-      BackwardProblem many(op, 3, 50, 2, 4, 16, 16, o, 11);
-      many.args.chunk_size = threads * 8;
-      many.args.mode = threads == 3 ? FW_MODE_RECURRENT : FW_MODE_CHUNKED;
-      ThreadScope scope(threads);
-      ASSERT_EQ(many.run(), FW_OK);
-      EXPECT_TRUE(same_bits(all_grads(one), all_grads(many))) << threads << " threads";
-    }
-  }
 }
 
 // Half operands: each gradient output in a half type is its fp32 value
