@@ -169,6 +169,8 @@ struct BackwardTask {
   float* dq_acc;          // T x K each, row stride K
   float* dk_acc;
   bool first_head;  // this pair assigns the accumulators
+  bool direct_qk;   // the q/k head's only value head, no L2 norm: dq and
+                    // dk rows are written as formed (no accumulators)
   float* dS0;       // K x V gradient of the initial state (row stride dS0_ld), or nullptr
   int64_t dS0_ld;
   int64_t interval;  // tokens between stored states (backward_interval)
@@ -207,22 +209,18 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
 }
 
 // The chunked backward's scratch of one pair (backward/chunk_backward.hpp):
-// the forward kernels' scratch and a record, the state at every chunk
-// boundary (chunks + 1 of K x V), a sink row, the carried dS and two
-// transposes (K x V each), eight C x K and seven C x V blocks, five C x C,
-// and C betas' gradients.
+// the state at every chunk boundary (chunks + 1 of K x V), the carried dS
+// and two transposes (K x V each), eleven C x K and seven C x V blocks,
+// seven C x C, and three rows of C.
 struct ChunkBackwardScratch {
-  int64_t chunks;   // ceil(T / C)
-  int64_t forward;  // chunk_scratch_floats
+  int64_t chunks;  // ceil(T / C)
   int64_t total;
 };
 
 inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t V, int64_t C) {
   ChunkBackwardScratch s;
   s.chunks = (T + C - 1) / C;
-  s.forward = chunk_scratch_floats(K, V, C);
-  s.total = s.forward + chunk_record_floats(K, C) + (s.chunks + 4) * K * V + V + 8 * C * K +
-            7 * C * V + 5 * C * C + C;
+  s.total = (s.chunks + 4) * K * V + 11 * C * K + 7 * C * V + 7 * C * C + 3 * C;
   return s;
 }
 

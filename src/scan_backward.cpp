@@ -75,6 +75,7 @@ BackwardTask backward_task(const ScanPlan& p, int64_t pair, const OwnBuffers& ow
   t.dq_acc = own.dq_acc;
   t.dk_acc = own.dk_acc;
   t.first_head = first;
+  t.direct_qk = p.HV == p.H && !p.qk_l2norm;
   t.dS0 = nullptr;
   t.dS0_ld = V;
   if (p.grad.initial_state.data) {
@@ -109,7 +110,10 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
   int64_t threads = num_threads();
   if (threads > groups) threads = groups;
   int64_t per_thread = 0, total = 0;
-  if (__builtin_add_overflow(kernel_ws, own_floats(longest, K, V), &per_thread) ||
+  // dq and dk sums only where value heads share a q/k head or an L2 norm
+  // follows (BackwardTask::direct_qk).
+  const int64_t summed = p.HV == p.H && !p.qk_l2norm ? 0 : longest;
+  if (__builtin_add_overflow(kernel_ws, own_floats(summed, K, V), &per_thread) ||
       __builtin_mul_overflow(per_thread, threads, &total))
     return FW_ERR_OUT_OF_MEMORY;
   Workspace ws(total);
@@ -122,7 +126,7 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
 #else
     float* mine = ws.get();
 #endif
-    const OwnBuffers own = own_buffers(mine + kernel_ws, longest, K, V);
+    const OwnBuffers own = own_buffers(mine + kernel_ws, summed, K, V);
     const int64_t n = group / p.H, h = group % p.H;
     BackwardTask t;
     for (int64_t j = 0; j < heads_per_group; ++j) {

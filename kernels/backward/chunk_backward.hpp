@@ -1,13 +1,13 @@
 // The chunked backward of the scans with a scalar gate or none (linear
 // attention without normalize, simple GLA, the delta rule, the gated delta
 // rule): docs/design.md, "The backward". Per pair:
-//  1. the chunked forward once more (the forward's own prepare and advance,
-//     outputs to a sink), keeping the state at every chunk boundary;
-//  2. the chunks last first: prepare again (the record: decayed queries and
-//     keys, scores A, cumulative log-decays G, for the delta rules T and
-//     -W), then the forward's products transposed, with dOs = scale dO,
-//     U' the chunk's values (delta rules: T beta V - W S), Gm_ij =
-//     exp(G_i - G_j) (j <= i):
+//  1. the states at every chunk boundary, from the keys and values alone
+//     (no output is formed);
+//  2. the chunks last first: the chunk's factors again (as the forward's
+//     prepare makes them: decayed queries and keys, scores A, cumulative
+//     log-decays G, for the delta rules T and -W), then the forward's
+//     products transposed, with dOs = scale dO, U' the chunk's values
+//     (delta rules: T beta V - W S), Gm_ij = exp(G_i - G_j) (j <= i):
 //       dU' = A^T dOs + Kd dS
 //       dq^ = exp(G) (dOs S^T) + (dA o Gm) k^,   dA = dOs U'^T
 //       dk^ = exp(G_last - G) (U' dS^T) + (dA o Gm)^T q^
@@ -26,6 +26,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 
 #include "kernels/backward/scan_backward.hpp"
 #include "kernels/common/chunk_ops.hpp"
@@ -35,7 +36,6 @@
 #include "kernels/common/rows.hpp"
 #include "kernels/delta_rule/chunk.hpp"
 #include "kernels/kernel_table.hpp"
-#include "kernels/linear_attn/chunk.hpp"
 
 namespace fw {
 namespace kern {
@@ -43,11 +43,11 @@ namespace chunk_backward {
 
 // The blocks of one pair's scratch (chunk_backward_scratch's layout).
 struct Blocks {
-  float *fwd, *rec, *states, *sink, *dS, *ST, *dST;
-  float *Qh, *Kh, *KhT, *dq, *dk, *P, *TP, *KbT;  // C x K (KhT, KbT: K x C)
-  float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT;       // C x V (UT, XT: V x C)
-  float *dA, *dT, *M, *Y, *TT;                    // C x C
-  float* dbeta;                                   // C
+  float *states, *dS, *ST, *dST;                                 // K x V ((chunks + 1) states)
+  float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT;  // C x K (KhT, KbT: K x C)
+  float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT;                      // C x V (UT, XT: V x C)
+  float *A, *T, *M, *dA, *dT, *Y, *TT;                           // C x C
+  float *G, *beta, *dbeta;                                       // C
 };
 
 template <class Vec>
@@ -55,25 +55,17 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C) {
   const ChunkBackwardScratch s = chunk_backward_scratch(T, K, V, C);
   Blocks b;
   float* p = ws;
-  auto take = [&](int64_t n) {
-    float* x = p;
+  auto take = [&](float** x, int64_t n) {
+    *x = p;
     p += n;
-    return x;
   };
-  b.fwd = take(s.forward);
-  b.rec = take(chunk_record_floats(K, C));
-  b.states = take((s.chunks + 1) * K * V);
-  b.sink = take(V);
-  b.dS = take(K * V);
-  b.ST = take(K * V);
-  b.dST = take(K * V);
-  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.dq, &b.dk, &b.P, &b.TP, &b.KbT};
-  for (float** x : ck) *x = take(C * K);
-  float** cv[] = {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT};
-  for (float** x : cv) *x = take(C * V);
-  float** cc[] = {&b.dA, &b.dT, &b.M, &b.Y, &b.TT};
-  for (float** x : cc) *x = take(C * C);
-  b.dbeta = take(C);
+  take(&b.states, (s.chunks + 1) * K * V);
+  for (float** x : {&b.dS, &b.ST, &b.dST}) take(x, K * V);
+  for (float** x : {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd, &b.Wn, &b.dq, &b.dk, &b.P, &b.TP, &b.KbT})
+    take(x, C * K);
+  for (float** x : {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT}) take(x, C * V);
+  for (float** x : {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT}) take(x, C * C);
+  for (float** x : {&b.G, &b.beta, &b.dbeta}) take(x, C);
   return b;
 }
 
@@ -88,6 +80,63 @@ inline void causal_decay(int64_t L, int64_t C, const float* G, bool gated, bool 
   }
 }
 
+// The chunk's factors, as the forward's prepare makes them but kept apart:
+// k^, k^ transposed, G, the decayed keys Kd = exp(G_last - G) k^; with
+// queries q^, the decayed queries Qt = exp(G) q^ and the scores A = (q^ k^T)
+// o Gm; the delta rules' beta, M = strict_lower(k^ k^T o Gm), T and -W.
+template <class Vec>
+inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries, const Blocks& w) {
+  const int64_t K = f.K, C = f.chunk;
+  const bool delta = f.beta.p != nullptr, gated = f.g.p != nullptr;
+  float sum = 0.0f;
+  for (int64_t i = 0; i < L; ++i) {
+    if (with_queries)
+      convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, C), f.q.dt, w.Qh + i * K,
+                             f.qk_l2norm);
+    convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.k, c0 + i, f.T, K, C), f.k.dt, w.Kh + i * K,
+                           f.qk_l2norm);
+    if (gated) sum += gates::scalar_gate<Vec>(f, c0 + i);
+    w.G[i] = sum;
+  }
+  for (int64_t i = L; i < C; ++i) w.G[i] = sum;  // decay_row reads whole vectors
+  chunk::transpose<Vec>(L, K, w.Kh, K, w.KhT, C);
+  if (L < C)  // causal_scores reads a short chunk's keys in whole vectors
+    for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, w.KhT + r * C + L);
+  for (int64_t i = 0; i < L; ++i)
+    rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[L - 1] - w.G[i]) : 1.0f, w.Kh + i * K,
+                           w.Kd + i * K);
+  if (with_queries) {
+    chunk::causal_scores<Vec>(L, K, C, w.Qh, w.KhT, w.G, gated, /*strict=*/false, w.A);
+    for (int64_t i = 0; i < L; ++i)
+      rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[i]) : 1.0f, w.Qh + i * K, w.Qt + i * K);
+  }
+  if (!delta) return;
+  for (int64_t i = 0; i < L; ++i) w.beta[i] = gates::beta_at<Vec>(f, c0 + i);
+  chunk::causal_scores<Vec>(L, K, C, w.Kh, w.KhT, w.G, gated, /*strict=*/true, w.M);
+  for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(i, w.beta[i], w.M + i * C, w.Y + i * C);
+  unit_lower_inverse<Vec>(L, C, w.Y, w.T);
+  for (int64_t i = 0; i < L; ++i)
+    rows::scaled_copy<Vec>(K, -w.beta[i] * (gated ? std::exp(w.G[i]) : 1.0f), w.Kh + i * K,
+                           w.P + i * K);
+  gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, w.T, C, 1, w.P, K, w.Wn, K);
+}
+
+// U' of the chunk from the state S before it: T (beta V) + (-W) S for the
+// delta rules (X = beta V), V itself otherwise; Vr the raw values.
+template <class Vec>
+inline void chunk_values(const ScanTask& f, int64_t c0, int64_t L, const float* S,
+                         const Blocks& w) {
+  const int64_t K = f.K, V = f.V, C = f.chunk;
+  chunk::load_values<Vec>(f, c0, L, nullptr, w.Vr);
+  if (f.beta.p == nullptr) {
+    rows::scaled_copy<Vec>(L * V, 1.0f, w.Vr, w.Up);
+    return;
+  }
+  for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(V, w.beta[i], w.Vr + i * V, w.X + i * V);
+  gemm::gemm_set<Vec>(gemm::kCausalK, L, V, L, w.T, C, 1, w.X, V, w.Up, V);
+  chunk::times_state<Vec>(/*accumulate=*/true, L, K, V, w.Wn, S, V, w.Up, V);
+}
+
 }  // namespace chunk_backward
 
 template <class Vec>
@@ -100,17 +149,9 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   const bool delta = t.beta.p != nullptr, gated = t.g.p != nullptr;
   const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C);
   const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C);
-  const auto prepare = delta ? &delta_rule_prepare<Vec> : &linear_attn_prepare<Vec>;
-  const auto advance = delta ? &delta_rule_advance<Vec> : &linear_attn_advance<Vec>;
 
   // 1. States at the chunk boundaries: states + c K V before chunk c, the
-  // final one last. The forward task writes its outputs to a one-row sink.
-  ScanTask f = t;
-  f.o = OutRows{w.sink, 0, Dtype::f32};
-  f.stream_o = false;
-  f.ws = w.fwd;
-  f.S_ld = V;
-  f.S_v_first = false;
+  // final one last (keys and values only: no output is formed).
   for (int64_t r = 0; r < K; ++r) {
     if (t.S)
       rows::scaled_copy<Vec>(V, 1.0f, t.S + r * t.S_ld, w.states + r * V);
@@ -118,11 +159,14 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       rows::fill<Vec>(V, 0.0f, w.states + r * V);
   }
   for (int64_t c = 0; c < layout.chunks; ++c) {
-    float* S = w.states + (c + 1) * KV;
-    rows::scaled_copy<Vec>(KV, 1.0f, S - KV, S);
-    f.S = S;
-    prepare(f, c * C, w.rec);
-    advance(f, c * C, w.rec);
+    const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
+    const float* S = w.states + c * KV;
+    float* next = w.states + (c + 1) * KV;
+    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w);
+    chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
+    const float decay = gated ? std::exp(w.G[L - 1]) : 1.0f;
+    rows::scaled_copy<Vec>(KV, decay, S, next);
+    gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, w.Up, V, next, V);
   }
 
   // 2. The chunks last first, dS the gradient of the state after the chunk.
@@ -134,34 +178,21 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   }
   // dg's running sum from the end, starting with the final state's term.
   float carry = gated ? rows::dot<Vec>(KV, w.dS, w.states + layout.chunks * KV) : 0.0f;
-  const chunk::Record<const float> rr = chunk::record<Vec>(static_cast<const float*>(w.rec), K, C);
+  const float* G = w.G;
   for (int64_t c = layout.chunks - 1; c >= 0; --c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     const float* S = w.states + c * KV;
-    prepare(f, c0, w.rec);
-    const float* G = rr.G;
-    // q^, k^ and k^ transposed as the forward loaded them (its G, which the
-    // record holds, lands in dT, written later).
-    chunk::load<Vec>(f, c0, L, w.Qh, w.Kh, w.KhT, w.dT);
+    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w);
+    chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
     for (int64_t i = 0; i < L; ++i)
       convert::widen_scaled<Vec>(V, t.scale, b.dO.at(c0 + i), b.dO.dt, w.dOs + i * V);
-    chunk::load_values<Vec>(f, c0, L, nullptr, w.Vr);
-    // U' (the delta rules: T (beta V) + (-W) S; else V).
-    if (delta) {
-      for (int64_t i = 0; i < L; ++i)
-        rows::scaled_copy<Vec>(V, rr.beta[i], w.Vr + i * V, w.X + i * V);
-      gemm::gemm_set<Vec>(kCausalK, L, V, L, rr.T, C, 1, w.X, V, w.Up, V);
-      chunk::times_state<Vec>(/*accumulate=*/true, L, K, V, rr.W, S, V, w.Up, V);
-    } else {
-      rows::scaled_copy<Vec>(L * V, 1.0f, w.Vr, w.Up);
-    }
     chunk::transpose<Vec>(K, V, S, V, w.ST, K);
     chunk::transpose<Vec>(K, V, w.dS, V, w.dST, K);
     chunk::transpose<Vec>(L, V, w.Up, V, w.UT, C);
 
     // dU' = A^T dOs + Kd dS.
-    gemm::gemm_set<Vec>(kFull, L, V, L, rr.A, 1, C, w.dOs, V, w.dUp, V);
-    gemm::gemm_acc<Vec>(kFull, L, V, K, rr.Kd, K, 1, w.dS, V, w.dUp, V);
+    gemm::gemm_set<Vec>(kFull, L, V, L, w.A, 1, C, w.dOs, V, w.dUp, V);
+    gemm::gemm_acc<Vec>(kFull, L, V, K, w.Kd, K, 1, w.dS, V, w.dUp, V);
     // dA o Gm, dA = dOs U'^T (lower, with the diagonal).
     gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dOs, V, 1, w.UT, C, w.dA, C);
     chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/false, w.dA);
@@ -177,46 +208,43 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
 
     float* dv = w.dUp;  // the linear family's dv is dU'
-    float* dbeta = w.dbeta;
     if (delta) {
-      // P = dU' S^T (dW = -P); TP = T^T P; TdU = T^T dU' (into X's place
-      // after X^T is taken).
+      // P = dU' S^T (dW = -P); TP = T^T P; X = T^T dU' (after X^T is taken).
       gemm::gemm_set<Vec>(kFull, L, K, V, w.dUp, V, 1, w.ST, K, w.P, K);
-      gemm::gemm_set<Vec>(kFull, L, K, L, rr.T, 1, C, w.P, K, w.TP, K);
+      gemm::gemm_set<Vec>(kFull, L, K, L, w.T, 1, C, w.P, K, w.TP, K);
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
-      gemm::gemm_set<Vec>(kFull, L, V, L, rr.T, 1, C, w.dUp, V, w.X, V);  // X = T^T dU'
+      gemm::gemm_set<Vec>(kFull, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
       // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of.
       for (int64_t i = 0; i < L; ++i) {
-        const float wk = rr.beta[i] * (gated ? std::exp(G[i]) : 1.0f);
+        const float wk = w.beta[i] * (gated ? std::exp(G[i]) : 1.0f);
         for (int64_t x = 0; x < K; ++x) w.KbT[x * C + i] = wk * w.Kh[i * K + x];
       }
       for (int64_t i = 0; i < L; ++i) {
         const float e = gated ? std::exp(G[i]) : 1.0f;
         // dv = beta T^T dU'; dbeta from U and from W; dk^ from W.
-        dbeta[i] = rows::dot<Vec>(V, w.Vr + i * V, w.X + i * V) -
-                   e * rows::dot<Vec>(K, w.Kh + i * K, w.TP + i * K);
-        rows::scal<Vec>(V, rr.beta[i], w.X + i * V);
-        rows::axpy<Vec>(K, -rr.beta[i] * e, w.TP + i * K, w.dk + i * K);
+        w.dbeta[i] = rows::dot<Vec>(V, w.Vr + i * V, w.X + i * V) -
+                     e * rows::dot<Vec>(K, w.Kh + i * K, w.TP + i * K);
+        rows::scal<Vec>(V, w.beta[i], w.X + i * V);
+        rows::axpy<Vec>(K, -w.beta[i] * e, w.TP + i * K, w.dk + i * K);
       }
       dv = w.X;
       // dT = dU' (beta V)^T - P (beta exp(G) K)^T, strictly lower (T's
       // diagonal is fixed at 1).
       gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dUp, V, 1, w.XT, C, w.dT, C);
-      for (int64_t x = 0; x < L * K; ++x) w.P[x] = -w.P[x];
+      rows::scal<Vec>(L * K, -1.0f, w.P);
       gemm::gemm_acc<Vec>(kLowerC, L, L, K, w.P, K, 1, w.KbT, C, w.dT, C);
       chunk_backward::causal_decay<Vec>(L, C, G, false, /*strict=*/true, w.dT);
       // dA_k = -T^T (dT T^T), strictly lower.
-      chunk::transpose<Vec>(L, L, rr.T, C, w.TT, C);
+      chunk::transpose<Vec>(L, L, w.T, C, w.TT, C);
       gemm::gemm_set<Vec>(kFull, L, L, L, w.dT, C, 1, w.TT, C, w.Y, C);
-      gemm::gemm_set<Vec>(kFull, L, L, L, rr.T, 1, C, w.Y, C, w.dA, C);
-      // A_k = strict_lower(beta M), M = k^ k^T o Gm: dbeta_i += sum_j dA_k M;
-      // dk^ += (beta dA_k o Gm) k^ + its transpose times k^.
-      chunk::causal_scores<Vec>(L, K, C, w.Kh, w.KhT, G, gated, /*strict=*/true, w.M);
+      gemm::gemm_set<Vec>(kFull, L, L, L, w.T, 1, C, w.Y, C, w.dA, C);
+      // A_k = strict_lower(beta M): dbeta_i += sum_j dA_k M; dk^ += (beta
+      // dA_k o Gm) k^ + its transpose times k^.
       for (int64_t i = 0; i < L; ++i) {
         float* row = w.dA + i * C;
         rows::scal<Vec>(i, -1.0f, row);
-        dbeta[i] += rows::dot<Vec>(i, row, w.M + i * C);
-        rows::scal<Vec>(i, rr.beta[i], row);
+        w.dbeta[i] += rows::dot<Vec>(i, row, w.M + i * C);
+        rows::scal<Vec>(i, w.beta[i], row);
       }
       chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/true, w.dA);
       gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dk, K);
@@ -225,11 +253,11 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
 
     // dS <- exp(G_last) dS + (exp(G) Q)^T dOs + (-W)^T dU'.
     if (gated) rows::scal<Vec>(KV, std::exp(G[L - 1]), w.dS);
-    gemm::gemm_acc<Vec>(kFull, K, V, L, rr.Q, 1, K, w.dOs, V, w.dS, V);
-    if (delta) gemm::gemm_acc<Vec>(kFull, K, V, L, rr.W, 1, K, w.dUp, V, w.dS, V);
+    gemm::gemm_acc<Vec>(kFull, K, V, L, w.Qt, 1, K, w.dOs, V, w.dS, V);
+    if (delta) gemm::gemm_acc<Vec>(kFull, K, V, L, w.Wn, 1, K, w.dUp, V, w.dS, V);
 
     // 3. The token rows: dg (a running sum from the end), dbeta, dv, and
-    // the q^ and k^ sums.
+    // dq, dk (or their sums over the value heads).
     for (int64_t i = L - 1; i >= 0; --i) {
       const int64_t s = c0 + i;
       if (gated) {
@@ -238,9 +266,9 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         if (b.dg.p) backward::put<Vec>(b.dg, s * b.dg.ts, carry);
       }
       if (b.dbeta.p && delta) {
-        float d = dbeta[i] * t.beta_scale;
+        float d = w.dbeta[i] * t.beta_scale;
         if (t.beta_sigmoid) {
-          const float sig = rr.beta[i] / t.beta_scale;
+          const float sig = w.beta[i] / t.beta_scale;
           d *= sig * (1.0f - sig);
         }
         backward::put<Vec>(b.dbeta, s * b.dbeta.ts, d);
@@ -249,15 +277,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     if (b.dv.p)
       for (int64_t i = 0; i < L; ++i)
         convert::narrow_scaled<Vec>(V, 1.0f, dv + i * V, b.dv.at(c0 + i), b.dv.dt);
-    float* dq = b.dq_acc + c0 * K;
-    float* dk = b.dk_acc + c0 * K;
-    if (b.first_head) {
-      rows::scaled_copy<Vec>(L * K, 1.0f, w.dq, dq);
-      rows::scaled_copy<Vec>(L * K, 1.0f, w.dk, dk);
-    } else {
-      rows::axpy<Vec>(L * K, 1.0f, w.dq, dq);
-      rows::axpy<Vec>(L * K, 1.0f, w.dk, dk);
-    }
+    backward::add_qk_rows<Vec>(b, c0, L, w.dq, w.dk);
   }
   if (b.dS0)
     for (int64_t r = 0; r < K; ++r)

@@ -50,6 +50,31 @@ inline void put(const OutRows& r, int64_t i, float x) {
   }
 }
 
+// Rows [s0, s0 + n) of this pair's q^ and k^ gradients (row stride K):
+// dq and dk themselves when the pair is its q/k head's only value head and
+// no L2 norm lies between (direct_qk), else added into the sums.
+template <class Vec>
+inline void add_qk_rows(const BackwardTask& b, int64_t s0, int64_t n, const float* dq,
+                        const float* dk) {
+  const int64_t K = b.f.K;
+  if (b.direct_qk) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (b.dq.p) convert::narrow_scaled<Vec>(K, 1.0f, dq + i * K, b.dq.at(s0 + i), b.dq.dt);
+      if (b.dk.p) convert::narrow_scaled<Vec>(K, 1.0f, dk + i * K, b.dk.at(s0 + i), b.dk.dt);
+    }
+    return;
+  }
+  float* aq = b.dq_acc + s0 * K;
+  float* ak = b.dk_acc + s0 * K;
+  if (b.first_head) {
+    rows::scaled_copy<Vec>(n * K, 1.0f, dq, aq);
+    rows::scaled_copy<Vec>(n * K, 1.0f, dk, ak);
+  } else {
+    rows::axpy<Vec>(n * K, 1.0f, dq, aq);
+    rows::axpy<Vec>(n * K, 1.0f, dk, ak);
+  }
+}
+
 // Token s forward, from the state Sp (K x V, row stride V, then z) to Sn
 // (the same floats allowed: each row of Sp is read before its row of Sn is
 // written, and the delta rules' read k^ S' is complete before any write);
@@ -182,15 +207,7 @@ inline void reverse_step(const BackwardTask& b, int64_t s, const float* Sp, cons
   }
   if (t.normalize) rows::axpy<Vec>(K, 1.0f, dz, w.dk);  // z_t = z_{t-1} + k^
 
-  float* dq = b.dq_acc + s * K;
-  float* dk = b.dk_acc + s * K;
-  if (b.first_head) {
-    rows::scaled_copy<Vec>(K, 1.0f, w.dq, dq);
-    rows::scaled_copy<Vec>(K, 1.0f, w.dk, dk);
-  } else {
-    rows::axpy<Vec>(K, 1.0f, w.dq, dq);
-    rows::axpy<Vec>(K, 1.0f, w.dk, dk);
-  }
+  add_qk_rows<Vec>(b, s, 1, w.dq, w.dk);
   if (b.dg.p) {
     if (t.g_channel) {
       convert::narrow_scaled<Vec>(K, 1.0f, w.dg, b.dg.at(s), b.dg.dt);
@@ -282,6 +299,7 @@ template <class Vec>
 void scan_backward_qk(const BackwardTask& b, float* ws) {
   const ScanTask& t = b.f;
   const int64_t K = t.K;
+  if (b.direct_qk) return;  // written as they were formed
   for (int64_t s = 0; s < t.T; ++s) {
     for (int which = 0; which < 2; ++which) {
       const OutRows& out = which == 0 ? b.dq : b.dk;
