@@ -185,7 +185,8 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w);
     chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
     for (int64_t i = 0; i < L; ++i)
-      convert::widen_scaled<Vec>(V, t.scale, b.dO.at(c0 + i), b.dO.dt, w.dOs + i * V);
+      convert::widen_scaled<Vec>(V, t.scale, chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, C), b.dO.dt,
+                                 w.dOs + i * V);
     chunk::transpose<Vec>(K, V, S, V, w.ST, K);
     chunk::transpose<Vec>(K, V, w.dS, V, w.dST, K);
     chunk::transpose<Vec>(L, V, w.Up, V, w.UT, C);
@@ -274,9 +275,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         backward::put<Vec>(b.dbeta, s * b.dbeta.ts, d);
       }
     }
-    if (b.dv.p)
-      for (int64_t i = 0; i < L; ++i)
-        convert::narrow_scaled<Vec>(V, 1.0f, dv + i * V, b.dv.at(c0 + i), b.dv.dt);
+    if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, dv, nullptr, 1.0f, t.stream_o);
     backward::add_qk_rows<Vec>(b, c0, L, w.dq, w.dk);
   }
   if (b.dS0)

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/chunk_ops.hpp"
 #include "kernels/common/convert.hpp"
 #include "kernels/common/gates.hpp"
 #include "kernels/common/rows.hpp"
@@ -58,10 +59,8 @@ inline void add_qk_rows(const BackwardTask& b, int64_t s0, int64_t n, const floa
                         const float* dk) {
   const int64_t K = b.f.K;
   if (b.direct_qk) {
-    for (int64_t i = 0; i < n; ++i) {
-      if (b.dq.p) convert::narrow_scaled<Vec>(K, 1.0f, dq + i * K, b.dq.at(s0 + i), b.dq.dt);
-      if (b.dk.p) convert::narrow_scaled<Vec>(K, 1.0f, dk + i * K, b.dk.at(s0 + i), b.dk.dt);
-    }
+    if (b.dq.p) chunk::store_rows<Vec>(b.dq, s0, n, b.f.T, K, dq, nullptr, 1.0f, b.f.stream_o);
+    if (b.dk.p) chunk::store_rows<Vec>(b.dk, s0, n, b.f.T, K, dk, nullptr, 1.0f, b.f.stream_o);
     return;
   }
   float* aq = b.dq_acc + s0 * K;

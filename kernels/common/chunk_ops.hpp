@@ -258,36 +258,44 @@ inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a
                                t.v.dt, dst + i * t.V);
 }
 
-// Output rows c0 .. c0+L-1 = a_i * src rows (a = nullptr: scale).
-// Outputs too large to stay in cache (t.stream_o) go past the caches when
-// their rows are whole cache lines: they are written once and not read
-// here, so a store that first fetches each line and then evicts a state or
-// input line for it is wasted. Measured with bench/ab_compare.cpp (T =
-// 4096, H = 16, K = V = 128, AVX-512, one thread): linear attention 1.7 %
-// faster, simple GLA 1.5 %, delta rule 0.8 %.
+// Rows c0 .. c0+L-1 of out (n elements each, of T rows) = a_i * src rows
+// (row stride n; a = nullptr: a_all). Outputs too large to stay in cache
+// (stream) go past the caches when their rows are whole cache lines: they
+// are written once and not read here, so a store that first fetches each
+// line and then evicts a state or input line for it is wasted. Measured
+// with bench/ab_compare.cpp (T = 4096, H = 16, K = V = 128, AVX-512, one
+// thread): linear attention 1.7 % faster, simple GLA 1.5 %, delta rule
+// 0.8 %.
 template <class Vec>
-inline void store_outputs(const ScanTask& t, int64_t c0, int64_t L, const float* src,
-                          const float* a) {
+inline void store_rows(const OutRows& out, int64_t c0, int64_t L, int64_t T, int64_t n,
+                       const float* src, const float* a, float a_all, bool stream) {
   constexpr int64_t kLine = 64 / sizeof(float);
-  if (Vec::N > 1 && t.stream_o && t.o.is_f32() && t.V % kLine == 0 && t.o.ts % kLine == 0 &&
-      reinterpret_cast<uintptr_t>(t.o.p) % 64 == 0) {
+  if (Vec::N > 1 && stream && out.is_f32() && n % kLine == 0 && out.ts % kLine == 0 &&
+      reinterpret_cast<uintptr_t>(out.p) % 64 == 0) {
     for (int64_t i = 0; i < L; ++i) {
-      const typename Vec::type va = Vec::set1(a ? a[i] : t.scale);
-      float* row = static_cast<float*>(t.o.at(c0 + i));
-      for (int64_t x = 0; x < t.V; x += Vec::N)
-        Vec::stream(row + x, Vec::mul(va, Vec::load(src + i * t.V + x)));
+      const typename Vec::type va = Vec::set1(a ? a[i] : a_all);
+      float* row = static_cast<float*>(out.at(c0 + i));
+      for (int64_t x = 0; x < n; x += Vec::N)
+        Vec::stream(row + x, Vec::mul(va, Vec::load(src + i * n + x)));
     }
     Vec::stream_fence();
     return;
   }
   // Half outputs are stored through the caches: half the bytes, and rows
-  // of V halves are not whole lines at every V.
-  const int64_t bytes = t.V * dtype_bytes(t.o.dt);
+  // of n halves are not whole lines at every n.
+  const int64_t bytes = n * dtype_bytes(out.dt);
   for (int64_t i = 0; i < L; ++i) {
-    if (c0 + i + kPrefetchRows < t.T)
-      rows::prefetch_bytes<Vec>(t.o.at(c0 + i + kPrefetchRows), bytes, true);
-    convert::narrow_scaled<Vec>(t.V, a ? a[i] : t.scale, src + i * t.V, t.o.at(c0 + i), t.o.dt);
+    if (c0 + i + kPrefetchRows < T)
+      rows::prefetch_bytes<Vec>(out.at(c0 + i + kPrefetchRows), bytes, true);
+    convert::narrow_scaled<Vec>(n, a ? a[i] : a_all, src + i * n, out.at(c0 + i), out.dt);
   }
+}
+
+// The chunk's output rows c0 .. c0+L-1 = a_i * src rows (a = nullptr: scale).
+template <class Vec>
+inline void store_outputs(const ScanTask& t, int64_t c0, int64_t L, const float* src,
+                          const float* a) {
+  store_rows<Vec>(t.o, c0, L, t.T, t.V, src, a, t.scale, t.stream_o);
 }
 
 // row[j] *= exp(Gi - G[j]) for j < n. One exponent of a difference:
