@@ -208,19 +208,22 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
   return b;
 }
 
-// The chunked backward's scratch of one pair (backward/chunk_backward.hpp):
-// the state at every chunk boundary (chunks + 1 of K x V), the carried dS
-// and two transposes (K x V each), eleven C x K and seven C x V blocks,
-// seven C x C, and three rows of C.
+// The chunked backward's scratch of one pair (backward/chunk_backward.hpp,
+// whose block lists have these lengths): the state at every chunk boundary
+// (chunks + 1 of K x V), the carried dS (K x V), kRowsK blocks of C x K,
+// kRowsV of C x V, kSquares of C x C and kRows1 of C.
 struct ChunkBackwardScratch {
+  static constexpr int64_t kRowsK = 12, kRowsV = 9, kSquares = 7, kRows1 = 3;
   int64_t chunks;  // ceil(T / C)
   int64_t total;
 };
 
 inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t V, int64_t C) {
-  ChunkBackwardScratch s;
+  using S = ChunkBackwardScratch;
+  S s;
   s.chunks = (T + C - 1) / C;
-  s.total = (s.chunks + 4) * K * V + 11 * C * K + 7 * C * V + 7 * C * C + 3 * C;
+  s.total = (s.chunks + 2) * K * V + S::kRowsK * C * K + S::kRowsV * C * V + S::kSquares * C * C +
+            S::kRows1 * C;
   return s;
 }
 

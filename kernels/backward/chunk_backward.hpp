@@ -26,7 +26,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <initializer_list>
 
 #include "kernels/backward/scan_backward.hpp"
 #include "kernels/common/chunk_ops.hpp"
@@ -43,29 +42,38 @@ namespace chunk_backward {
 
 // The blocks of one pair's scratch (chunk_backward_scratch's layout).
 struct Blocks {
-  float *states, *dS, *ST, *dST;                                 // K x V ((chunks + 1) states)
-  float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT;  // C x K (KhT, KbT: K x C)
-  float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT;                      // C x V (UT, XT: V x C)
-  float *A, *T, *M, *dA, *dT, *Y, *TT;                           // C x C
-  float *G, *beta, *dbeta;                                       // C
+  float *states, *dS;  // K x V ((chunks + 1) states)
+  // C x K (KhT, KbT, KC: K x C)
+  float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
+  float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT, *dOT, *dUT;  // C x V (UT .. dUT: V x C)
+  float *A, *T, *M, *dA, *dT, *Y, *TT;                   // C x C
+  float *G, *beta, *dbeta;                               // C
 };
 
 template <class Vec>
 inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C) {
-  const ChunkBackwardScratch s = chunk_backward_scratch(T, K, V, C);
   Blocks b;
   float* p = ws;
   auto take = [&](float** x, int64_t n) {
     *x = p;
     p += n;
   };
-  take(&b.states, (s.chunks + 1) * K * V);
-  for (float** x : {&b.dS, &b.ST, &b.dST}) take(x, K * V);
-  for (float** x : {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd, &b.Wn, &b.dq, &b.dk, &b.P, &b.TP, &b.KbT})
-    take(x, C * K);
-  for (float** x : {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT}) take(x, C * V);
-  for (float** x : {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT}) take(x, C * C);
-  for (float** x : {&b.G, &b.beta, &b.dbeta}) take(x, C);
+  // The lists' lengths are chunk_backward_scratch's counts, checked here.
+  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd,  &b.Wn,
+                  &b.dq, &b.dk, &b.P,   &b.TP, &b.KbT, &b.KC};
+  float** cv[] = {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT, &b.dOT, &b.dUT};
+  float** cc[] = {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT};
+  float** c1[] = {&b.G, &b.beta, &b.dbeta};
+  static_assert(sizeof ck / sizeof ck[0] == ChunkBackwardScratch::kRowsK, "C x K blocks");
+  static_assert(sizeof cv / sizeof cv[0] == ChunkBackwardScratch::kRowsV, "C x V blocks");
+  static_assert(sizeof cc / sizeof cc[0] == ChunkBackwardScratch::kSquares, "C x C blocks");
+  static_assert(sizeof c1 / sizeof c1[0] == ChunkBackwardScratch::kRows1, "C blocks");
+  take(&b.states, ((T + C - 1) / C + 1) * K * V);
+  take(&b.dS, K * V);
+  for (float** x : ck) take(x, C * K);
+  for (float** x : cv) take(x, C * V);
+  for (float** x : cc) take(x, C * C);
+  for (float** x : c1) take(x, C);
   return b;
 }
 
@@ -99,9 +107,11 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
     w.G[i] = sum;
   }
   for (int64_t i = L; i < C; ++i) w.G[i] = sum;  // decay_row reads whole vectors
-  chunk::transpose<Vec>(L, K, w.Kh, K, w.KhT, C);
-  if (L < C)  // causal_scores reads a short chunk's keys in whole vectors
-    for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, w.KhT + r * C + L);
+  if (with_queries || delta) {                   // the scores' keys
+    chunk::transpose<Vec>(L, K, w.Kh, K, w.KhT, C);
+    if (L < C)  // causal_scores reads a short chunk's keys in whole vectors
+      for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, w.KhT + r * C + L);
+  }
   for (int64_t i = 0; i < L; ++i)
     rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[L - 1] - w.G[i]) : 1.0f, w.Kh + i * K,
                            w.Kd + i * K);
@@ -121,20 +131,32 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
   gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, w.T, C, 1, w.P, K, w.Wn, K);
 }
 
-// U' of the chunk from the state S before it: T (beta V) + (-W) S for the
-// delta rules (X = beta V), V itself otherwise; Vr the raw values.
+// The chunk's raw values into Vr, and U' from the state S before it:
+// T (beta V) + (-W) S for the delta rules (X = beta V, U' in Up), V itself
+// otherwise (Vr). Returns U'.
 template <class Vec>
-inline void chunk_values(const ScanTask& f, int64_t c0, int64_t L, const float* S,
-                         const Blocks& w) {
+inline const float* chunk_values(const ScanTask& f, int64_t c0, int64_t L, const float* S,
+                                 const Blocks& w) {
   const int64_t K = f.K, V = f.V, C = f.chunk;
   chunk::load_values<Vec>(f, c0, L, nullptr, w.Vr);
-  if (f.beta.p == nullptr) {
-    rows::scaled_copy<Vec>(L * V, 1.0f, w.Vr, w.Up);
-    return;
-  }
+  if (f.beta.p == nullptr) return w.Vr;
   for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(V, w.beta[i], w.Vr + i * V, w.X + i * V);
   gemm::gemm_set<Vec>(gemm::kCausalK, L, V, L, w.T, C, 1, w.X, V, w.Up, V);
   chunk::times_state<Vec>(/*accumulate=*/true, L, K, V, w.Wn, S, V, w.Up, V);
+  return w.Up;
+}
+
+// dst = src (n floats), past the caches where the policy and alignment
+// allow: the boundary states are written once here and read once, much
+// later, so fetching their lines before writing them is wasted.
+template <class Vec>
+inline void stream_copy(int64_t n, const float* src, float* dst) {
+  if (Vec::N == 1 || n % Vec::N != 0 || reinterpret_cast<uintptr_t>(dst) % 64 != 0) {
+    rows::scaled_copy<Vec>(n, 1.0f, src, dst);
+    return;
+  }
+  for (int64_t i = 0; i < n; i += Vec::N) Vec::stream(dst + i, Vec::load(src + i));
+  Vec::stream_fence();
 }
 
 }  // namespace chunk_backward
@@ -151,22 +173,24 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C);
 
   // 1. States at the chunk boundaries: states + c K V before chunk c, the
-  // final one last (keys and values only: no output is formed).
+  // final one last (keys and values only: no output is formed). The state
+  // runs in dS's block, in cache, as the forward's does; each boundary's
+  // copy is streamed out.
+  float* const run = w.dS;
   for (int64_t r = 0; r < K; ++r) {
     if (t.S)
-      rows::scaled_copy<Vec>(V, 1.0f, t.S + r * t.S_ld, w.states + r * V);
+      rows::scaled_copy<Vec>(V, 1.0f, t.S + r * t.S_ld, run + r * V);
     else
-      rows::fill<Vec>(V, 0.0f, w.states + r * V);
+      rows::fill<Vec>(V, 0.0f, run + r * V);
   }
+  chunk_backward::stream_copy<Vec>(KV, run, w.states);
   for (int64_t c = 0; c < layout.chunks; ++c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
-    const float* S = w.states + c * KV;
-    float* next = w.states + (c + 1) * KV;
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w);
-    chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
-    const float decay = gated ? std::exp(w.G[L - 1]) : 1.0f;
-    rows::scaled_copy<Vec>(KV, decay, S, next);
-    gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, w.Up, V, next, V);
+    const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w);
+    if (gated) rows::scal<Vec>(KV, std::exp(w.G[L - 1]), run);
+    gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, U, V, run, V);
+    chunk_backward::stream_copy<Vec>(KV, run, w.states + (c + 1) * KV);
   }
 
   // 2. The chunks last first, dS the gradient of the state after the chunk.
@@ -183,13 +207,19 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     const float* S = w.states + c * KV;
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w);
-    chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
+    const float* Up = chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
     for (int64_t i = 0; i < L; ++i)
       convert::widen_scaled<Vec>(V, t.scale, chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, C), b.dO.dt,
                                  w.dOs + i * V);
-    chunk::transpose<Vec>(K, V, S, V, w.ST, K);
-    chunk::transpose<Vec>(K, V, w.dS, V, w.dST, K);
-    chunk::transpose<Vec>(L, V, w.Up, V, w.UT, C);
+    // The products against S and dS run as (S dOs^T)^T and the like, so
+    // that only blocks of C rows are transposed, not S and dS (K x V each,
+    // per chunk).
+    chunk::transpose<Vec>(L, V, Up, V, w.UT, C);
+    chunk::transpose<Vec>(L, V, w.dOs, V, w.dOT, C);
+    auto times_state_t = [&](const float* S_or_dS, const float* RT, float* out) {
+      gemm::gemm_set<Vec>(kFull, K, L, V, S_or_dS, V, 1, RT, C, w.KC, C);  // K x L
+      chunk::transpose<Vec>(K, L, w.KC, C, out, K);
+    };
 
     // dU' = A^T dOs + Kd dS.
     gemm::gemm_set<Vec>(kFull, L, V, L, w.A, 1, C, w.dOs, V, w.dUp, V);
@@ -198,12 +228,12 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dOs, V, 1, w.UT, C, w.dA, C);
     chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/false, w.dA);
     // dq^ = exp(G) (dOs S^T) + (dA o Gm) k^.
-    gemm::gemm_set<Vec>(kFull, L, K, V, w.dOs, V, 1, w.ST, K, w.dq, K);
+    times_state_t(S, w.dOT, w.dq);
     if (gated)
       for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[i]), w.dq + i * K);
     gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dq, K);
     // dk^ = exp(G_last - G) (U' dS^T) + (dA o Gm)^T q^.
-    gemm::gemm_set<Vec>(kFull, L, K, V, w.Up, V, 1, w.dST, K, w.dk, K);
+    times_state_t(w.dS, w.UT, w.dk);
     if (gated)
       for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[L - 1] - G[i]), w.dk + i * K);
     gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
@@ -211,7 +241,8 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     float* dv = w.dUp;  // the linear family's dv is dU'
     if (delta) {
       // P = dU' S^T (dW = -P); TP = T^T P; X = T^T dU' (after X^T is taken).
-      gemm::gemm_set<Vec>(kFull, L, K, V, w.dUp, V, 1, w.ST, K, w.P, K);
+      chunk::transpose<Vec>(L, V, w.dUp, V, w.dUT, C);
+      times_state_t(S, w.dUT, w.P);
       gemm::gemm_set<Vec>(kFull, L, K, L, w.T, 1, C, w.P, K, w.TP, K);
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
       gemm::gemm_set<Vec>(kFull, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
