@@ -158,10 +158,20 @@ void BM_AutoPaired(benchmark::State& st, int op) {
 // Forward and backward of the same chunked scan, call by call in turn on the
 // same inputs (the backward's target is a multiple of the forward's time in
 // the same run). Counters: median ms of each, bwd_over_fwd their ratio, and
-// tokens/s of the two together (a training step's scan).
-void BM_BackwardPaired(benchmark::State& st, int op) {
+// tokens/s of the two together (a training step's scan). saved: the forward
+// keeps its chunk boundaries' states (intermediate_states) and the backward
+// reads them instead of recomputing them.
+void BM_BackwardPaired(benchmark::State& st, int op, bool saved) {
   ScanProblem& p = problem(st);
   fw_scan_args fwd = make_args(p, op, FW_MODE_CHUNKED), bwd = fwd;
+  Tensor inter;
+  if (saved) {
+    int64_t steps = 0;
+    fw_intermediate_state_count(static_cast<fw_op>(op), &fwd, &steps);
+    inter.resize(p.B * steps * p.HV * p.K * p.V);
+    const int64_t isz[5] = {p.B, steps, p.HV, p.K, p.V};
+    fw_tensor_contiguous(&fwd.intermediate_states, inter.data(), 5, isz);
+  }
   bwd.final_state.data = nullptr;  // the backward reads the initial state as the forward did:
   fwd.final_state.data = nullptr;  // keep it (zeros), the same for every call
   Tensor dq(p.q.size()), dk(p.k.size()), dv(p.v.size()), dg, dbeta(p.beta.size()),
@@ -183,6 +193,7 @@ void BM_BackwardPaired(benchmark::State& st, int op) {
   }
   bwd.grad_initial_state = bwd.initial_state;
   bwd.grad_initial_state.data = dS.data();
+  bwd.intermediate_states = fwd.intermediate_states;
   fw_set_num_threads(int(st.range(5)));
   std::vector<double> ms[2];
   for (auto _ : st) {
@@ -344,12 +355,17 @@ void register_all(bool full) {
     }
     add(benchmark::RegisterBenchmark(("auto_" + n + "/crossover").c_str(), BM_AutoPaired, op),
         crossover);
-    // Training: forward and backward on the backward's target shape.
-    benchmark::RegisterBenchmark(("train_" + n + "/backward").c_str(), BM_BackwardPaired, op)
-        ->Args({1, 4096, 16, 16, 128, 1})
-        ->Iterations(3)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
+    // Training: forward and backward on the backward's target shape, the
+    // backward recomputing the chunk boundaries' states or reading the
+    // forward's.
+    for (bool saved : {false, true})
+      benchmark::RegisterBenchmark(
+          ("train_" + n + (saved ? "/backward_saved" : "/backward")).c_str(), BM_BackwardPaired, op,
+          saved)
+          ->Args({1, 4096, 16, 16, 128, 1})
+          ->Iterations(3)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
     if (!scaling.empty()) {
       add(benchmark::RegisterBenchmark(("chunk_" + n + "/scaling").c_str(), BM_Fastweights, op,
                                        FW_MODE_CHUNKED, 0, false),

@@ -174,6 +174,13 @@ struct BackwardTask {
   float* dS0;       // K x V gradient of the initial state (row stride dS0_ld), or nullptr
   int64_t dS0_ld;
   int64_t interval;  // tokens between stored states (backward_interval)
+  // The chunked forward's states after each chunk (its intermediate
+  // states), or nullptr: chunk c's at chunk_states + c * cs_step, rows
+  // cs_ld apart, K x V (or V x K when cs_v_first). The chunked backward then
+  // reads them instead of recomputing them.
+  const float* chunk_states;
+  int64_t cs_step, cs_ld;
+  bool cs_v_first;
 };
 
 // Tokens between the states the backward keeps (the state before every
@@ -218,12 +225,16 @@ struct ChunkBackwardScratch {
   int64_t total;
 };
 
-inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t V, int64_t C) {
+// saved: the forward's states are given (BackwardTask::chunk_states), and
+// two K x V blocks (the initial state, a given one repacked) serve instead
+// of chunks + 1.
+inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t V, int64_t C,
+                                                   bool saved) {
   using S = ChunkBackwardScratch;
   S s;
   s.chunks = (T + C - 1) / C;
-  s.total = (s.chunks + 2) * K * V + S::kRowsK * C * K + S::kRowsV * C * V + S::kSquares * C * C +
-            S::kRows1 * C;
+  s.total = ((saved ? 2 : s.chunks + 1) + 1) * K * V + S::kRowsK * C * K + S::kRowsV * C * V +
+            S::kSquares * C * C + S::kRows1 * C;
   return s;
 }
 

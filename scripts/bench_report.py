@@ -143,11 +143,15 @@ def section(ctx, rows):
     train = [(k, r) for k, r in rows.items() if k.startswith("train_") and r["bwd_over_fwd"]]
     if train:
         out += ["", "Training: the chunked forward and its backward (fw_scan_backward), timed call by "
-                "call in turn on the same inputs (median ms; the target is backward <= 2.5x forward):",
-                "", "| op | B/T/H/HV/K | threads | forward | backward | backward / forward |",
-                "|---|---|---|---|---|---|"]
+                "call in turn on the same inputs (median ms; the target is backward <= 2.5x forward; "
+                "backward_saved: the forward keeps its chunk boundaries' states and the backward "
+                "reads them instead of recomputing them)", "",
+                "| op | states | B/T/H/HV/K | threads | forward | backward | backward / forward |",
+                "|---|---|---|---|---|---|---|"]
         for key, r in train:
-            out.append(f"| {key[len('train_'):].split('/')[0]} | {r['B']}/{r['T']}/{r['H']}/"
+            op, kind = key[len('train_'):].split('/')[:2]
+            states = "the forward's" if kind == "backward_saved" else "recomputed"
+            out.append(f"| {op} | {states} | {r['B']}/{r['T']}/{r['H']}/"
                        f"{r['HV']}/{r['K']} | {r['threads']} | {r['fwd_ms']:.4g} | "
                        f"{r['bwd_ms']:.4g} | {r['bwd_over_fwd']:.2f} |")
     cross = [(k, r) for k, r in rows.items() if k.startswith("auto_") and r["auto_over_best"]]

@@ -87,6 +87,13 @@ BackwardTask backward_task(const ScanPlan& p, int64_t pair, const OwnBuffers& ow
     }
   }
   t.interval = interval;
+  t.chunk_states = nullptr;
+  if (p.intermediate.data && p.intermediate_steps > 0) {
+    t.chunk_states = p.intermediate.at(n, hv);
+    t.cs_step = p.intermediate.step;
+    t.cs_ld = p.intermediate.row;
+    t.cs_v_first = p.v_first;
+  }
   return t;
 }
 
@@ -104,7 +111,8 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
   const ScanBackwardFn kernel =
       chunked ? p.kernels->scan_backward_chunked : p.kernels->scan_backward;
   const int64_t interval = backward_interval(longest, p.chunk);
-  const int64_t kernel_ws = chunked ? chunk_backward_scratch(longest, K, V, p.chunk).total
+  const bool saved = p.intermediate.data != nullptr;  // the forward's chunk states
+  const int64_t kernel_ws = chunked ? chunk_backward_scratch(longest, K, V, p.chunk, saved).total
                                     : backward_scratch(longest, K, V, interval).total;
   const int64_t groups = p.N * p.H;
   int64_t threads = num_threads();

@@ -207,9 +207,11 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan, D
   const int64_t chunk = a.chunk_size != FW_CHUNK_SIZE_AUTO ? a.chunk_size : auto_chunk_size(*op, K);
   // AUTO picks the form per sequence, so a step would mean a token for some
   // sequences and a chunk for others.
-  if (!backward && a.intermediate_states.data && a.mode == FW_MODE_AUTO)
+  // The backward reads the chunked forward's intermediate states (the
+  // chunk boundaries' states), so only with FW_MODE_CHUNKED.
+  if (a.intermediate_states.data && (backward ? a.mode != FW_MODE_CHUNKED : a.mode == FW_MODE_AUTO))
     return FW_ERR_INVALID_ARGUMENT;
-  const int64_t steps = a.mode == FW_MODE_AUTO || backward ? 0 : intermediate_steps(a, N, chunk);
+  const int64_t steps = a.mode == FW_MODE_AUTO ? 0 : intermediate_steps(a, N, chunk);
 
   // Every operand the call reads or writes, with its dims; the checks below
   // loop over them. The backward reads the forward's inputs and writes a
@@ -251,6 +253,8 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan, D
     for (const Operand& x : {
              operand(a.grad_o, true, false, 4, {B, T, HV, V}),
              operand(a.grad_final_state, false, false, 4, {N, HV, rows, cols}),
+             operand(a.intermediate_states, false, false, 5,
+                     {N, steps > 0 ? steps : 1, HV, rows, cols}),
              operand(a.grad_q, true, true, 4, {B, T, H, K}),
              operand(a.grad_k, true, true, 4, {B, T, H, K}),
              operand(a.grad_v, true, true, 4, {B, T, HV, V}),

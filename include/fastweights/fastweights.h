@@ -335,15 +335,21 @@ FW_API fw_status fw_kda(const fw_scan_args* args);
  * gradient outputs of args (fw_scan_args) for the forward call of op with
  * the same arguments. It reads the forward's inputs (q, k, v, g, beta,
  * initial_state, initial_norm) as they were for that call and neither reads
- * nor writes o, final_state, final_norm or intermediate_states. The forward's
- * checks apply, and: state_indices and the gate projection (A_log) are
- * FW_ERR_UNSUPPORTED here; a gradient of an absent input is
+ * nor writes o, final_state or final_norm.
+ *
+ * Chunked (FW_MODE_AUTO and FW_MODE_CHUNKED) for the ops with a scalar gate
+ * or none, without FW_FLAG_NORMALIZE; token by token otherwise and in
+ * FW_MODE_RECURRENT. The result depends on the mode and chunk_size, as the
+ * forward's does, and never on the thread count (docs/design.md, "The
+ * backward"). intermediate_states, optional and with FW_MODE_CHUNKED only,
+ * holds the states after each chunk as the chunked forward with the same
+ * arguments wrote them: where the backward runs chunked it reads them
+ * instead of recomputing them (the same gradients, bit for bit).
+ *
+ * The forward's checks apply, and: state_indices and the gate projection
+ * (A_log) are FW_ERR_UNSUPPORTED here; a gradient of an absent input is
  * FW_ERR_INVALID_ARGUMENT; a gradient output overlapping any operand it
- * reads or another output is FW_ERR_ALIASING. Chunked (FW_MODE_AUTO and
- * FW_MODE_CHUNKED) for the ops with a scalar gate or none, without
- * FW_FLAG_NORMALIZE; token by token otherwise and in FW_MODE_RECURRENT. The
- * result depends on the mode and chunk_size, as the forward's does, and
- * never on the thread count (docs/design.md, "The backward"). */
+ * reads or another output is FW_ERR_ALIASING. */
 FW_API fw_status fw_scan_backward(fw_op op, const fw_scan_args* args);
 /* The same calls by name. */
 FW_API fw_status fw_linear_attn_backward(const fw_scan_args* args);

@@ -51,7 +51,7 @@ struct Blocks {
 };
 
 template <class Vec>
-inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C) {
+inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool saved) {
   Blocks b;
   float* p = ws;
   auto take = [&](float** x, int64_t n) {
@@ -68,7 +68,7 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C) {
   static_assert(sizeof cv / sizeof cv[0] == ChunkBackwardScratch::kRowsV, "C x V blocks");
   static_assert(sizeof cc / sizeof cc[0] == ChunkBackwardScratch::kSquares, "C x C blocks");
   static_assert(sizeof c1 / sizeof c1[0] == ChunkBackwardScratch::kRows1, "C blocks");
-  take(&b.states, ((T + C - 1) / C + 1) * K * V);
+  take(&b.states, (saved ? 2 : (T + C - 1) / C + 1) * K * V);
   take(&b.dS, K * V);
   for (float** x : ck) take(x, C * K);
   for (float** x : cv) take(x, C * V);
@@ -169,22 +169,25 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   const ScanTask& t = b.f;
   const int64_t T = t.T, K = t.K, V = t.V, C = t.chunk, KV = K * V;
   const bool delta = t.beta.p != nullptr, gated = t.g.p != nullptr;
-  const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C);
-  const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C);
+  const bool saved = b.chunk_states != nullptr;
+  const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C, saved);
+  const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C, saved);
 
   // 1. States at the chunk boundaries: states + c K V before chunk c, the
   // final one last (keys and values only: no output is formed). The state
   // runs in dS's block, in cache, as the forward's does; each boundary's
-  // copy is streamed out.
-  float* const run = w.dS;
+  // copy is streamed out. With the forward's states given, only the
+  // initial one, into states (and the next block holds a given state
+  // transposed or repacked).
+  float* const run = saved ? w.states : w.dS;
   for (int64_t r = 0; r < K; ++r) {
     if (t.S)
       rows::scaled_copy<Vec>(V, 1.0f, t.S + r * t.S_ld, run + r * V);
     else
       rows::fill<Vec>(V, 0.0f, run + r * V);
   }
-  chunk_backward::stream_copy<Vec>(KV, run, w.states);
-  for (int64_t c = 0; c < layout.chunks; ++c) {
+  if (!saved) chunk_backward::stream_copy<Vec>(KV, run, w.states);
+  for (int64_t c = 0; c < (saved ? 0 : layout.chunks); ++c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w);
     const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w);
@@ -200,12 +203,26 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     else
       rows::fill<Vec>(V, 0.0f, w.dS + r * V);
   }
+  // The state before chunk c (after chunk c - 1): stored above, or the
+  // forward's (V-first ones transposed into states).
+  auto state_before = [&](int64_t c) -> const float* {
+    if (!saved) return w.states + c * KV;
+    if (c == 0) return w.states;  // the initial state (read only below)
+    const float* S = b.chunk_states + (c - 1) * b.cs_step;
+    if (!b.cs_v_first && b.cs_ld == V) return S;
+    float* own = w.states + KV;
+    if (b.cs_v_first)
+      chunk::transpose<Vec>(V, K, S, b.cs_ld, own, V);
+    else
+      for (int64_t r = 0; r < K; ++r) rows::scaled_copy<Vec>(V, 1.0f, S + r * b.cs_ld, own + r * V);
+    return own;
+  };
   // dg's running sum from the end, starting with the final state's term.
-  float carry = gated ? rows::dot<Vec>(KV, w.dS, w.states + layout.chunks * KV) : 0.0f;
+  float carry = gated ? rows::dot<Vec>(KV, w.dS, state_before(layout.chunks)) : 0.0f;
   const float* G = w.G;
   for (int64_t c = layout.chunks - 1; c >= 0; --c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
-    const float* S = w.states + c * KV;
+    const float* S = state_before(c);
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w);
     const float* Up = chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
     for (int64_t i = 0; i < L; ++i)

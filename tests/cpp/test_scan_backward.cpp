@@ -153,6 +153,40 @@ TEST(ScanBackwardDeterminism, ThreadsChangeNoBit) {
     }
 }
 
+// The chunked forward's intermediate states (its chunk boundaries) given to
+// the backward replace its own first pass: the same gradients, bit for bit
+// (the same products of the same floats), K- or V-first.
+TEST(ScanBackwardSavedStates, ForwardStatesGiveTheSameBits) {
+  for (fw_op op : all_ops())
+    for (bool v_first : {false, true}) {
+      SCOPED_TRACE(std::string(op_name(op)) + (v_first ? " v_first" : ""));
+      BackwardOptions o;
+      o.chunk = 8;
+      o.v_first = v_first;
+      BackwardProblem plain(op, 2, 37, 1, 2, 16, 12, o, 15), saved(op, 2, 37, 1, 2, 16, 12, o, 15);
+      plain.args.mode = saved.args.mode = FW_MODE_CHUNKED;
+      // The forward with its intermediate states [N, S, HV, rows, cols].
+      fw_scan_args f = saved.args;
+      std::vector<float> o_buf(saved.v.size());
+      const int64_t osz[4] = {2, 37, 2, 12};
+      fw_tensor_contiguous(&f.o, o_buf.data(), 4, osz);
+      int64_t steps = 0;
+      ASSERT_EQ(fw_intermediate_state_count(op, &f, &steps), FW_OK);
+      ASSERT_EQ(steps, 5);
+      std::vector<float> inter(2 * steps * 2 * 16 * 12);
+      const int64_t isz[5] = {2, steps, 2, v_first ? 12 : 16, v_first ? 16 : 12};
+      fw_tensor_contiguous(&f.intermediate_states, inter.data(), 5, isz);
+      ASSERT_EQ(fw_scan(op, &f), FW_OK);
+      saved.args.intermediate_states = f.intermediate_states;
+      ASSERT_EQ(plain.run(), FW_OK);
+      ASSERT_EQ(saved.run(), FW_OK);
+      EXPECT_TRUE(same_bits(all_grads(plain), all_grads(saved)));
+      // Only with FW_MODE_CHUNKED, whose chunks they are.
+      saved.args.mode = FW_MODE_AUTO;
+      EXPECT_EQ(saved.run(), FW_ERR_INVALID_ARGUMENT);
+    }
+}
+
 // Half operands: each gradient output in a half type is its fp32 value
 // rounded once; half inputs give the reference's gradients of the rounded
 // inputs.
