@@ -90,8 +90,8 @@ TEST_P(ScanBackward, MatchesReferenceWithOptions) {
 }
 
 // Kimi's gates reach -5 per token and channel; anywhere in [-20, 0] the
-// gradients hold the bound, as do T = 1000 tokens.
-TEST_P(ScanBackward, StrongGatesAndLongSequences) {
+// gradients hold the bound.
+TEST_P(ScanBackward, StrongGates) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
   for (fw_op op : all_ops()) {
     if (!is_gated(op)) continue;
@@ -101,6 +101,12 @@ TEST_P(ScanBackward, StrongGatesAndLongSequences) {
     BackwardProblem bp(op, 1, 40, 1, 1, 16, 16, o, 9);
     expect_close(bp, kTol);
   }
+}
+
+// T = 1000 tokens, gates from mild to strong (the emulated AVX-512 suite
+// leaves *_T1000_* out: minutes under Bochs).
+TEST_P(ScanBackward, Gates_T1000_) {
+  FW_USE_BACKEND_OR_SKIP(GetParam());
   for (fw_op op : all_ops())
     for (double lo : {-1.0, -5.0, -20.0}) {
       if (!is_gated(op) && lo != -1.0) continue;
