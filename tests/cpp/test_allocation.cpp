@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "backward_problem.hpp"
 #include "problem.hpp"
 
 namespace {
@@ -47,6 +48,36 @@ TEST(Allocation, OnePerCallIndependentOfLength) {
           ASSERT_EQ(p.run(), FW_OK);
           EXPECT_EQ(g_calls.load() - before, 1)
               << op_name(op) << " T=" << T << " threads " << threads;
+        }
+  }
+  fw_set_num_threads(0);
+}
+
+// The backward too: one workspace per call, chunked or token by token, and
+// on a failed allocation FW_ERR_OUT_OF_MEMORY with every gradient untouched.
+TEST(Allocation, BackwardOnePerCallAndFailureWritesNothing) {
+  for (int threads : kThreadCounts) {
+    fw_set_num_threads(threads);
+    for (fw_op op : kOps)
+      for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT})
+        for (int64_t T : {1, 10, 1000}) {
+          BackwardOptions o;
+          BackwardProblem bp(op, 2, T, 1, 2, 16, 16, o, 3);
+          bp.args.mode = mode;
+          const int before = g_calls.load();
+          ASSERT_EQ(bp.run(), FW_OK);
+          EXPECT_EQ(g_calls.load() - before, 1)
+              << op_name(op) << " T=" << T << " threads " << threads;
+          if (T != 10) continue;
+          BackwardProblem fail(op, 2, T, 1, 2, 16, 16, o, 3);
+          fail.args.mode = mode;
+          g_fail = true;
+          const fw_status s = fail.run();
+          g_fail = false;
+          EXPECT_EQ(s, FW_ERR_OUT_OF_MEMORY);
+          for (const std::vector<float>* y :
+               {&fail.dq, &fail.dk, &fail.dv, &fail.dg, &fail.dbeta, &fail.dh0})
+            for (float e : *y) ASSERT_EQ(e, BackwardProblem::kSentinel);
         }
   }
   fw_set_num_threads(0);
