@@ -1,6 +1,6 @@
-// The chunked backward of the scans with a scalar gate or none (linear
-// attention without normalize, simple GLA, the delta rule, the gated delta
-// rule): docs/design.md, "The backward". Per pair:
+// The chunked backward of every scan but KDA (linear attention without
+// normalize, simple GLA, GLA, the delta rule, the gated delta rule):
+// docs/design.md, "The backward". Per pair:
 //  1. the states at every chunk boundary, from the keys and values alone
 //     (no output is formed);
 //  2. the chunks last first: the chunk's factors again (as the forward's
@@ -20,7 +20,10 @@
 //     exp(G_t) (G over the whole sequence), q_t reads o_t, v_t writes
 //     exp(-G_t) k_t v_t^T, and the final state is exp(G_T) times the
 //     rest, so dG_t = q^_t . dq^_t - v_t . dv_t (+ <dS_T, S_T> at the last
-//     token), and dg_s = sum over t >= s of dG_t.
+//     token), and dg_s = sum over t >= s of dG_t. GLA's gate per channel
+//     likewise per channel (k_t only writes: dG_t,k = q_t,k dq_t,k -
+//     k_t,k dk_t,k), its in-chunk decays inside the sums over channels, as
+//     the forward's channel_scores walks them.
 // Every product is a gemm call; per chunk the C x C ones are small.
 #pragma once
 
@@ -45,6 +48,7 @@ struct Blocks {
   float *states, *dS;  // K x V ((chunks + 1) states)
   // C x K (KhT, KbT, KC: K x C)
   float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
+  float *E, *Gc, *carry;  // GLA: decays and cumulative gates (C x K), dg's sums (K)
   float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT, *dOT, *dUT;  // C x V (UT .. dUT: V x C)
   float *A, *T, *M, *dA, *dT, *Y, *TT;                   // C x C
   float *G, *beta, *dbeta;                               // C
@@ -59,8 +63,8 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
     p += n;
   };
   // The lists' lengths are chunk_backward_scratch's counts, checked here.
-  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd,  &b.Wn,
-                  &b.dq, &b.dk, &b.P,   &b.TP, &b.KbT, &b.KC};
+  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd, &b.Wn, &b.dq,   &b.dk,
+                  &b.P,  &b.TP, &b.KbT, &b.KC, &b.E,  &b.Gc, &b.carry};
   float** cv[] = {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT, &b.dOT, &b.dUT};
   float** cc[] = {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT};
   float** c1[] = {&b.G, &b.beta, &b.dbeta};
@@ -95,8 +99,25 @@ inline void causal_decay(int64_t L, int64_t C, const float* G, bool gated, bool 
 template <class Vec>
 inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries, const Blocks& w) {
   const int64_t K = f.K, C = f.chunk;
-  const bool delta = f.beta.p != nullptr, gated = f.g.p != nullptr;
+  const bool delta = f.beta.p != nullptr, gated = f.g.p != nullptr && !f.g_channel;
   float sum = 0.0f;
+  if (f.g_channel) {  // GLA: the forward's per-channel factors (chunk_ops.hpp)
+    for (int64_t i = 0; i < L; ++i) {
+      if (with_queries)
+        convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, C), f.q.dt,
+                               w.Qh + i * K, f.qk_l2norm);
+      convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.k, c0 + i, f.T, K, C), f.k.dt, w.Kh + i * K,
+                             f.qk_l2norm);
+    }
+    chunk::load_channel_gates<Vec>(f, c0, L, w.E, w.Gc, w.TP);
+    rows::scaled_copy<Vec>(L * K, 1.0f, w.Kh, w.Kd);
+    chunk::channel_decay_keys<Vec>(L, K, w.E, w.Kd, w.TP);
+    if (!with_queries) return;
+    chunk::channel_scores<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.A, nullptr, w.TP);
+    rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
+    chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.Qt, w.TP);
+    return;
+  }
   for (int64_t i = 0; i < L; ++i) {
     if (with_queries)
       convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, C), f.q.dt, w.Qh + i * K,
@@ -129,6 +150,61 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
     rows::scaled_copy<Vec>(K, -w.beta[i] * (gated ? std::exp(w.G[i]) : 1.0f), w.Kh + i * K,
                            w.P + i * K);
   gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, w.T, C, 1, w.P, K, w.Wn, K);
+}
+
+// Rows of S (K x V) decay by the chunk's last cumulative gate: exp(G_last)
+// for a scalar gate, exp(G_last,k) for row k with a gate per channel.
+template <class Vec>
+inline void decay_state(const ScanTask& f, int64_t L, const Blocks& w, float* S) {
+  const int64_t K = f.K, V = f.V;
+  if (f.g_channel)
+    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(w.Gc[(L - 1) * K + k]), S + k * V);
+  else if (f.g.p)
+    rows::scal<Vec>(K * V, std::exp(w.G[L - 1]), S);
+}
+
+// GLA's in-chunk part of dq and dk: dq_i += sum_{j <= i} dA_ij (k_j o D_ij),
+// dk_j += sum_{i >= j} dA_ij (q_i o D_ij), D_ij = E_(j+1) ... E_i walked
+// down from i as the forward's channel_scores does (the same floored
+// products). d: K floats.
+template <class Vec>
+inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float* Q,
+                                    const float* Kc, const float* E, const float* dA, float* dq,
+                                    float* dk, float* d) {
+  using VT = typename Vec::type;
+  constexpr int N = Vec::N;
+  const int64_t body = K / N * N;
+  for (int64_t i = 0; i < L; ++i) {
+    rows::fill<Vec>(K, 1.0f, d);
+    const float* qi = Q + i * K;
+    float* dqi = dq + i * K;
+    for (int64_t j = i; j >= 0; --j) {
+      const float* ej = E + (j + 1) * K;
+      const float a = dA[i * C + j];
+      const float* kj = Kc + j * K;
+      float* dkj = dk + j * K;
+      const VT va = Vec::set1(a);
+      for (int64_t x = 0; x < body; x += N) {
+        VT dx = Vec::load(d + x);
+        if (j < i) {
+          dx = Vec::flush_below(Vec::mul(dx, Vec::load(ej + x)), chunk::kDecayFloor);
+          Vec::store(d + x, dx);
+        }
+        const VT ad = Vec::mul(va, dx);
+        Vec::store(dqi + x, Vec::fma(ad, Vec::load(kj + x), Vec::load(dqi + x)));
+        Vec::store(dkj + x, Vec::fma(ad, Vec::load(qi + x), Vec::load(dkj + x)));
+      }
+      for (int64_t x = body; x < K; ++x) {
+        if (j < i) {
+          const float p = d[x] * ej[x];
+          d[x] = p < chunk::kDecayFloor ? 0.0f : p;
+        }
+        const float ad = a * d[x];
+        dqi[x] = Vec::fma1(ad, kj[x], dqi[x]);
+        dkj[x] = Vec::fma1(ad, qi[x], dkj[x]);
+      }
+    }
+  }
 }
 
 // The chunk's raw values into Vr, and U' from the state S before it:
@@ -168,7 +244,8 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   using gemm::kLowerC;
   const ScanTask& t = b.f;
   const int64_t T = t.T, K = t.K, V = t.V, C = t.chunk, KV = K * V;
-  const bool delta = t.beta.p != nullptr, gated = t.g.p != nullptr;
+  const bool delta = t.beta.p != nullptr, channel = t.g_channel;
+  const bool gated = t.g.p != nullptr && !channel;  // a scalar gate
   const bool saved = b.chunk_states != nullptr;
   const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C, saved);
   const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C, saved);
@@ -191,7 +268,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w);
     const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w);
-    if (gated) rows::scal<Vec>(KV, std::exp(w.G[L - 1]), run);
+    chunk_backward::decay_state<Vec>(t, L, w, run);
     gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, U, V, run, V);
     chunk_backward::stream_copy<Vec>(KV, run, w.states + (c + 1) * KV);
   }
@@ -217,8 +294,14 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       for (int64_t r = 0; r < K; ++r) rows::scaled_copy<Vec>(V, 1.0f, S + r * b.cs_ld, own + r * V);
     return own;
   };
-  // dg's running sum from the end, starting with the final state's term.
-  float carry = gated ? rows::dot<Vec>(KV, w.dS, state_before(layout.chunks)) : 0.0f;
+  // dg's running sum from the end (per channel for GLA), starting with the
+  // final state's term.
+  float carry = 0.0f;
+  if (gated) carry = rows::dot<Vec>(KV, w.dS, state_before(layout.chunks));
+  if (channel) {
+    const float* ST = state_before(layout.chunks);
+    for (int64_t k = 0; k < K; ++k) w.carry[k] = rows::dot<Vec>(V, w.dS + k * V, ST + k * V);
+  }
   const float* G = w.G;
   for (int64_t c = layout.chunks - 1; c >= 0; --c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
@@ -241,19 +324,29 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // dU' = A^T dOs + Kd dS.
     gemm::gemm_set<Vec>(kFull, L, V, L, w.A, 1, C, w.dOs, V, w.dUp, V);
     gemm::gemm_acc<Vec>(kFull, L, V, K, w.Kd, K, 1, w.dS, V, w.dUp, V);
-    // dA o Gm, dA = dOs U'^T (lower, with the diagonal).
+    // dA o Gm, dA = dOs U'^T (lower, with the diagonal; GLA's decays lie
+    // inside the sums over channels, below).
     gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dOs, V, 1, w.UT, C, w.dA, C);
     chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/false, w.dA);
     // dq^ = exp(G) (dOs S^T) + (dA o Gm) k^.
     times_state_t(S, w.dOT, w.dq);
     if (gated)
       for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[i]), w.dq + i * K);
-    gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dq, K);
+    if (channel)
+      chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.dq, w.TP);
+    else
+      gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dq, K);
     // dk^ = exp(G_last - G) (U' dS^T) + (dA o Gm)^T q^.
     times_state_t(w.dS, w.UT, w.dk);
     if (gated)
       for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[L - 1] - G[i]), w.dk + i * K);
-    gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
+    if (channel) {
+      chunk::channel_decay_keys<Vec>(L, K, w.E, w.dk, w.TP);
+      chunk_backward::channel_scores_backward<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.dA, w.dq, w.dk,
+                                                   w.TP);
+    } else {
+      gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
+    }
 
     float* dv = w.dUp;  // the linear family's dv is dU'
     if (delta) {
@@ -301,7 +394,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     }
 
     // dS <- exp(G_last) dS + (exp(G) Q)^T dOs + (-W)^T dU'.
-    if (gated) rows::scal<Vec>(KV, std::exp(G[L - 1]), w.dS);
+    chunk_backward::decay_state<Vec>(t, L, w, w.dS);
     gemm::gemm_acc<Vec>(kFull, K, V, L, w.Qt, 1, K, w.dOs, V, w.dS, V);
     if (delta) gemm::gemm_acc<Vec>(kFull, K, V, L, w.Wn, 1, K, w.dUp, V, w.dS, V);
 
@@ -313,6 +406,11 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         carry += rows::dot<Vec>(K, w.Qh + i * K, w.dq + i * K) -
                  rows::dot<Vec>(V, w.Vr + i * V, dv + i * V);
         if (b.dg.p) backward::put<Vec>(b.dg, s * b.dg.ts, carry);
+      }
+      if (channel) {  // GLA: per channel, q_k dq_k - k_k dk_k (k only writes)
+        for (int64_t k = 0; k < K; ++k)
+          w.carry[k] += w.Qh[i * K + k] * w.dq[i * K + k] - w.Kh[i * K + k] * w.dk[i * K + k];
+        if (b.dg.p) convert::narrow_scaled<Vec>(K, 1.0f, w.carry, b.dg.at(s), b.dg.dt);
       }
       if (b.dbeta.p && delta) {
         float d = w.dbeta[i] * t.beta_scale;
