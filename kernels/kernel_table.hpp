@@ -220,7 +220,7 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
 // (chunks + 1 of K x V), the carried dS (K x V), kRowsK blocks of C x K,
 // kRowsV of C x V, kSquares of C x C and kRows1 of C.
 struct ChunkBackwardScratch {
-  static constexpr int64_t kRowsK = 15, kRowsV = 9, kSquares = 7, kRows1 = 3;
+  static constexpr int64_t kRowsK = 16, kRowsV = 9, kSquares = 7, kRows1 = 3;
   int64_t chunks;  // ceil(T / C)
   int64_t total;
 };
@@ -301,7 +301,7 @@ constexpr int kNumFamilies = 2;
 struct KernelTable {
   FamilyKernels family[kNumFamilies];    // by Family
   ScanBackwardFn scan_backward;          // every op: one pair's gradients, token by token
-  ScanBackwardFn scan_backward_chunked;  // every op but KDA, no normalize
+  ScanBackwardFn scan_backward_chunked;  // every op without normalize
   ScanBackwardFn scan_backward_qk;       // a q/k head's dq and dk from the sums
   FeatureMapFn feature_map;
   FeatureMapFn feature_map_backward;

@@ -1,5 +1,4 @@
-// The chunked backward of every scan but KDA (linear attention without
-// normalize, simple GLA, GLA, the delta rule, the gated delta rule):
+// The chunked backward of every scan (linear attention without normalize):
 // docs/design.md, "The backward". Per pair:
 //  1. the states at every chunk boundary, from the keys and values alone
 //     (no output is formed);
@@ -20,10 +19,13 @@
 //     exp(G_t) (G over the whole sequence), q_t reads o_t, v_t writes
 //     exp(-G_t) k_t v_t^T, and the final state is exp(G_T) times the
 //     rest, so dG_t = q^_t . dq^_t - v_t . dv_t (+ <dS_T, S_T> at the last
-//     token), and dg_s = sum over t >= s of dG_t. GLA's gate per channel
-//     likewise per channel (k_t only writes: dG_t,k = q_t,k dq_t,k -
-//     k_t,k dk_t,k), its in-chunk decays inside the sums over channels, as
-//     the forward's channel_scores walks them.
+//     token), and dg_s = sum over t >= s of dG_t. A gate per channel
+//     likewise per channel: GLA's k_t only writes (dG_t,k = q_t,k dq_t,k -
+//     k_t,k dk_t,k); KDA's also reads the state (k_t . S' meets exp(+G_t)),
+//     so the part of dk from those reads (dkr) counts twice the other way:
+//     dG_t,k = q dq - k dk + 2 k dkr. The in-chunk decays stay inside the
+//     sums over channels, walked as the forward's channel_scores walks
+//     them.
 // Every product is a gemm call; per chunk the C x C ones are small.
 #pragma once
 
@@ -48,7 +50,8 @@ struct Blocks {
   float *states, *dS;  // K x V ((chunks + 1) states)
   // C x K (KhT, KbT, KC: K x C)
   float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
-  float *E, *Gc, *carry;  // GLA: decays and cumulative gates (C x K), dg's sums (K)
+  float *E, *Gc, *carry;  // per-channel gates: decays, cumulative gates, dg's sums (K)
+  float* dkr;             // KDA: the part of dk from k's reads of the state
   float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT, *dOT, *dUT;  // C x V (UT .. dUT: V x C)
   float *A, *T, *M, *dA, *dT, *Y, *TT;                   // C x C
   float *G, *beta, *dbeta;                               // C
@@ -63,8 +66,8 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
     p += n;
   };
   // The lists' lengths are chunk_backward_scratch's counts, checked here.
-  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd, &b.Wn, &b.dq,   &b.dk,
-                  &b.P,  &b.TP, &b.KbT, &b.KC, &b.E,  &b.Gc, &b.carry};
+  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd, &b.Wn, &b.dq,    &b.dk,
+                  &b.P,  &b.TP, &b.KbT, &b.KC, &b.E,  &b.Gc, &b.carry, &b.dkr};
   float** cv[] = {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT, &b.dOT, &b.dUT};
   float** cc[] = {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT};
   float** c1[] = {&b.G, &b.beta, &b.dbeta};
@@ -112,10 +115,24 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
     chunk::load_channel_gates<Vec>(f, c0, L, w.E, w.Gc, w.TP);
     rows::scaled_copy<Vec>(L * K, 1.0f, w.Kh, w.Kd);
     chunk::channel_decay_keys<Vec>(L, K, w.E, w.Kd, w.TP);
-    if (!with_queries) return;
-    chunk::channel_scores<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.A, nullptr, w.TP);
-    rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
-    chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.Qt, w.TP);
+    // Both score matrices in one walk (KDA's strict keys' ones in M); A is
+    // scratch when there are no queries.
+    if (with_queries || delta)
+      chunk::channel_scores<Vec>(L, K, C, with_queries ? w.Qh : w.Kh, w.Kh, w.E, w.A,
+                                 delta ? w.M : nullptr, w.TP);
+    if (with_queries) {
+      rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
+      chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.Qt, w.TP);
+    }
+    if (!delta) return;
+    // KDA's WY factors, as the forward's delta_rule_prepare makes them.
+    for (int64_t i = 0; i < L; ++i) w.beta[i] = gates::beta_at<Vec>(f, c0 + i);
+    for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(i, w.beta[i], w.M + i * C, w.Y + i * C);
+    unit_lower_inverse<Vec>(L, C, w.Y, w.T);
+    for (int64_t i = 0; i < L; ++i)
+      rows::scaled_copy<Vec>(K, -w.beta[i], w.Kh + i * K, w.P + i * K);
+    chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.P, w.TP);
+    gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, w.T, C, 1, w.P, K, w.Wn, K);
     return;
   }
   for (int64_t i = 0; i < L; ++i) {
@@ -356,18 +373,24 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       gemm::gemm_set<Vec>(kFull, L, K, L, w.T, 1, C, w.P, K, w.TP, K);
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
       gemm::gemm_set<Vec>(kFull, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
-      // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of.
+      // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of
+      // (exp(G) per channel for KDA, its row of decays in KC).
+      float* e = w.KC;
       for (int64_t i = 0; i < L; ++i) {
-        const float wk = w.beta[i] * (gated ? std::exp(G[i]) : 1.0f);
-        for (int64_t x = 0; x < K; ++x) w.KbT[x * C + i] = wk * w.Kh[i * K + x];
-      }
-      for (int64_t i = 0; i < L; ++i) {
-        const float e = gated ? std::exp(G[i]) : 1.0f;
-        // dv = beta T^T dU'; dbeta from U and from W; dk^ from W.
-        w.dbeta[i] = rows::dot<Vec>(V, w.Vr + i * V, w.X + i * V) -
-                     e * rows::dot<Vec>(K, w.Kh + i * K, w.TP + i * K);
+        if (channel)
+          rows::exp_row<Vec>(K, w.Gc + i * K, e);
+        else
+          rows::fill<Vec>(K, gated ? std::exp(G[i]) : 1.0f, e);
+        for (int64_t x = 0; x < K; ++x) w.KbT[x * C + i] = w.beta[i] * e[x] * w.Kh[i * K + x];
+        // dv = beta T^T dU'; dbeta from U and from W; dk^ from W (a read of
+        // the state: dkr for KDA's gate, below).
+        float from_w = 0.0f;
+        for (int64_t x = 0; x < K; ++x) from_w += e[x] * w.Kh[i * K + x] * w.TP[i * K + x];
+        w.dbeta[i] = rows::dot<Vec>(V, w.Vr + i * V, w.X + i * V) - from_w;
         rows::scal<Vec>(V, w.beta[i], w.X + i * V);
-        rows::axpy<Vec>(K, -w.beta[i] * e, w.TP + i * K, w.dk + i * K);
+        float* dk_read = channel ? w.dkr + i * K : w.dk + i * K;
+        if (channel) rows::fill<Vec>(K, 0.0f, dk_read);
+        for (int64_t x = 0; x < K; ++x) dk_read[x] -= w.beta[i] * e[x] * w.TP[i * K + x];
       }
       dv = w.X;
       // dT = dU' (beta V)^T - P (beta exp(G) K)^T, strictly lower (T's
@@ -389,8 +412,14 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         rows::scal<Vec>(i, w.beta[i], row);
       }
       chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/true, w.dA);
-      gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dk, K);
-      gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Kh, K, w.dk, K);
+      if (channel) {  // the row's k reads, the column's writes
+        chunk_backward::channel_scores_backward<Vec>(L, K, C, w.Kh, w.Kh, w.E, w.dA, w.dkr, w.dk,
+                                                     w.TP);
+        rows::axpy<Vec>(L * K, 1.0f, w.dkr, w.dk);
+      } else {
+        gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dk, K);
+        gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Kh, K, w.dk, K);
+      }
     }
 
     // dS <- exp(G_last) dS + (exp(G) Q)^T dOs + (-W)^T dU'.
@@ -407,9 +436,12 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
                  rows::dot<Vec>(V, w.Vr + i * V, dv + i * V);
         if (b.dg.p) backward::put<Vec>(b.dg, s * b.dg.ts, carry);
       }
-      if (channel) {  // GLA: per channel, q_k dq_k - k_k dk_k (k only writes)
-        for (int64_t k = 0; k < K; ++k)
-          w.carry[k] += w.Qh[i * K + k] * w.dq[i * K + k] - w.Kh[i * K + k] * w.dk[i * K + k];
+      if (channel) {  // per channel q dq - k dk, and KDA's reads of k twice back
+        for (int64_t k = 0; k < K; ++k) {
+          const float read = delta ? 2.0f * w.Kh[i * K + k] * w.dkr[i * K + k] : 0.0f;
+          w.carry[k] +=
+              w.Qh[i * K + k] * w.dq[i * K + k] - w.Kh[i * K + k] * w.dk[i * K + k] + read;
+        }
         if (b.dg.p) convert::narrow_scaled<Vec>(K, 1.0f, w.carry, b.dg.at(s), b.dg.dt);
       }
       if (b.dbeta.p && delta) {
