@@ -193,6 +193,52 @@ TEST(ScanBackwardSavedStates, ForwardStatesGiveTheSameBits) {
     }
 }
 
+// A NaN in one (sequence, value head)'s input reaches only that pair's
+// gradients (and its q/k head's dq and dk): every other pair's gradients are
+// those of the clean call, bit for bit, in either form.
+TEST(ScanBackwardNonFinite, NaNStaysInItsPair) {
+  for (fw_op op : all_ops())
+    for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+      SCOPED_TRACE(std::string(op_name(op)) +
+                   (mode == FW_MODE_CHUNKED ? " chunked" : " recurrent"));
+      BackwardOptions o;
+      o.chunk = 8;
+      const int64_t B = 2, T = 21, H = 2, K = 8, V = 8;
+      BackwardProblem clean(op, B, T, H, H, K, V, o, 16), dirty(op, B, T, H, H, K, V, o, 16);
+      clean.args.mode = dirty.args.mode = mode;
+      dirty.v[((0 * T + 9) * H + 0) * V + 3] = std::nanf("");  // sequence 0, head 0, token 9
+      ASSERT_EQ(clean.run(), FW_OK);
+      ASSERT_EQ(dirty.run(), FW_OK);
+      auto other_pairs_equal = [&](const std::vector<float>& a, const std::vector<float>& b,
+                                   int64_t per_token) {  // rows [B, T, H, per_token]
+        for (int64_t n = 0; n < B; ++n)
+          for (int64_t t = 0; t < T; ++t)
+            for (int64_t h = 0; h < H; ++h) {
+              if (n == 0 && h == 0) continue;
+              const int64_t at = ((n * T + t) * H + h) * per_token;
+              if (std::memcmp(&a[at], &b[at], per_token * sizeof(float)) != 0) return false;
+            }
+        return true;
+      };
+      EXPECT_TRUE(other_pairs_equal(clean.dq, dirty.dq, K));
+      EXPECT_TRUE(other_pairs_equal(clean.dk, dirty.dk, K));
+      EXPECT_TRUE(other_pairs_equal(clean.dv, dirty.dv, V));
+      if (!clean.g.empty())
+        EXPECT_TRUE(other_pairs_equal(clean.dg, dirty.dg, is_channel_gated(op) ? K : 1));
+      if (!clean.beta.empty()) EXPECT_TRUE(other_pairs_equal(clean.dbeta, dirty.dbeta, 1));
+      for (int64_t n = 0; n < B; ++n)  // dh0 [B, H, K, V]
+        for (int64_t h = 0; h < H; ++h) {
+          if (n == 0 && h == 0) continue;
+          const int64_t at = (n * H + h) * K * V;
+          EXPECT_EQ(std::memcmp(&clean.dh0[at], &dirty.dh0[at], K * V * sizeof(float)), 0);
+        }
+      // And the pair itself got its NaN (the gradient of o's tokens from 9 on).
+      bool any_nan = false;
+      for (float x : dirty.dq) any_nan = any_nan || std::isnan(x);
+      EXPECT_TRUE(any_nan);
+    }
+}
+
 // Half operands: each gradient output in a half type is its fp32 value
 // rounded once; half inputs give the reference's gradients of the rounded
 // inputs.
