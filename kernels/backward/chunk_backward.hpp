@@ -26,7 +26,8 @@
 //     dG_t,k = q dq - k dk + 2 k dkr. The in-chunk decays stay inside the
 //     sums over channels, walked as the forward's channel_scores walks
 //     them.
-// Every product is a gemm call; per chunk the C x C ones are small.
+// Every product but the per-channel walks is a gemm call; per chunk the
+// C x C ones are small.
 #pragma once
 
 #include <cmath>
@@ -180,10 +181,11 @@ inline void decay_state(const ScanTask& f, int64_t L, const Blocks& w, float* S)
     rows::scal<Vec>(K * V, std::exp(w.G[L - 1]), S);
 }
 
-// GLA's in-chunk part of dq and dk: dq_i += sum_{j <= i} dA_ij (k_j o D_ij),
-// dk_j += sum_{i >= j} dA_ij (q_i o D_ij), D_ij = E_(j+1) ... E_i walked
-// down from i as the forward's channel_scores does (the same floored
-// products). d: K floats.
+// The in-chunk part of dq and dk under gates per channel: dq_i +=
+// sum_{j <= i} dA_ij (k_j o D_ij), dk_j += sum_{i >= j} dA_ij (q_i o D_ij),
+// D_ij = E_(j+1) ... E_i walked down from i as the forward's channel_scores
+// does (the same floored products). KDA's keys' scores take it with Q = K
+// (the row's reads into dq, the column's writes into dk). d: K floats.
 template <class Vec>
 inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float* Q,
                                     const float* Kc, const float* E, const float* dA, float* dq,
