@@ -217,10 +217,11 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
 
 // The chunked backward's scratch of one pair (backward/chunk_backward.hpp,
 // whose block lists have these lengths): the state at every chunk boundary
-// (chunks + 1 of K x V), the carried dS (K x V), kRowsK blocks of C x K,
-// kRowsV of C x V, kSquares of C x C and kRows1 of C.
+// (chunks + 1 of K x V), the carried dS (K x V), normalize's z at every
+// boundary and its gradient's carry (chunks + 2 of K), kRowsK blocks of
+// C x K, kRowsV of C x V, kSquares of C x C and kRows1 of C.
 struct ChunkBackwardScratch {
-  static constexpr int64_t kRowsK = 16, kRowsV = 9, kSquares = 7, kRows1 = 3;
+  static constexpr int64_t kRowsK = 17, kRowsV = 9, kSquares = 7, kRows1 = 5;
   int64_t chunks;  // ceil(T / C)
   int64_t total;
 };
@@ -233,8 +234,8 @@ inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t
   using S = ChunkBackwardScratch;
   S s;
   s.chunks = (T + C - 1) / C;
-  s.total = ((saved ? 2 : s.chunks + 1) + 1) * K * V + S::kRowsK * C * K + S::kRowsV * C * V +
-            S::kSquares * C * C + S::kRows1 * C;
+  s.total = ((saved ? 2 : s.chunks + 1) + 1) * K * V + (s.chunks + 2) * K + S::kRowsK * C * K +
+            S::kRowsV * C * V + S::kSquares * C * C + S::kRows1 * C;
   return s;
 }
 
@@ -301,7 +302,7 @@ constexpr int kNumFamilies = 2;
 struct KernelTable {
   FamilyKernels family[kNumFamilies];    // by Family
   ScanBackwardFn scan_backward;          // every op: one pair's gradients, token by token
-  ScanBackwardFn scan_backward_chunked;  // every op without normalize
+  ScanBackwardFn scan_backward_chunked;  // every op
   ScanBackwardFn scan_backward_qk;       // a q/k head's dq and dk from the sums
   FeatureMapFn feature_map;
   FeatureMapFn feature_map_backward;

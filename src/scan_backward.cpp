@@ -105,9 +105,9 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
   int64_t longest = 0;
   for (int64_t n = 0; n < p.N; ++n)
     if (p.length(n) > longest) longest = p.length(n);
-  // The chunked backward takes every op without normalize; normalize and
-  // FW_MODE_RECURRENT go token by token.
-  const bool chunked = p.mode != FW_MODE_RECURRENT && !p.normalize;
+  // The chunked backward takes every op; FW_MODE_RECURRENT goes token by
+  // token.
+  const bool chunked = p.mode != FW_MODE_RECURRENT;
   const ScanBackwardFn kernel =
       chunked ? p.kernels->scan_backward_chunked : p.kernels->scan_backward;
   const int64_t interval = backward_interval(longest, p.chunk);

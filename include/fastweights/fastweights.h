@@ -337,9 +337,9 @@ FW_API fw_status fw_kda(const fw_scan_args* args);
  * initial_state, initial_norm) as they were for that call and neither reads
  * nor writes o, final_state or final_norm.
  *
- * Chunked (FW_MODE_AUTO and FW_MODE_CHUNKED) for every op, without
- * FW_FLAG_NORMALIZE; token by token with it and in FW_MODE_RECURRENT. The result depends on the
- * mode and chunk_size, as the forward's does, and never on the thread count (docs/design.md, "The
+ * Chunked (FW_MODE_AUTO and FW_MODE_CHUNKED) for every op; token by token
+ * in FW_MODE_RECURRENT. The result depends on the mode and chunk_size, as
+ * the forward's does, and never on the thread count (docs/design.md, "The
  * backward"). intermediate_states, optional and with FW_MODE_CHUNKED only,
  * holds the states after each chunk as the chunked forward with the same
  * arguments wrote them: where the backward runs chunked it reads them

@@ -1,5 +1,5 @@
-// The chunked backward of every scan (linear attention without normalize):
-// docs/design.md, "The backward". Per pair:
+// The chunked backward of every scan: docs/design.md, "The backward". Per
+// pair:
 //  1. the states at every chunk boundary, from the keys and values alone
 //     (no output is formed);
 //  2. the chunks last first: the chunk's factors again (as the forward's
@@ -53,6 +53,9 @@ struct Blocks {
   float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
   float *E, *Gc, *carry;  // per-channel gates: decays, cumulative gates, dg's sums (K)
   float* dkr;             // KDA: the part of dk from k's reads of the state
+  float* dZ;              // normalize: the gradient of each token's z (C x K)
+  float* zs;              // normalize: z at every chunk boundary, then dz's carry
+  float *factor, *gden;   // normalize: scale / den per token, den's gradient (C)
   float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT, *dOT, *dUT;  // C x V (UT .. dUT: V x C)
   float *A, *T, *M, *dA, *dT, *Y, *TT;                   // C x C
   float *G, *beta, *dbeta;                               // C
@@ -67,17 +70,18 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
     p += n;
   };
   // The lists' lengths are chunk_backward_scratch's counts, checked here.
-  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Kd, &b.Wn, &b.dq,    &b.dk,
-                  &b.P,  &b.TP, &b.KbT, &b.KC, &b.E,  &b.Gc, &b.carry, &b.dkr};
+  float** ck[] = {&b.Qh, &b.Kh,  &b.KhT, &b.Qt, &b.Kd, &b.Wn,    &b.dq,  &b.dk, &b.P,
+                  &b.TP, &b.KbT, &b.KC,  &b.E,  &b.Gc, &b.carry, &b.dkr, &b.dZ};
   float** cv[] = {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT, &b.dOT, &b.dUT};
   float** cc[] = {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT};
-  float** c1[] = {&b.G, &b.beta, &b.dbeta};
+  float** c1[] = {&b.G, &b.beta, &b.dbeta, &b.factor, &b.gden};
   static_assert(sizeof ck / sizeof ck[0] == ChunkBackwardScratch::kRowsK, "C x K blocks");
   static_assert(sizeof cv / sizeof cv[0] == ChunkBackwardScratch::kRowsV, "C x V blocks");
   static_assert(sizeof cc / sizeof cc[0] == ChunkBackwardScratch::kSquares, "C x C blocks");
   static_assert(sizeof c1 / sizeof c1[0] == ChunkBackwardScratch::kRows1, "C blocks");
   take(&b.states, (saved ? 2 : (T + C - 1) / C + 1) * K * V);
   take(&b.dS, K * V);
+  take(&b.zs, ((T + C - 1) / C + 2) * K);
   for (float** x : ck) take(x, C * K);
   for (float** x : cv) take(x, C * V);
   for (float** x : cc) take(x, C * C);
@@ -226,6 +230,26 @@ inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float
   }
 }
 
+// normalize: z at every chunk boundary (zs + c K before chunk c), from the
+// initial z (zeros when absent) and the keys; k^ rows go through Kh.
+template <class Vec>
+inline void norm_boundaries(const ScanTask& f, int64_t chunks, const Blocks& w) {
+  const int64_t K = f.K, C = f.chunk;
+  if (f.z)
+    rows::scaled_copy<Vec>(K, 1.0f, f.z, w.zs);
+  else
+    rows::fill<Vec>(K, 0.0f, w.zs);
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t c0 = c * C, L = f.T - c0 < C ? f.T - c0 : C;
+    float* z = w.zs + (c + 1) * K;
+    rows::scaled_copy<Vec>(K, 1.0f, z - K, z);
+    for (int64_t i = 0; i < L; ++i) {
+      convert::load_row<Vec>(K, f.k.at(c0 + i), f.k.dt, w.Kh, f.qk_l2norm);
+      rows::axpy<Vec>(K, 1.0f, w.Kh, z);
+    }
+  }
+}
+
 // The chunk's raw values into Vr, and U' from the state S before it:
 // T (beta V) + (-W) S for the delta rules (X = beta V, U' in Up), V itself
 // otherwise (Vr). Returns U'.
@@ -292,6 +316,11 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     chunk_backward::stream_copy<Vec>(KV, run, w.states + (c + 1) * KV);
   }
 
+  if (t.normalize) {
+    chunk_backward::norm_boundaries<Vec>(t, layout.chunks, w);
+    rows::fill<Vec>(K, 0.0f, w.zs + (layout.chunks + 1) * K);  // dz after the last chunk: 0
+  }
+
   // 2. The chunks last first, dS the gradient of the state after the chunk.
   for (int64_t r = 0; r < K; ++r) {
     if (b.dST)
@@ -327,9 +356,28 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     const float* S = state_before(c);
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w);
     const float* Up = chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
-    for (int64_t i = 0; i < L; ++i)
-      convert::widen_scaled<Vec>(V, t.scale, chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, C), b.dO.dt,
-                                 w.dOs + i * V);
+    if (t.normalize) {
+      // o_i = factor_i y_i, y = Q S + A U' (the forward's unscaled output),
+      // factor_i = scale / den_i, den_i = scale q_i . z_i + eps: y's
+      // gradient is factor_i do_i, den's -do_i . o_i / den_i.
+      const float* z0 = w.zs + c * K;
+      gemm::gemm_set<Vec>(kFull, L, V, K, w.Qh, K, 1, S, V, w.X, V);
+      gemm::gemm_acc<Vec>(kCausalK, L, V, L, w.A, C, 1, Up, V, w.X, V);
+      for (int64_t i = 0; i < L; ++i) {
+        float den = rows::dot<Vec>(K, w.Qh + i * K, z0);
+        for (int64_t j = 0; j <= i; ++j) den += w.A[i * C + j];
+        const float full = t.scale * den + t.eps;
+        w.factor[i] = t.scale / full;
+        convert::widen_scaled<Vec>(V, w.factor[i], chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, C),
+                                   b.dO.dt, w.dOs + i * V);
+        // -do_i . o_i / full = -(dOs_i . y_i) / full (dOs_i = factor_i do_i).
+        w.gden[i] = -rows::dot<Vec>(V, w.dOs + i * V, w.X + i * V) / full;
+      }
+    } else {
+      for (int64_t i = 0; i < L; ++i)
+        convert::widen_scaled<Vec>(V, t.scale, chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, C),
+                                   b.dO.dt, w.dOs + i * V);
+    }
     // The products against S and dS run as (S dOs^T)^T and the like, so
     // that only blocks of C rows are transposed, not S and dS (K x V each,
     // per chunk).
@@ -456,6 +504,23 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       }
     }
     if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, dv, nullptr, 1.0f, t.stream_o);
+    if (t.normalize) {
+      // den_i's z_i = z_0 + k_0 + ... + k_i: dq_i += scale gden_i z_i; z_i's
+      // gradient dZ_i = scale gden_i q_i reaches k_j for j <= i, and the
+      // carry (z after the chunk's gradient) every k of the chunk.
+      float* zi = w.P;  // K floats
+      float* carry = w.zs + (layout.chunks + 1) * K;
+      rows::scaled_copy<Vec>(K, 1.0f, w.zs + c * K, zi);
+      for (int64_t i = 0; i < L; ++i) {
+        rows::axpy<Vec>(K, 1.0f, w.Kh + i * K, zi);
+        rows::axpy<Vec>(K, t.scale * w.gden[i], zi, w.dq + i * K);
+        rows::scaled_copy<Vec>(K, t.scale * w.gden[i], w.Qh + i * K, w.dZ + i * K);
+      }
+      for (int64_t i = L - 1; i >= 0; --i) {
+        rows::axpy<Vec>(K, 1.0f, w.dZ + i * K, carry);
+        rows::axpy<Vec>(K, 1.0f, carry, w.dk + i * K);
+      }
+    }
     backward::add_qk_rows<Vec>(b, c0, L, w.dq, w.dk);
   }
   if (b.dS0)

@@ -7,10 +7,10 @@ gradient in its input's dtype and shape, None where the op has no such
 input (dh0 without initial_state). dq and dk sum over the value heads that
 share a q/k head. dg is the gradient of the log-decay g (of g_gamma [HV]
 for chunk_simple_gla's constant gate); dbeta that of beta as given.
-Keyword-only: chunk_size (0: the library's, as the forward's; the chunked
-backward runs every op; normalize goes token by token), intermediate_states (what the forward returned
-with output_intermediate_states=True and the same chunk_size: the states
-at its chunk boundaries, read instead of recomputed; the same gradients),
+Keyword-only: chunk_size (0: the library's, as the forward's),
+intermediate_states (what the forward returned with
+output_intermediate_states=True and the same chunk_size: the states at its
+chunk boundaries, read instead of recomputed; the same gradients),
 state_v_first (initial_state, dht and dh0 [N, HV, V, K]), eps (linear
 attention's normalize).
 """
