@@ -1,7 +1,7 @@
 // The scans' backward (fw_scan_backward) against the double reference
 // (reference_backward.hpp, itself checked by central differences) on every
-// backend, op and option; bitwise the same for any thread count, chunk and
-// mode; half operands; bad input.
+// backend, op, option and form; bitwise the same for any thread count; the
+// forward's states; non-finite inputs; half operands; bad input.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -41,15 +41,25 @@ constexpr double kTol = 1e-4;
 
 class ScanBackward : public ::testing::TestWithParam<fw_backend> {};
 
+// Both forms: chunked (AUTO) and token by token (FW_MODE_RECURRENT).
 TEST_P(ScanBackward, MatchesReferenceEveryOp) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
   for (fw_op op : all_ops())
-    for (int64_t T : {1, 7, 70}) {
-      SCOPED_TRACE(std::string(op_name(op)) + " T=" + std::to_string(T));
-      BackwardOptions o;
-      BackwardProblem bp(op, 2, T, 2, 4, 16, 8, o, 5);
-      expect_close(bp, kTol);
-    }
+    for (int32_t mode : {FW_MODE_AUTO, FW_MODE_RECURRENT})
+      for (int64_t T : {1, 7, 70}) {
+        SCOPED_TRACE(std::string(op_name(op)) + " T=" + std::to_string(T) +
+                     (mode == FW_MODE_RECURRENT ? " recurrent" : ""));
+        BackwardOptions o;
+        BackwardProblem bp(op, 2, T, 2, 4, 16, 8, o, 5);
+        bp.args.mode = mode;
+        expect_close(bp, kTol);
+      }
+  BackwardOptions n;  // normalize token by token
+  n.normalize = true;
+  BackwardProblem bp(FW_OP_LINEAR_ATTN, 2, 23, 1, 2, 12, 20, n, 8);
+  bp.args.mode = FW_MODE_RECURRENT;
+  SCOPED_TRACE("normalize recurrent");
+  expect_close(bp, kTol);
 }
 
 TEST_P(ScanBackward, MatchesReferenceWithOptions) {
