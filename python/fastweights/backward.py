@@ -20,34 +20,19 @@ import numpy as np
 
 from ._lib import ScanArgs, check, lib
 from .ops import (FLAG_NORMALIZE, FLAG_QK_L2NORM, FLAG_STATE_V_FIRST, MODE_CHUNKED, _as_operand,
-                  _beta, _dense_state, _gla_gate, _op, _tensor)
+                  _beta, _dense_state, _gla_gate, _inputs, _op, _tensor)
 
 
 def _backward(op, where, q, k, v, do, g=None, beta=None, dht=None, scale=None,
               initial_state=None, cu_seqlens=None, flags=0, chunk_size=0, eps=1e-10,
               state_v_first=False, g_channel=False, intermediate_states=None):
-    q, k, v = _as_operand(q, "q", 4), _as_operand(k, "k", 4), _as_operand(v, "v", 4)
+    q, k, v, g, beta, cu = _inputs(q, k, v, g, beta, cu_seqlens, g_channel)
     B, T, H, K = q.shape
     HV, V = v.shape[2], v.shape[3]
-    if k.shape != q.shape:
-        raise ValueError(f"k shape {k.shape} differs from q shape {q.shape}")
-    if v.shape[:2] != (B, T):
-        raise ValueError(f"v shape {v.shape} does not start with (B, T) = {(B, T)}")
+    N = B if cu is None else cu.size - 1
     do = _as_operand(do, "do", 4)
     if do.shape != v.shape:
         raise ValueError(f"do must have v's shape {v.shape}, got {do.shape}")
-    g_shape = (B, T, HV, K) if g_channel else (B, T, HV)
-    for name, x, shape in (("g", g, g_shape), ("beta", beta, (B, T, HV))):
-        if x is not None and np.shape(x) != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {np.shape(x)}")
-    g = None if g is None else _as_operand(g, "g", len(g_shape))
-    beta = None if beta is None else _as_operand(beta, "beta", 3)
-    N, cu = B, None
-    if cu_seqlens is not None:
-        cu = np.ascontiguousarray(cu_seqlens, dtype=np.int64)
-        if cu.ndim != 1 or cu.size < 2:
-            raise ValueError("cu_seqlens must be a 1-D array of N + 1 offsets")
-        N = cu.size - 1
     if state_v_first:
         flags |= FLAG_STATE_V_FIRST
     tail = (HV, V, K) if state_v_first else (HV, K, V)

@@ -62,6 +62,30 @@ def _as_operand(x, name, ndim):
     return a if usable else np.ascontiguousarray(a)
 
 
+def _inputs(q, k, v, g, beta, cu_seqlens, g_channel):
+    """q, k, v, g and beta as the kernels read them, their shapes checked
+    against q's (B, T, H, K) and v's HV; cu_seqlens as int64 offsets."""
+    q, k, v = _as_operand(q, "q", 4), _as_operand(k, "k", 4), _as_operand(v, "v", 4)
+    B, T, H, K = q.shape
+    HV = v.shape[2]
+    if k.shape != q.shape:
+        raise ValueError(f"k shape {k.shape} differs from q shape {q.shape}")
+    if v.shape[:2] != (B, T):
+        raise ValueError(f"v shape {v.shape} does not start with (B, T) = {(B, T)}")
+    g_shape = (B, T, HV, K) if g_channel else (B, T, HV)
+    for name, x, shape in (("g", g, g_shape), ("beta", beta, (B, T, HV))):
+        if x is not None and np.shape(x) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {np.shape(x)}")
+    g = None if g is None else _as_operand(g, "g", len(g_shape))
+    beta = None if beta is None else _as_operand(beta, "beta", 3)
+    cu = None
+    if cu_seqlens is not None:
+        cu = np.ascontiguousarray(cu_seqlens, dtype=np.int64)
+        if cu.ndim != 1 or cu.size < 2:
+            raise ValueError("cu_seqlens must be a 1-D array of N + 1 offsets")
+    return q, k, v, g, beta, cu
+
+
 def _tensor(t, a, rows=True):
     """Points fw_tensor t at a (its fw_dtype, element strides; a row's last
     stride is 1 as the C ABI wants, whatever numpy says of a size-1 axis)."""
@@ -115,26 +139,10 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
           eps=1e-10, state_indices=None, inplace_final_state=True, state_v_first=False,
           output_intermediate_states=False, g_channel=False, A_log=None, dt_bias=None,
           out=None):
-    q, k, v = _as_operand(q, "q", 4), _as_operand(k, "k", 4), _as_operand(v, "v", 4)
+    q, k, v, g, beta, cu = _inputs(q, k, v, g, beta, cu_seqlens, g_channel)
     B, T, H, K = q.shape
     HV, V = v.shape[2], v.shape[3]
-    if k.shape != q.shape:
-        raise ValueError(f"k shape {k.shape} differs from q shape {q.shape}")
-    if v.shape[:2] != (B, T):
-        raise ValueError(f"v shape {v.shape} does not start with (B, T) = {(B, T)}")
-    g_shape = (B, T, HV, K) if g_channel else (B, T, HV)
-    for name, x, shape in (("g", g, g_shape), ("beta", beta, (B, T, HV))):
-        if x is not None and np.shape(x) != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {np.shape(x)}")
-    g = None if g is None else _as_operand(g, "g", len(g_shape))
-    beta = None if beta is None else _as_operand(beta, "beta", 3)
-    cu = None
-    N = B
-    if cu_seqlens is not None:
-        cu = np.ascontiguousarray(cu_seqlens, dtype=np.int64)
-        if cu.ndim != 1 or cu.size < 2:
-            raise ValueError("cu_seqlens must be a 1-D array of N + 1 offsets")
-        N = cu.size - 1
+    N = B if cu is None else cu.size - 1
 
     normalize = bool(flags & FLAG_NORMALIZE)
     if state_v_first:
