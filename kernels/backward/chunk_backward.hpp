@@ -109,14 +109,18 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
   const int64_t K = f.K, C = f.chunk;
   const bool delta = f.beta.p != nullptr, gated = f.g.p != nullptr && !f.g_channel;
   float sum = 0.0f;
-  if (f.g_channel) {  // GLA: the forward's per-channel factors (chunk_ops.hpp)
-    for (int64_t i = 0; i < L; ++i) {
-      if (with_queries)
-        convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, C), f.q.dt,
-                               w.Qh + i * K, f.qk_l2norm);
-      convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.k, c0 + i, f.T, K, C), f.k.dt, w.Kh + i * K,
+  // q^ and k^ rows, and a scalar gate's running sum G (zeros otherwise).
+  for (int64_t i = 0; i < L; ++i) {
+    if (with_queries)
+      convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, C), f.q.dt, w.Qh + i * K,
                              f.qk_l2norm);
-    }
+    convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.k, c0 + i, f.T, K, C), f.k.dt, w.Kh + i * K,
+                           f.qk_l2norm);
+    if (gated) sum += gates::scalar_gate<Vec>(f, c0 + i);
+    w.G[i] = sum;
+  }
+  for (int64_t i = L; i < C; ++i) w.G[i] = sum;  // decay_row reads whole vectors
+  if (f.g_channel) {  // the forward's per-channel factors (chunk_ops.hpp)
     chunk::load_channel_gates<Vec>(f, c0, L, w.E, w.Gc, w.TP);
     rows::scaled_copy<Vec>(L * K, 1.0f, w.Kh, w.Kd);
     chunk::channel_decay_keys<Vec>(L, K, w.E, w.Kd, w.TP);
@@ -129,48 +133,32 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
       rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
       chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.Qt, w.TP);
     }
-    if (!delta) return;
-    // KDA's WY factors, as the forward's delta_rule_prepare makes them.
-    for (int64_t i = 0; i < L; ++i) w.beta[i] = gates::beta_at<Vec>(f, c0 + i);
-    for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(i, w.beta[i], w.M + i * C, w.Y + i * C);
-    unit_lower_inverse<Vec>(L, C, w.Y, w.T);
+  } else {
+    if (with_queries || delta) {  // the scores' keys
+      chunk::transpose<Vec>(L, K, w.Kh, K, w.KhT, C);
+      if (L < C)  // causal_scores reads a short chunk's keys in whole vectors
+        for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, w.KhT + r * C + L);
+    }
     for (int64_t i = 0; i < L; ++i)
-      rows::scaled_copy<Vec>(K, -w.beta[i], w.Kh + i * K, w.P + i * K);
-    chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.P, w.TP);
-    gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, w.T, C, 1, w.P, K, w.Wn, K);
-    return;
-  }
-  for (int64_t i = 0; i < L; ++i) {
-    if (with_queries)
-      convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, C), f.q.dt, w.Qh + i * K,
-                             f.qk_l2norm);
-    convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.k, c0 + i, f.T, K, C), f.k.dt, w.Kh + i * K,
-                           f.qk_l2norm);
-    if (gated) sum += gates::scalar_gate<Vec>(f, c0 + i);
-    w.G[i] = sum;
-  }
-  for (int64_t i = L; i < C; ++i) w.G[i] = sum;  // decay_row reads whole vectors
-  if (with_queries || delta) {                   // the scores' keys
-    chunk::transpose<Vec>(L, K, w.Kh, K, w.KhT, C);
-    if (L < C)  // causal_scores reads a short chunk's keys in whole vectors
-      for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, w.KhT + r * C + L);
-  }
-  for (int64_t i = 0; i < L; ++i)
-    rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[L - 1] - w.G[i]) : 1.0f, w.Kh + i * K,
-                           w.Kd + i * K);
-  if (with_queries) {
-    chunk::causal_scores<Vec>(L, K, C, w.Qh, w.KhT, w.G, gated, /*strict=*/false, w.A);
-    for (int64_t i = 0; i < L; ++i)
-      rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[i]) : 1.0f, w.Qh + i * K, w.Qt + i * K);
+      rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[L - 1] - w.G[i]) : 1.0f, w.Kh + i * K,
+                             w.Kd + i * K);
+    if (with_queries) {
+      chunk::causal_scores<Vec>(L, K, C, w.Qh, w.KhT, w.G, gated, /*strict=*/false, w.A);
+      for (int64_t i = 0; i < L; ++i)
+        rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[i]) : 1.0f, w.Qh + i * K, w.Qt + i * K);
+    }
+    if (delta) chunk::causal_scores<Vec>(L, K, C, w.Kh, w.KhT, w.G, gated, /*strict=*/true, w.M);
   }
   if (!delta) return;
+  // The WY factors, as the forward's delta_rule_prepare makes them: T from
+  // beta M, -W = T (-beta exp(G) k^) (exp(G) per channel for KDA).
   for (int64_t i = 0; i < L; ++i) w.beta[i] = gates::beta_at<Vec>(f, c0 + i);
-  chunk::causal_scores<Vec>(L, K, C, w.Kh, w.KhT, w.G, gated, /*strict=*/true, w.M);
   for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(i, w.beta[i], w.M + i * C, w.Y + i * C);
   unit_lower_inverse<Vec>(L, C, w.Y, w.T);
   for (int64_t i = 0; i < L; ++i)
     rows::scaled_copy<Vec>(K, -w.beta[i] * (gated ? std::exp(w.G[i]) : 1.0f), w.Kh + i * K,
                            w.P + i * K);
+  if (f.g_channel) chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.P, w.TP);
   gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, w.T, C, 1, w.P, K, w.Wn, K);
 }
 
@@ -484,7 +472,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       if (gated) {
         carry += rows::dot<Vec>(K, w.Qh + i * K, w.dq + i * K) -
                  rows::dot<Vec>(V, w.Vr + i * V, dv + i * V);
-        if (b.dg.p) backward::put<Vec>(b.dg, s * b.dg.ts, carry);
+        if (b.dg.p) convert::store_element<Vec>(b.dg.p, s * b.dg.ts, b.dg.dt, carry);
       }
       if (channel) {  // per channel q dq - k dk, and KDA's reads of k twice back
         for (int64_t k = 0; k < K; ++k) {
@@ -494,14 +482,9 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         }
         if (b.dg.p) convert::narrow_scaled<Vec>(K, 1.0f, w.carry, b.dg.at(s), b.dg.dt);
       }
-      if (b.dbeta.p && delta) {
-        float d = w.dbeta[i] * t.beta_scale;
-        if (t.beta_sigmoid) {
-          const float sig = w.beta[i] / t.beta_scale;
-          d *= sig * (1.0f - sig);
-        }
-        backward::put<Vec>(b.dbeta, s * b.dbeta.ts, d);
-      }
+      if (b.dbeta.p && delta)
+        convert::store_element<Vec>(b.dbeta.p, s * b.dbeta.ts, b.dbeta.dt,
+                                    gates::beta_gradient<Vec>(t, w.beta[i], w.dbeta[i]));
     }
     if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, dv, nullptr, 1.0f, t.stream_o);
     if (t.normalize) {

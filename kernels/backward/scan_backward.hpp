@@ -41,16 +41,6 @@ struct IntervalRows {
   float* uv(int64_t i) const { return u + i * V; }
 };
 
-// Element i of a gradient output, rounded to its dtype.
-template <class Vec>
-inline void put(const OutRows& r, int64_t i, float x) {
-  switch (r.dt) {
-    case Dtype::f32: return convert::store1<Vec, Dtype::f32>(r.p, i, x);
-    case Dtype::f16: return convert::store1<Vec, Dtype::f16>(r.p, i, x);
-    case Dtype::bf16: return convert::store1<Vec, Dtype::bf16>(r.p, i, x);
-  }
-}
-
 // Rows [s0, s0 + n) of this pair's q^ and k^ gradients (row stride K):
 // dq and dk themselves when the pair is its q/k head's only value head and
 // no L2 norm lies between (direct_qk), else added into the sums.
@@ -213,17 +203,12 @@ inline void reverse_step(const BackwardTask& b, int64_t s, const float* Sp, cons
     } else {
       float sum = 0.0f;
       for (int64_t r = 0; r < K; ++r) sum += w.dg[r];
-      put<Vec>(b.dg, s * b.dg.ts, sum);
+      convert::store_element<Vec>(b.dg.p, s * b.dg.ts, b.dg.dt, sum);
     }
   }
-  if (b.dbeta.p) {  // the gradient of the beta given: through sigmoid and the doubling
-    float d = dbeta * t.beta_scale;
-    if (t.beta_sigmoid) {
-      const float sig = beta / t.beta_scale;
-      d *= sig * (1.0f - sig);
-    }
-    put<Vec>(b.dbeta, s * b.dbeta.ts, d);
-  }
+  if (b.dbeta.p)
+    convert::store_element<Vec>(b.dbeta.p, s * b.dbeta.ts, b.dbeta.dt,
+                                gates::beta_gradient<Vec>(t, beta, dbeta));
 }
 
 }  // namespace backward

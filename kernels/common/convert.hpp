@@ -94,6 +94,16 @@ inline float element(const void* p, int64_t i, Dtype dt) {
   }
 }
 
+// Element i of p = x rounded to dt (a gradient of a gate or a beta).
+template <class Vec>
+inline void store_element(void* p, int64_t i, Dtype dt, float x) {
+  switch (dt) {
+    case Dtype::f32: return store1<Vec, Dtype::f32>(p, i, x);
+    case Dtype::f16: return store1<Vec, Dtype::f16>(p, i, x);
+    case Dtype::bf16: return store1<Vec, Dtype::bf16>(p, i, x);
+  }
+}
+
 // dst = src, or src / sqrt(|src|^2 + 1e-6) with l2norm (rows::load_row,
 // whose operations an fp32 row takes; a half row is widened into dst first
 // and normalised there, the same operations on the same floats).

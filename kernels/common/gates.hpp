@@ -48,5 +48,18 @@ inline float beta_at(const ScanTask& t, int64_t s) {
   return b * t.beta_scale;
 }
 
+// beta_at's backward: the gradient of the b given, from that of the beta
+// the kernels used (beta, as beta_at returned it): through the doubling,
+// and sigmoid's s (1 - s) with beta_sigmoid.
+template <class Vec>
+inline float beta_gradient(const ScanTask& t, float beta, float d_beta) {
+  float d = d_beta * t.beta_scale;
+  if (t.beta_sigmoid) {
+    const float s = beta / t.beta_scale;
+    d *= s * (1.0f - s);
+  }
+  return d;
+}
+
 }  // namespace gates
 }  // namespace fw
