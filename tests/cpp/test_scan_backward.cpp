@@ -233,9 +233,12 @@ TEST(ScanBackwardNonFinite, NaNStaysInItsPair) {
       EXPECT_TRUE(other_pairs_equal(clean.dq, dirty.dq, K));
       EXPECT_TRUE(other_pairs_equal(clean.dk, dirty.dk, K));
       EXPECT_TRUE(other_pairs_equal(clean.dv, dirty.dv, V));
-      if (!clean.g.empty())
+      if (!clean.g.empty()) {
         EXPECT_TRUE(other_pairs_equal(clean.dg, dirty.dg, is_channel_gated(op) ? K : 1));
-      if (!clean.beta.empty()) EXPECT_TRUE(other_pairs_equal(clean.dbeta, dirty.dbeta, 1));
+      }
+      if (!clean.beta.empty()) {
+        EXPECT_TRUE(other_pairs_equal(clean.dbeta, dirty.dbeta, 1));
+      }
       for (int64_t n = 0; n < B; ++n)  // dh0 [B, H, K, V]
         for (int64_t h = 0; h < H; ++h) {
           if (n == 0 && h == 0) continue;
