@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: GoogleTest on every backend this CPU
 # runs, the C11 consumer, the export and ISA checks, the install check, the
-# Python binding tests, the ABI baseline check, ASan + UBSan and valgrind,
+# Python binding tests (numpy, torch, transformers), the wheel check, the ABI
+# baseline check, ASan + UBSan and valgrind,
 # a minute of fuzzing, then NEON (qemu-aarch64), the no-AVX scalar
 # fallback (qemu-x86_64 -cpu Westmere) and AVX-512 in a Linux guest under
-# Bochs (tests/emulated/avx512.sh). FW_QUICK=1 runs only the first six
+# Bochs (tests/emulated/avx512.sh). FW_QUICK=1 runs only the first seven
 # (the format and clang-tidy checks among them).
 # Any failure stops the run with a non-zero exit.
 set -euo pipefail
@@ -23,8 +24,10 @@ suite() {
 suite "C++ and C tests (ctest)" bash -c 'cd build && ctest -j "$(nproc)" --output-on-failure'
 suite "install check" bash scripts/check_install.sh
 # Debian's python3 has python3-numpy and python3-pytest; PYTHON picks another.
+# FW_REQUIRE_TORCH: the torch tests fail rather than skip without torch.
 suite "Python binding tests" env FASTWEIGHTS_LIBRARY="$PWD/build/libfastweights.so" \
-  "${PYTHON:-/usr/bin/python3}" -m pytest -q tests/python
+  FW_REQUIRE_TORCH=1 "${PYTHON:-/usr/bin/python3}" -m pytest -q tests/python
+suite "pip wheel, installed in a fresh venv" bash scripts/check_wheel.sh
 suite "ABI baseline" bash scripts/check_abi.sh
 suite "format (.clang-format)" bash scripts/check_format.sh
 suite "clang-tidy (.clang-tidy)" bash scripts/check_tidy.sh

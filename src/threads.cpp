@@ -1,7 +1,12 @@
 #include "src/threads.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
+
+#if !defined(FW_HAVE_HWLOC) && defined(__linux__)
+#include <sched.h>
+#endif
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -30,8 +35,46 @@ int env_threads(const char* name) {
   return n > kMaxThreads ? kMaxThreads : static_cast<int>(n);
 }
 
+#if !defined(FW_HAVE_HWLOC) && defined(__linux__)
+// Without hwloc (the Python wheel): the cores of the CPUs this process may
+// run on, from sysfs, one per (package, core) pair, so that SMT siblings do
+// not double the default as omp_get_num_procs() would; 0 if unreadable.
+int read_topology_id(int cpu, const char* what) {
+  char path[96];
+  std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, what);
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return -1;
+  int id = -1;
+  if (std::fscanf(f, "%d", &id) != 1) id = -1;
+  std::fclose(f);
+  return id;
+}
+
+int sysfs_cores() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 0;
+  static constexpr int kMaxCpus = CPU_SETSIZE;
+  long seen[kMaxThreads];  // package * 2^20 + core of each core counted so far
+  int n = 0;
+  for (int cpu = 0; cpu < kMaxCpus && n < kMaxThreads; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    const int package = read_topology_id(cpu, "physical_package_id");
+    const int core = read_topology_id(cpu, "core_id");
+    if (package < 0 || core < 0) return 0;
+    const long key = (static_cast<long>(package) << 20) + core;
+    bool counted = false;
+    for (int i = 0; i < n && !counted; ++i) counted = seen[i] == key;
+    if (!counted) seen[n++] = key;
+  }
+  return n;
+}
+#endif
+
 int physical_cores() {
   int n = 0;
+#if !defined(FW_HAVE_HWLOC) && defined(__linux__)
+  n = sysfs_cores();
+#endif
 #ifdef FW_HAVE_HWLOC
   hwloc_topology_t topo;
   if (hwloc_topology_init(&topo) == 0) {

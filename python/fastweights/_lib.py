@@ -57,8 +57,9 @@ def _candidates():
         return [env]  # an explicit choice is never second-guessed
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
-    found = [os.path.join(root, "build", "libfastweights.so"),
-             os.path.join(here, "libfastweights.so")]
+    # the wheel's own copy (pip install .), then the source tree's build
+    found = [os.path.join(here, "libfastweights.so"),
+             os.path.join(root, "build", "libfastweights.so")]
     system = ctypes.util.find_library("fastweights")
     if system:
         found.append(system)
