@@ -12,6 +12,7 @@
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
 #include "kernels/op_registry.hpp"
+#include "src/denormals.hpp"
 #include "src/scan_plan.hpp"
 #include "src/scan_task.hpp"
 #include "src/spin_barrier.hpp"
@@ -141,6 +142,7 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
 
 #pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
   for (int64_t r = 0; r < runs; ++r) {
+    const FlushDenormals flush;
 #ifdef _OPENMP
     float* mine = ws.get() + omp_get_thread_num() * per_thread;
 #else
@@ -225,6 +227,7 @@ fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, int64_t threads) 
   SpinBarrier barrier;
 #pragma omp parallel num_threads(static_cast <int>(threads))
   {
+    const FlushDenormals flush;
 #ifdef _OPENMP
     const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
 #else

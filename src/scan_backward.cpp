@@ -10,6 +10,7 @@
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
 #include "kernels/op_registry.hpp"
+#include "src/denormals.hpp"
 #include "src/scan_plan.hpp"
 #include "src/scan_task.hpp"
 #include "src/threads.hpp"
@@ -129,6 +130,7 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
 
 #pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
   for (int64_t group = 0; group < groups; ++group) {
+    const FlushDenormals flush;
 #ifdef _OPENMP
     float* mine = ws.get() + omp_get_thread_num() * per_thread;
 #else

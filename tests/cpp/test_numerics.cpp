@@ -5,7 +5,12 @@
 #include <limits>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 #include "backends.hpp"
+#include "backward_problem.hpp"
 #include "problem.hpp"
 
 namespace fwtest {
@@ -108,6 +113,32 @@ INSTANTIATE_TEST_SUITE_P(All, NonFinite, ::testing::ValuesIn(all_backends()),
                          [](const ::testing::TestParamInfo<fw_backend>& i) {
                            return std::string(fw_backend_name(i.param));
                          });
+
+#if defined(__x86_64__)
+// The scans flush subnormals on their own threads (src/denormals.hpp) and
+// give the caller's thread its floating-point control back: here a caller
+// that keeps subnormals and masks all exceptions (the x86 default), and one
+// that asked for round-toward-zero, both forward and backward, with gates
+// strong enough (log-decay down to -20 per token) to make subnormals. The
+// control bits are compared; the low six are sticky exception flags, which
+// any float arithmetic on the thread may set.
+TEST(Numerics, CallersFloatingPointControlIsRestored) {
+  constexpr unsigned kControl = ~0x3Fu;
+  for (unsigned csr : {0x1F80u, 0x7F80u}) {
+    _mm_setcsr(csr);
+    Problem forward(make_shape(FW_OP_KDA, FW_MODE_CHUNKED, 1, 70, 2, 2, 16, 16, true));
+    for (float& e : forward.g) e *= 20.0f;
+    EXPECT_EQ(forward.run(), FW_OK);
+    EXPECT_EQ(_mm_getcsr() & kControl, csr);
+    BackwardOptions o;
+    o.gate_lo = -20.0;
+    BackwardProblem backward(FW_OP_KDA, 1, 70, 2, 2, 16, 16, o);
+    EXPECT_EQ(backward.run(), FW_OK);
+    EXPECT_EQ(_mm_getcsr() & kControl, csr);
+  }
+  _mm_setcsr(0x1F80u);
+}
+#endif
 
 }  // namespace
 }  // namespace fwtest
