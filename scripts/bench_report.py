@@ -221,6 +221,27 @@ def transformers_table(path):
     return "\n".join(out) + "\n"
 
 
+def transformers_layer_table(path):
+    """bench/peers/transformers_layer.py --json: transformers' own Qwen3-Next
+    layer and a small model, on the fallback and on fastweights."""
+    with open(path) as f:
+        d = json.load(f)
+    out = [f"### The drop-in: transformers {d['transformers']} (torch {d['torch']}) with "
+           f"fastweights.torch.patch_transformers(), {d['threads']} thread(s), backend "
+           f"{d['backend']}", "",
+           "Qwen3NextGatedDeltaNet (H = 16, HV = 32, K = V = 128, hidden 2048) and a 4-layer "
+           "Qwen3-Next (3 such layers, 1 full attention, small MoE), the PyTorch fallback and "
+           "fastweights called in turn (medians); rel. diff: the outputs' largest difference "
+           "over their largest value (for generate, 0 if the 16 tokens are the same):", "",
+           "| what | form | dtype | B | T | fallback ms | fastweights ms | x | rel. diff |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        out.append(f"| {r['kind']} | {r['form']} | {r['dtype']} | {r['B']} | {r['T']} | "
+                   f"{1e3 * r['fallback_s']:.1f} | {1e3 * r['fastweights_s']:.1f} | "
+                   f"{r['ratio']:.2f} | {r['rel_diff']:.1e} |")
+    return "\n".join(out) + "\n"
+
+
 def plot(sections, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -259,12 +280,16 @@ def main():
     ap.add_argument("--plot", help="write a PNG plot here")
     ap.add_argument("--transformers", action="append",
                     help="bench/peers/transformers_peer.py --json output to add (repeatable)")
+    ap.add_argument("--transformers-layer", action="append",
+                    help="bench/peers/transformers_layer.py --json output to add (repeatable)")
     args = ap.parse_args()
     sections = [load(p) for p in args.json]
     text = summary(sections) + "\n" if len(sections) > 1 else ""
     text += "".join(section(c, r) + "\n" for c, r in sections)
     for path in args.transformers or []:
         text += transformers_table(path) + "\n"
+    for path in args.transformers_layer or []:
+        text += transformers_layer_table(path) + "\n"
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text)

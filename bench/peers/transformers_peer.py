@@ -5,8 +5,8 @@ and torch_recurrent_gated_delta_rule from
 transformers.models.qwen3_next.modeling_qwen3_next), against this library's
 chunk_gated_delta_rule / fused_recurrent_gated_delta_rule on the same inputs,
 in one process. torch and transformers come from pip, at the versions the
-results in docs/bench were taken with: `pip install torch==2.9.1
-transformers==4.57.6 numpy` (benchmarks only, never part of the test run).
+tests pin (scripts/install_deps.sh --test installs them: torch==2.15.0,
+transformers==5.23.0).
 
     python3 bench/peers/transformers_peer.py [--threads 1] [--reps 5] [--json out.json]
 
