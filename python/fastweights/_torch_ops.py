@@ -131,8 +131,9 @@ def _backward_impl(op, g_channel, has_beta):
             cu_seqlens=as_numpy(cu_seqlens), flags=flags & ~FLAG_STATE_V_FIRST,
             chunk_size=chunk_size, eps=eps,
             state_v_first=bool(flags & FLAG_STATE_V_FIRST), g_channel=g_channel)
+        # beta None (ones) still has a gradient from the kernels: dropped
         inputs = (q, k, v, g, beta, initial_state)
-        return tuple(torch.empty(_EMPTY) if d is None else as_torch(d).to(x.dtype)
+        return tuple(torch.empty(_EMPTY) if d is None or x is None else as_torch(d).to(x.dtype)
                      for d, x in zip(grads, inputs))
     return impl
 

@@ -21,8 +21,6 @@ softplus(g + dt_bias)), use_beta_sigmoid_in_kernel, allow_neg_eigval.
 The serving keywords of the numpy functions (state pools, intermediate
 states, out) are theirs alone: fastweights.chunk_* take numpy arrays.
 """
-import inspect
-
 import torch
 import torch.nn.functional as F
 
@@ -76,9 +74,12 @@ def _gate(g, use_gate_in_kernel, A_log, dt_bias, where):
 
 
 def _beta(beta, v, use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False):
-    """fla's beta=None (ones), sigmoid and doubling, as torch ops."""
+    """fla's beta=None (ones), sigmoid and doubling, as torch ops (as the
+    numpy functions' kernel flags apply them, to ones too)."""
     if beta is None:
-        return None
+        if not (use_beta_sigmoid_in_kernel or allow_neg_eigval):
+            return None  # ones, which the custom op passes without a copy
+        beta = torch.ones(v.shape[:3], dtype=torch.float32)
     if use_beta_sigmoid_in_kernel:
         beta = beta.sigmoid()
     return beta * 2 if allow_neg_eigval else beta
@@ -269,8 +270,3 @@ def unpatch_transformers():
     """Undoes patch_transformers."""
     from ._transformers import unpatch
     return unpatch()
-
-
-def accepted_keywords(fn):
-    """The keyword names fn takes (the transformers hooks filter by them)."""
-    return tuple(inspect.signature(fn).parameters)

@@ -183,9 +183,20 @@ def test_g_gamma_and_beta_none():
     o2, _ = ft.chunk_simple_gla(q, k, v, g=full, initial_state=h0)
     o2.sum().backward()
     assert relerr(gamma.grad, full.grad.sum((0, 1))) < 1e-5
-    o3, _ = ft.chunk_delta_rule(q, k, v, None, initial_state=h0)
-    o4, _ = ft.chunk_delta_rule(q, k, v, torch.ones(B, T, HV), initial_state=h0)
+    a, b = leaves(q, k, v), leaves(q, k, v)
+    o3, _ = ft.chunk_delta_rule(*a, None, initial_state=h0)
+    o3.square().sum().backward()
+    o4, _ = ft.chunk_delta_rule(*b, torch.ones(B, T, HV), initial_state=h0)
+    o4.square().sum().backward()
     assert torch.equal(o3, o4)
+    for x, y in zip(a, b):
+        assert torch.equal(x.grad, y.grad)
+    # beta None with fla's beta options: those applied to ones
+    g = draw((B, T, HV), -1, 0, seed=31)
+    o5, _ = ft.chunk_gated_delta_rule(q, k, v, g, None, use_beta_sigmoid_in_kernel=True,
+                                      allow_neg_eigval=True)
+    o6, _ = ft.chunk_gated_delta_rule(q, k, v, g, 2 * torch.ones(B, T, HV).sigmoid())
+    assert torch.equal(o5, o6)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
