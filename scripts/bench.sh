@@ -19,6 +19,18 @@ bash scripts/build.sh "${ggml_args[@]}"
 mkdir -p build/results
 ./build/bench/fastweights_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out=build/results/bench.json --benchmark_out_format=json "$@"
-"${PYTHON:-/usr/bin/python3}" scripts/bench_report.py build/results/bench.json \
+# FW_BENCH_TRANSFORMERS=1: also the PyTorch peers (torch and transformers at
+# the pinned versions, `install_deps.sh --test`): the fallback's scan against
+# ours, and transformers' own Qwen3-Next layer and model with and without
+# patch_transformers() (about 20 minutes more on one thread).
+python=${PYTHON:-/usr/bin/python3}
+peers=()
+if [ "${FW_BENCH_TRANSFORMERS:-0}" = "1" ]; then
+  "$python" bench/peers/transformers_peer.py --threads 1 --json build/results/transformers.json
+  "$python" bench/peers/transformers_layer.py --threads 1 --json build/results/transformers_layer.json
+  peers=(--transformers build/results/transformers.json
+         --transformers-layer build/results/transformers_layer.json)
+fi
+"$python" scripts/bench_report.py build/results/bench.json "${peers[@]}" \
   --markdown build/results/report.md --plot build/results/report.png
 echo "results: build/results/bench.json, report.md, report.png"
