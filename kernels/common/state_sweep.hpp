@@ -39,17 +39,16 @@ constexpr int partials_at_once() {
   return Vec::N == 8 ? 2 : Vec::N < 8 ? Vec::N : 8;
 }
 
-// out[0 : NB N) = the lane-split sum over rows 0 .. K-1 of a block of NB =
-// block_vectors() vectors: row(i, acc) adds row i's term into acc[NB]. The rows go partial by
-// partial, partials_at_once() at a time, and the tree's first level is taken as
-// the partials arrive (partial l + N/2 onto partial l), so the N/2 pending
-// sums stay in registers (16 vectors on AVX-512); the rest of the tree
-// follows. Partials past K (K < N) are never formed: they would be zeros,
-// which change no sum (a partial is never -0, so x + 0 is x).
-template <class Vec, class Row>
+// out[0 : NB N) = the lane-split sum over rows 0 .. K-1 of a block of NB
+// vectors (block_vectors(), or one for a partial block's whole vectors; a
+// column's sum is the same either way): row(i, acc) adds row i's term into acc[NB]. The rows go
+// partial by partial, partials_at_once() at a time, and the tree's first level is taken as the
+// partials arrive (partial l + N/2 onto partial l), so the N/2 pending sums stay in registers (16
+// vectors on AVX-512); the rest of the tree follows. Partials past K (K < N) are never formed: they
+// would be zeros, which change no sum (a partial is never -0, so x + 0 is x).
+template <class Vec, int kNB, class Row>
 inline void lane_split_sum(int64_t K, Row&& row, float* out) {
   using V = typename Vec::type;
-  constexpr int kNB = block_vectors<Vec>();
   constexpr int N = Vec::N, H = N / 2 > 0 ? N / 2 : 1, P = partials_at_once<Vec>();
   V held[H][kNB];
   for (int l = 0; l < H; ++l)
@@ -88,12 +87,11 @@ inline void lane_split_sum(int64_t K, Row&& row, float* out) {
 }
 
 // d[0 : NB N) = sum_i k_i S_i[0 : NB N), lane-split over i.
-template <class Vec>
+template <class Vec, int kNB = block_vectors<Vec>()>
 inline void read(int64_t K, const float* k, const float* S, int64_t ld, float* d) {
   using V = typename Vec::type;
-  constexpr int kNB = block_vectors<Vec>();
   constexpr int N = Vec::N;
-  lane_split_sum<Vec>(
+  lane_split_sum<Vec, kNB>(
       K,
       [&](int64_t i, V* acc) {
         const V ki = Vec::set1(k[i]);
@@ -104,16 +102,15 @@ inline void read(int64_t K, const float* k, const float* S, int64_t ld, float* d
 
 // For each row i: S_i = s S_i + k_i w;  out = sum_i q_i S_i, lane-split.
 // kRows: row i's own s_rows[i] instead of s (a per-channel gate).
-template <class Vec, bool kRows = false>
+template <class Vec, bool kRows = false, int kNB = block_vectors<Vec>()>
 inline void update_read(int64_t K, float s, const float* s_rows, float* S, int64_t ld,
                         const float* k, const float* w, const float* q, float* out) {
   using V = typename Vec::type;
-  constexpr int kNB = block_vectors<Vec>();
   constexpr int N = Vec::N;
   const V vs = Vec::set1(s);
   V wv[kNB];
   for (int x = 0; x < kNB; ++x) wv[x] = Vec::load(w + x * N);
-  lane_split_sum<Vec>(
+  lane_split_sum<Vec, kNB>(
       K,
       [&](int64_t i, V* acc) {
         const V ki = Vec::set1(k[i]), qi = Vec::set1(q[i]);
@@ -137,7 +134,8 @@ inline float column_tree(float* acc) {
   return acc[0];
 }
 
-// The same two sweeps one column at a time, for the last, partial block.
+// The same two sweeps one column at a time, for a partial block's last
+// columns (fewer than a vector).
 template <class Vec>
 inline float read_column(int64_t K, const float* k, const float* S, int64_t ld) {
   constexpr int N = Vec::N;
