@@ -1,8 +1,11 @@
 """fastweights: CPU kernels for causal linear attention and delta-rule scans.
 
 A ctypes binding of libfastweights (found through FASTWEIGHTS_LIBRARY, the
-build tree, or the system's library path); function names and argument
-order follow flash-linear-attention.
+copy a wheel installs beside this file, the build tree, or the system's
+library path); function names and argument order follow
+flash-linear-attention. The same functions on torch tensors, with autograd,
+and the transformers patch are in fastweights.torch (imported on its own:
+this package does not need torch).
 """
 from ._lib import FastweightsError
 from .backward import (chunk_delta_rule_backward, chunk_gated_delta_rule_backward,
