@@ -100,11 +100,16 @@ def batch(gen, size, setting, S, a):
     return k, v, query, v[rows, latest]
 
 
+def favor_features(phi, d_key):
+    """FAVOR+'s random features: 4 d_key (None for the other maps)."""
+    return 4 * d_key if phi[0] == "favor_plus" else None
+
+
 def train(setting, S, phi, rule, a):
     """The final loss of one model, on 1024 fresh sequences."""
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
-    m = a.d_key * 4 if phi[0] == "favor_plus" else None
+    m = favor_features(phi, a.d_key)
     model = FastWeightMemory(a.keys, a.values, a.d_key, a.d_value, phi, rule, m)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     for _ in range(a.steps):
@@ -125,11 +130,6 @@ def run_one(job):
     torch.set_num_threads(1)
     fastweights.set_num_threads(1)
     return [train(setting, S, phi, rule, a) for S in sizes]
-
-
-def feature_dim(phi, d_key):
-    kind, nu = phi
-    return {"elu_plus_one": d_key, "dpfp": 2 * nu * d_key, "favor_plus": 4 * d_key}[kind]
 
 
 def label(phi):
@@ -190,10 +190,11 @@ def main():
         losses = pool.map(run_one, [(*line, sizes, a) for line in lines])
         results = []
         for (setting, rule, phi), loss in zip(lines, losses):
-            results.append(dict(setting=setting, rule=rule, phi=label(phi),
-                                features=feature_dim(phi, a.d_key), S=sizes, loss=loss))
+            features = fastweights.feature_dim(a.d_key, phi[0], phi[1], favor_features(phi, a.d_key))
+            results.append(dict(setting=setting, rule=rule, phi=label(phi), features=features,
+                                S=sizes, loss=loss))
             print(f"setting {setting}, {rule:5s} rule, {label(phi):7s} "
-                  f"D = {results[-1]['features']:3d}: "
+                  f"D = {features:3d}: "
                   + " ".join(f"S={S}:{x:.3f}" for S, x in zip(sizes, loss)), flush=True)
     seconds = time.perf_counter() - start
     print(f"{seconds:.0f} s on {a.jobs} processes")

@@ -18,7 +18,6 @@ Rows, fp32 and bf16 (the weights and activations; states stay fp32):
 Needs torch and transformers at the pinned versions (scripts/install_deps.sh).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,6 +30,7 @@ from transformers.models.qwen3_next import modeling_qwen3_next as qwen3_next
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import fastweights as fw  # noqa: E402
 import fastweights.torch as ft  # noqa: E402
+from transformers_peer import print_versions, write_rows  # noqa: E402  (this script's folder)
 
 LAYER = dict(hidden_size=2048, linear_num_key_heads=16, linear_num_value_heads=32,
              linear_key_head_dim=128, linear_value_head_dim=128)
@@ -132,8 +132,7 @@ def main():
     torch.set_num_threads(args.threads)
     fw.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
-    print(f"transformers {transformers.__version__}, PyTorch {torch.__version__}, fastweights "
-          f"{fw.version()} ({fw.backend()}), {args.threads} thread(s)\n")
+    print_versions(args.threads)
     print("| what | form | dtype | B | T | fallback ms | fastweights ms | x | rel. diff |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
@@ -144,9 +143,7 @@ def main():
                   f"{1e3 * r['fallback_s']:.2f} | {1e3 * r['fastweights_s']:.2f} | "
                   f"{r['ratio']:.1f} | {r['rel_diff']:.1e} |", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(threads=args.threads, transformers=transformers.__version__,
-                           torch=torch.__version__, backend=fw.backend(), rows=rows), f, indent=1)
+        write_rows(args.json, args.threads, rows)
 
 
 if __name__ == "__main__":

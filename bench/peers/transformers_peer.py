@@ -87,6 +87,19 @@ def compare(B, T, H, HV, K, reps, decode):
                 ratio=t_peer / t_ours, rel_diff=float(err))
 
 
+def print_versions(threads):
+    """The console header: what ran, on how many threads."""
+    print(f"transformers {transformers.__version__}, PyTorch {torch.__version__}, fastweights "
+          f"{fw.version()} ({fw.backend()}), {threads} thread(s)\n")
+
+
+def write_rows(path, threads, rows):
+    """The --json file scripts/bench_report.py reads: the versions and rows."""
+    with open(path, "w") as f:
+        json.dump(dict(threads=threads, transformers=transformers.__version__,
+                       torch=torch.__version__, backend=fw.backend(), rows=rows), f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -99,8 +112,7 @@ def main():
     shapes += [(B, T, 16, HV, 128, False) for B in (1, 4) for T in (512, 4096) for HV in (32, 16)
                if (B, T, HV) != (1, 4096, 16)]
     shapes += [(64, 1, 16, 32, 128, True)]
-    print(f"transformers {transformers.__version__}, PyTorch {torch.__version__}, fastweights "
-          f"{fw.version()} ({fw.backend()}), {args.threads} thread(s)\n")
+    print_versions(args.threads)
     print("| form | B | T | H | HV | K=V | transformers tokens/s | fastweights tokens/s | x |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
@@ -110,9 +122,7 @@ def main():
         print(f"| {r['form']} | {B} | {T} | {H} | {HV} | {K} | {r['transformers_tokens_s']:,.0f} | "
               f"{r['fastweights_tokens_s']:,.0f} | {r['ratio']:.1f} |", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(threads=args.threads, transformers=transformers.__version__,
-                           torch=torch.__version__, backend=fw.backend(), rows=rows), f, indent=1)
+        write_rows(args.json, args.threads, rows)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from ._lib import FastweightsError
 from .backward import (chunk_delta_rule_backward, chunk_gated_delta_rule_backward,
                        chunk_gla_backward, chunk_kda_backward, chunk_linear_attn_backward,
                        chunk_simple_gla_backward)
-from .feature_maps import favor_plus_projection, feature_map, feature_map_backward
+from .feature_maps import favor_plus_projection, feature_dim, feature_map, feature_map_backward
 from .ops import (chunk_delta_rule, chunk_gated_delta_rule, chunk_gla, chunk_kda,
                   chunk_linear_attn, chunk_simple_gla, fused_recurrent_delta_rule,
                   fused_recurrent_gated_delta_rule, fused_recurrent_gla, fused_recurrent_kda,
@@ -30,7 +30,7 @@ __all__ = [
     "feature_map_backward", "chunk_linear_attn_backward", "chunk_simple_gla_backward",
     "chunk_delta_rule_backward", "chunk_gated_delta_rule_backward", "chunk_gla_backward",
     "chunk_kda_backward",
-    "favor_plus_projection", "backend", "set_backend", "compiled_backends",
+    "feature_dim", "favor_plus_projection", "backend", "set_backend", "compiled_backends",
     "supported_backends", "set_num_threads", "get_num_threads", "version",
     "auto_chunk_size", "chunk_size", "ops",
     "FastweightsError",

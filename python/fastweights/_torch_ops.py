@@ -204,15 +204,6 @@ def default_scale(scale, q):
 
 # ---- feature maps ----------------------------------------------------------
 
-def feature_dim(d, kind, nu, m):
-    """phi's output size for input size d (feature_maps.feature_map)."""
-    if kind == "dpfp":
-        return 2 * nu * d
-    if kind == "favor_plus":
-        return m
-    return d
-
-
 @torch.library.custom_op("fastweights::feature_map", mutates_args=())
 def feature_map_op(x: torch.Tensor, kind: str, nu: int, m: int, seed: int,
                    eps: float) -> torch.Tensor:
@@ -223,7 +214,8 @@ def feature_map_op(x: torch.Tensor, kind: str, nu: int, m: int, seed: int,
 
 @feature_map_op.register_fake
 def _(x, kind, nu, m, seed, eps):
-    return x.new_empty(x.shape[:-1] + (feature_dim(x.shape[-1], kind, nu, m),))
+    out_dim = _feature_maps.feature_dim(x.shape[-1], kind, nu, m or None)
+    return x.new_empty(x.shape[:-1] + (out_dim,))
 
 
 @torch.library.custom_op("fastweights::feature_map_backward", mutates_args=())

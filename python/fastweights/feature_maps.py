@@ -27,18 +27,24 @@ def _point(t, rows):
     t.stride[0], t.stride[1] = rows.shape[1], 1
 
 
-def _args(kind, rows, nu, m, seed, eps):
+def _args(kind, rows, dim, nu, m, seed, eps):
     if kind not in KINDS:
         raise ValueError(f"unknown feature map {kind!r}; expected one of {sorted(KINDS)}")
     if kind == "favor_plus" and m is None:
         raise ValueError("favor_plus needs the number of random features m")
     args = FeatureMapArgs()
     args.struct_size = ctypes.sizeof(FeatureMapArgs)
-    args.kind, args.rows, args.dim = KINDS[kind], rows.shape[0], rows.shape[1]
+    args.kind, args.rows, args.dim = KINDS[kind], rows, dim
     args.nu, args.num_features, args.seed, args.eps = nu, m or 0, seed, eps
     out_dim = ctypes.c_int64()
     check(lib.fw_feature_map_dim(ctypes.byref(args), ctypes.byref(out_dim)), "feature_map")
     return args, out_dim.value
+
+
+def feature_dim(d, kind, nu=1, m=None):
+    """phi's output size for input size d, as the library gives it
+    (fw_feature_map_dim): d, 2*nu*d ("dpfp") or m ("favor_plus")."""
+    return _args(kind, 1, d, nu, m, 0, 0.0)[1]
 
 
 def feature_map(x, kind, nu=1, m=None, seed=0, eps=1e-6):
@@ -47,7 +53,7 @@ def feature_map(x, kind, nu=1, m=None, seed=0, eps=1e-6):
     bfloat16 (ml_dtypes) are read and written as they are (computed in
     float32, rounded once), other dtypes are converted to float32."""
     rows, lead = _rows(x, "x")
-    args, out_dim = _args(kind, rows, nu, m, seed, eps)
+    args, out_dim = _args(kind, rows.shape[0], rows.shape[1], nu, m, seed, eps)
     out = np.empty((rows.shape[0], out_dim), dtype=rows.dtype)
     if rows.shape[0]:
         _point(args.x, rows)
@@ -60,7 +66,7 @@ def feature_map_backward(x, dy, kind, nu=1, m=None, seed=0, eps=1e-6):
     """dx = dy J(x), the gradient of feature_map(x, kind, ...) against x for
     the output gradient dy (feature_map's shape); dx takes x's dtype."""
     rows, lead = _rows(x, "x")
-    args, out_dim = _args(kind, rows, nu, m, seed, eps)
+    args, out_dim = _args(kind, rows.shape[0], rows.shape[1], nu, m, seed, eps)
     grads, _ = _rows(dy, "dy")
     if grads.shape != (rows.shape[0], out_dim) or np.shape(dy)[:-1] != lead:
         raise ValueError(f"dy must have shape {lead + (out_dim,)}, got {np.shape(dy)}")

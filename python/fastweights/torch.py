@@ -24,7 +24,7 @@ states, out) are theirs alone: fastweights.chunk_* take numpy arrays.
 import torch
 import torch.nn.functional as F
 
-from .ops import FLAG_NORMALIZE, FLAG_QK_L2NORM, FLAG_STATE_V_FIRST
+from .ops import FLAG_NORMALIZE, FLAG_STATE_V_FIRST, _delta_flags, _no
 from ._torch_ops import SCANS, default_scale, feature_map_op
 
 __all__ = [
@@ -50,10 +50,6 @@ def _scan(fn, q, k, v, g=None, beta=None, scale=None, initial_state=None,
     if not output_final_state:
         return o, None
     return o, ((state, norm) if normalize else state)
-
-
-def _delta_flags(use_qk_l2norm_in_kernel):
-    return FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0
 
 
 def _gate(g, use_gate_in_kernel, A_log, dt_bias, where):
@@ -83,12 +79,6 @@ def _beta(beta, v, use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False):
     if use_beta_sigmoid_in_kernel:
         beta = beta.sigmoid()
     return beta * 2 if allow_neg_eigval else beta
-
-
-def _no(where, **unsupported):
-    for name, value in unsupported.items():
-        if value is not None and value is not False:
-            raise NotImplementedError(f"{where}: {name} is not supported by fastweights yet")
 
 
 # ---- linear attention and GLA ------------------------------------------------
