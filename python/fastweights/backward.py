@@ -19,8 +19,8 @@ import ctypes
 import numpy as np
 
 from ._lib import ScanArgs, check, lib
-from .ops import (FLAG_NORMALIZE, FLAG_QK_L2NORM, FLAG_STATE_V_FIRST, MODE_CHUNKED, _as_operand,
-                  _beta, _dense_state, _gla_gate, _inputs, _op, _tensor)
+from .ops import (FLAG_NORMALIZE, FLAG_STATE_V_FIRST, MODE_CHUNKED, _as_operand, _beta,
+                  _delta_flags, _dense_state, _gla_gate, _inputs, _op, _tensor)
 
 
 def _backward(op, where, q, k, v, do, g=None, beta=None, dht=None, scale=None,
@@ -77,17 +77,13 @@ def _backward(op, where, q, k, v, do, g=None, beta=None, dht=None, scale=None,
     return dq, dk, dv, dg, dbeta, dh0
 
 
-def _l2(use_qk_l2norm_in_kernel):
-    return FLAG_QK_L2NORM if use_qk_l2norm_in_kernel else 0
-
-
 def chunk_linear_attn_backward(q, k, v, do, dht=None, scale=None, initial_state=None,
                                cu_seqlens=None, use_qk_l2norm_in_kernel=False, *, chunk_size=0,
                                intermediate_states=None, normalize=True, eps=1e-10,
                                state_v_first=False):
     """Gradients of chunk_linear_attn (normalize=True, its default: initial_state
     may be a pair (S, z); z's gradient is not returned, dht is S's)."""
-    flags = (FLAG_NORMALIZE if normalize else 0) | _l2(use_qk_l2norm_in_kernel)
+    flags = (FLAG_NORMALIZE if normalize else 0) | _delta_flags(use_qk_l2norm_in_kernel)
     return _backward(_op("linear_attn"), "chunk_linear_attn_backward", q, k, v, do, dht=dht,
                      scale=scale, initial_state=initial_state, cu_seqlens=cu_seqlens,
                      flags=flags, chunk_size=chunk_size, eps=eps, state_v_first=state_v_first,
@@ -104,7 +100,7 @@ def chunk_simple_gla_backward(q, k, v, g, do, dht=None, scale=None, initial_stat
     op = "simple_gla" if gate is not None else "linear_attn"
     grads = _backward(_op(op), where, q, k, v, do, g=gate, dht=dht, scale=scale,
                       initial_state=initial_state, cu_seqlens=cu_seqlens,
-                      flags=_l2(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
+                      flags=_delta_flags(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
                       state_v_first=state_v_first, intermediate_states=intermediate_states)
     if g_gamma is None:
         return grads
@@ -119,7 +115,7 @@ def chunk_delta_rule_backward(q, k, v, beta, do, dht=None, scale=None, initial_s
     still returned)."""
     return _backward(_op("delta_rule"), "chunk_delta_rule_backward", q, k, v, do,
                      beta=_beta(beta, v), dht=dht, scale=scale, initial_state=initial_state,
-                     cu_seqlens=cu_seqlens, flags=_l2(use_qk_l2norm_in_kernel),
+                     cu_seqlens=cu_seqlens, flags=_delta_flags(use_qk_l2norm_in_kernel),
                      chunk_size=chunk_size, state_v_first=state_v_first,
                      intermediate_states=intermediate_states)
 
@@ -132,7 +128,7 @@ def chunk_gated_delta_rule_backward(q, k, v, g, beta, do, dht=None, scale=None,
     return _backward(_op("gated_delta_rule"), "chunk_gated_delta_rule_backward", q, k, v, do,
                      g=g, beta=_beta(beta, v), dht=dht, scale=scale,
                      initial_state=initial_state, cu_seqlens=cu_seqlens,
-                     flags=_l2(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
+                     flags=_delta_flags(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
                      state_v_first=state_v_first,
                      intermediate_states=intermediate_states)
 
@@ -143,7 +139,7 @@ def chunk_gla_backward(q, k, v, g, do, dht=None, scale=None, initial_state=None,
     """Gradients of chunk_gla (g [B, T, HV, K])."""
     return _backward(_op("gla"), "chunk_gla_backward", q, k, v, do, g=g, dht=dht, scale=scale,
                      initial_state=initial_state, cu_seqlens=cu_seqlens,
-                     flags=_l2(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
+                     flags=_delta_flags(use_qk_l2norm_in_kernel), chunk_size=chunk_size,
                      state_v_first=state_v_first, g_channel=True,
                      intermediate_states=intermediate_states)
 
@@ -154,6 +150,6 @@ def chunk_kda_backward(q, k, v, g, beta, do, dht=None, scale=None, initial_state
     """Gradients of chunk_kda (g [B, T, HV, K]; beta=None: ones)."""
     return _backward(_op("kda"), "chunk_kda_backward", q, k, v, do, g=g, beta=_beta(beta, v),
                      dht=dht, scale=scale, initial_state=initial_state,
-                     cu_seqlens=cu_seqlens, flags=_l2(use_qk_l2norm_in_kernel),
+                     cu_seqlens=cu_seqlens, flags=_delta_flags(use_qk_l2norm_in_kernel),
                      chunk_size=chunk_size, state_v_first=state_v_first, g_channel=True,
                      intermediate_states=intermediate_states)
