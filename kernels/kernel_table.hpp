@@ -289,6 +289,20 @@ constexpr AutoSwitch auto_switch(const AutoSwitchRow (&rows)[R]) {
   return a;
 }
 
+// A call takes a second thread (and each further one) only for this many
+// model FLOPs of work per thread (src/team.hpp): below it, handing work to
+// another thread costs more than it saves. Threads sharing one pair (its
+// value columns, src/scan.cpp) meet once per group of chunks and need far
+// more. A call wakes workers that have gone to sleep (after a pause
+// between calls) only from `wake`: waking one on a VM took as long as a
+// small call. Each backend measures its own (kernels/isa/*.cpp), as for
+// AUTO.
+struct ThreadFloors {
+  double pairs;    // per thread, threads on separate (sequence, value head) pairs
+  double columns;  // per thread, threads on one pair's value columns
+  double wake;     // per call, to wake sleeping workers
+};
+
 // The kernels of one family (op_registry.hpp): the recurrent form, and the
 // chunked form's two halves.
 struct FamilyKernels {
@@ -308,6 +322,7 @@ struct KernelTable {
   FeatureMapFn feature_map_backward;
   TransposeFn transpose;
   AutoSwitch auto_switch;
+  ThreadFloors thread_floors;
 
   const FamilyKernels& of(Family f) const { return family[static_cast<int>(f)]; }
 };

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DFW_BUILD_FUZZ=ON -DFW_BUILD_TESTS=OFF -DFW_BUILD_BENCH=OFF -DFW_WITH_OPENMP=OFF \
+  -DFW_BUILD_FUZZ=ON -DFW_BUILD_TESTS=OFF -DFW_BUILD_BENCH=OFF \
   -DFW_SANITIZE=address,undefined > /dev/null
 cmake --build build-fuzz -j "$(nproc)"
 mkdir -p build-fuzz/corpus tests/fuzz/corpus

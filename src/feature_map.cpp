@@ -1,5 +1,5 @@
 // Feature-map entry points, forward and backward: check, then map rows on
-// the active backend, rows split over threads in fixed contiguous blocks.
+// the active backend, rows split into fixed contiguous blocks, one per thread.
 #include <cmath>
 #include <initializer_list>
 
@@ -9,6 +9,7 @@
 #include "src/favor_projection.hpp"
 #include "src/layout.hpp"
 #include "src/struct_args.hpp"
+#include "src/team.hpp"
 #include "src/threads.hpp"
 #include "src/workspace.hpp"
 
@@ -112,8 +113,13 @@ fw_status map_rows(const fw_feature_map_args* caller, bool backward) {
   if (favor) favor_projection(d, m, a.seed, reinterpret_cast<double*>(scratch.get()), proj.get());
 
   const KernelTable& kt = *dispatch::table_for_call(a.backend);
-  int64_t threads = num_threads();
-  if (threads > a.rows) threads = a.rows;
+  // Work in FLOPs per output element: FAVOR+'s projection 2 d, the other
+  // maps a few.
+  const double work = static_cast<double>(a.rows) * static_cast<double>(out_dim) *
+                      (favor ? 2.0 * static_cast<double>(d) : 4.0);
+  Team team = call_team(num_threads(), work, kt.thread_floors.pairs, kt.thread_floors.wake);
+  if (team.threads > a.rows) team.threads = static_cast<int>(a.rows);
+  const int64_t threads = team.threads;
   // Rows in fp32 scratch: the backward's always (kernel_table.hpp), the
   // forward's for half types (feature_maps.hpp), a row in and a row out.
   const bool half = a.x.dtype != FW_DTYPE_F32 || a.out.dtype != FW_DTYPE_F32;
@@ -121,8 +127,7 @@ fw_status map_rows(const fw_feature_map_args* caller, bool backward) {
       backward ? feature_map_backward_floats(d, out_dim) : (half ? d + out_dim : 0);
   Workspace rows_ws(threads * row_floats);
   if (!rows_ws.get()) return FW_ERR_OUT_OF_MEMORY;
-#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(static, 1)
-  for (int64_t part = 0; part < threads; ++part) {
+  auto map_part = [&](int64_t part, int slot) {
     const int64_t r0 = a.rows * part / threads, r1 = a.rows * (part + 1) / threads;
     FeatureMapTask t{};
     t.kind = a.kind;
@@ -136,13 +141,14 @@ fw_status map_rows(const fw_feature_map_args* caller, bool backward) {
     } else {
       t.out = OutRows{a.out.data, a.out.stride[0], static_cast<Dtype>(a.out.dtype)}.from(r0);
     }
-    t.ws = row_floats ? rows_ws.get() + part * row_floats : nullptr;
+    t.ws = row_floats ? rows_ws.get() + slot * row_floats : nullptr;
     t.nu = a.nu;
     t.m = m;
     t.proj = proj.get();
     t.eps = a.eps;
     (backward ? kt.feature_map_backward : kt.feature_map)(t);
-  }
+  };
+  team_loop(team, threads, map_part);
   return FW_OK;
 }
 

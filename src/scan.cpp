@@ -1,21 +1,17 @@
 // The scan entry points: plan (src/scan_plan.cpp), then run the plan's
 // (sequence, value head) pairs on the call's backend.
 //
-// Work is split over pairs with OpenMP; when pairs are fewer than threads,
-// over the chunks of a pair and its value columns too. Every path performs
-// the same operations on the same floats, so the thread count never
-// changes a bit of the result.
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
+// Work is split over pairs on the library's threads (src/thread_pool.hpp);
+// when pairs are fewer than threads, over the chunks of a pair and its
+// value columns too. Every path performs the same operations on the same
+// floats, so the thread count never changes a bit of the result.
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
 #include "kernels/op_registry.hpp"
 #include "src/denormals.hpp"
 #include "src/scan_plan.hpp"
 #include "src/scan_task.hpp"
-#include "src/spin_barrier.hpp"
+#include "src/team.hpp"
 #include "src/threads.hpp"
 #include "src/workspace.hpp"
 
@@ -114,14 +110,15 @@ void run_recurrent(const ScanPlan& p, const ScanTask& t, int64_t pair, int64_t v
   }
 }
 
-// Many pairs: each thread takes a run of up to kMaxPairsSideBySide
-// consecutive pairs and steps them through their chunks together (a pair's
-// own arithmetic does not change, so neither do the results). Runs are
-// sized so that every thread gets one when the lengths are equal; with
-// several packed sequences, of unequal lengths, four runs per thread keep
-// the dynamic schedule balanced. The per-thread workspace is the kernel's,
-// then a state per pair of the run where the caller's slot cannot serve.
-fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
+// Many pairs: each item is a run of up to kMaxPairsSideBySide consecutive
+// pairs, stepped through their chunks together (a pair's own arithmetic
+// does not change, so neither do the results). Runs are sized so that
+// every thread gets one when the lengths are equal; with several packed
+// sequences, of unequal lengths, four runs per thread keep the threads'
+// shares even. The per-thread workspace is the kernel's, then a state per
+// pair of the run where the caller's slot cannot serve.
+fw_status run_pairs(const ScanPlan& p, int64_t pairs, const Team& team) {
+  const int64_t threads = team.threads;
   const int64_t K = p.K, V = p.V, C = p.chunk;
   const int64_t runs_per_thread = p.N > 1 && p.cu_seqlens ? 4 : 1;
   const int64_t per_run = (pairs + threads * runs_per_thread - 1) / (threads * runs_per_thread);
@@ -140,14 +137,9 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
   const FamilyKernels& fk = p.family();
   const int64_t from = chunked_from(p);
 
-#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
-  for (int64_t r = 0; r < runs; ++r) {
+  auto run_one = [&](int64_t r, int slot) {
     const FlushDenormals flush;
-#ifdef _OPENMP
-    float* mine = ws.get() + omp_get_thread_num() * per_thread;
-#else
-    float* mine = ws.get();
-#endif
+    float* mine = ws.get() + slot * per_thread;
     // Recurrent pairs run whole at once; chunked ones wait in `chunked`.
     ScanTask chunked[kMaxPairsSideBySide];
     int64_t pair_of[kMaxPairsSideBySide];
@@ -186,7 +178,8 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
         if (p.intermediate.data) store_intermediate(p, pair_of[i], c0 / C, 0, chunked[i]);
       }
     for (int64_t i = 0; i < n; ++i) store_pair_state(p, chunked[i], pair_of[i]);
-  }
+  };
+  team_loop(team, runs, run_one);
   return FW_OK;
 }
 
@@ -199,12 +192,13 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, int64_t threads) {
 constexpr int64_t kGroupChunksPerThread = 2;
 
 // Fewer pairs than threads (B = 1, one head, a long prompt): all threads
-// work on one pair at a time. Chunked, they prepare a group of chunks (the
-// state-independent half, kernel_table.hpp) side by side, then each
-// advances its slice of V columns through the group; recurrent, each runs
-// its slice. The team shares the work out by hand and waits on a
-// SpinBarrier (spin_barrier.hpp says why).
-fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, int64_t threads) {
+// work on one pair at a time. Chunked, each group of chunks is one loop
+// whose items prepare the next group's chunks (the state-independent half,
+// kernel_table.hpp) and advance a slice of V columns through this group;
+// recurrent, one loop runs the slices. A slice's columns and a chunk's
+// record come out the same whichever thread runs the item.
+fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, const Team& team) {
+  const int64_t threads = team.threads;
   const int64_t K = p.K, V = p.V, C = p.chunk;
   const Split split = column_split(threads, V, p.normalize);
   const int64_t group = kGroupChunksPerThread * threads;
@@ -219,101 +213,93 @@ fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, int64_t threads) 
     return FW_ERR_OUT_OF_MEMORY;
   Workspace ws(total);
   if (!ws.get()) return FW_ERR_OUT_OF_MEMORY;
-  float* records = ws.get();
+  float* const records = ws.get();
   const ChunkPrepareFn prepare = p.family().prepare;
   const ChunkAdvanceFn advance = p.family().advance;
   const int64_t from = chunked_from(p);
+  auto scratch_of = [&](int slot) { return records + shared + slot * scratch; };
 
-  SpinBarrier barrier;
-#pragma omp parallel num_threads(static_cast <int>(threads))
-  {
-    const FlushDenormals flush;
-#ifdef _OPENMP
-    const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int64_t tid = 0, team = 1;
-#endif
-    // Thread tid takes items tid, tid + team, ... of every loop below; every
-    // thread meets every barrier (the loop bounds depend only on the args).
-#pragma omp single
-    barrier.reset(static_cast<int>(team));
-    auto for_mine = [&](int64_t n, auto&& body) {
-      for (int64_t x = tid; x < n; x += team) body(x);
-    };
-    // A slice's state columns live in a block of their own while it runs: in
-    // the caller's rows the slices' boundaries need not fall on cache-line
-    // boundaries, and the two threads' every state update would then fight
-    // over the shared lines. Copied in before, and back after.
-    float* const slice_states = records + 2 * group * record + K * V + K;
-    auto slice = [&](const ScanTask& whole, int64_t part) {
-      const int64_t v0 = part * split.width;
-      ScanTask t = column_slice(whole, v0, V - v0 < split.width ? V - v0 : split.width);
-      t.S = slice_states + part * slice_state;
-      t.S_ld = t.V;
-      return t;
-    };
-    auto copy_slice_states = [&](const ScanTask& whole, bool in) {
-      for_mine(split.parts, [&](int64_t part) {
-        const ScanTask t = slice(whole, part);
-        float* caller = whole.S + part * split.width;
-        if (in)
-          copy_rows(t.S, t.S_ld, caller, whole.S_ld, K, t.V);
-        else
-          copy_rows(caller, whole.S_ld, t.S, t.S_ld, K, t.V);
-      });
-    };
-    for (int64_t pair = 0; pair < pairs; ++pair) {
-      if (p.is_padding(pair / p.HV)) {
-        if (tid == 0) write_padding(p, pair);
-        continue;
-      }
-      ScanTask whole = pair_task(p, pair, records + 2 * group * record, /*native_v_first=*/false);
-      whole.ws = records + shared + tid * scratch;
-      if (tid == 0) load_pair_state(p, whole, pair);
-      barrier.wait();
-      if (whole.T == 0) {
-        if (tid == 0) store_pair_state(p, whole, pair);
-        continue;
-      }
-      copy_slice_states(whole, true);
-      if (!use_chunked(p.mode, whole.T, from)) {
-        for_mine(split.parts, [&](int64_t part) {
-          run_recurrent(p, slice(whole, part), pair, part * split.width);
-        });
-        copy_slice_states(whole, false);
-        barrier.wait();
-        if (tid == 0) store_pair_state(p, whole, pair);
-        continue;
-      }
+  // A slice's state columns live in a block of their own while it runs: in
+  // the caller's rows the slices' boundaries need not fall on cache-line
+  // boundaries, and two threads' every state update would then fight over
+  // the shared lines. Copied in before, and back after.
+  float* const slice_states = records + 2 * group * record + K * V + K;
+  auto slice = [&](const ScanTask& whole, int64_t part, int slot) {
+    const int64_t v0 = part * split.width;
+    ScanTask t = column_slice(whole, v0, V - v0 < split.width ? V - v0 : split.width);
+    t.S = slice_states + part * slice_state;
+    t.S_ld = t.V;
+    t.ws = scratch_of(slot);
+    return t;
+  };
+  auto copy_slice_states = [&](const ScanTask& whole, bool in) {
+    for (int64_t part = 0; part < split.parts; ++part) {
+      const ScanTask t = slice(whole, part, 0);
+      float* caller = whole.S + part * split.width;
+      if (in)
+        copy_rows(t.S, t.S_ld, caller, whole.S_ld, K, t.V);
+      else
+        copy_rows(caller, whole.S_ld, t.S, t.S_ld, K, t.V);
+    }
+  };
+  for (int64_t pair = 0; pair < pairs; ++pair) {
+    if (p.is_padding(pair / p.HV)) {
+      write_padding(p, pair);
+      continue;
+    }
+    const ScanTask whole =
+        pair_task(p, pair, records + 2 * group * record, /*native_v_first=*/false);
+    load_pair_state(p, whole, pair);
+    if (whole.T == 0) {
+      store_pair_state(p, whole, pair);
+      continue;
+    }
+    copy_slice_states(whole, true);
+    if (!use_chunked(p.mode, whole.T, from)) {
+      auto run_slice = [&](int64_t part, int slot) {
+        const FlushDenormals flush;
+        run_recurrent(p, slice(whole, part, slot), pair, part * split.width);
+      };
+      team_loop(team, split.parts, run_slice);
+    } else {
       // Two record buffers: while the slices advance through group i, the
-      // threads prepare group i + 1 into the other, so one barrier per
-      // group separates the two halves.
+      // next group is prepared into the other.
       const int64_t chunks = (whole.T + C - 1) / C, groups = (chunks + group - 1) / group;
       auto buffer = [&](int64_t i) { return records + (i % 2) * group * record; };
       auto group_size = [&](int64_t i) {
         return chunks - i * group < group ? chunks - i * group : group;
       };
-      auto prepare_group = [&](int64_t i) {
-        for_mine(group_size(i),
-                 [&](int64_t c) { prepare(whole, (i * group + c) * C, buffer(i) + c * record); });
+      auto prepare_chunk = [&](int64_t i, int64_t c, int slot) {
+        ScanTask t = whole;
+        t.ws = scratch_of(slot);
+        prepare(t, (i * group + c) * C, buffer(i) + c * record);
       };
-      prepare_group(0);
-      barrier.wait();
+      auto prepare_first = [&](int64_t c, int slot) {
+        const FlushDenormals flush;
+        prepare_chunk(0, c, slot);
+      };
+      team_loop(team, group_size(0), prepare_first);
       for (int64_t i = 0; i < groups; ++i) {
-        if (i + 1 < groups) prepare_group(i + 1);
-        for_mine(split.parts, [&](int64_t part) {
-          const ScanTask t = slice(whole, part);
+        const int64_t next = i + 1 < groups ? group_size(i + 1) : 0;
+        auto step = [&](int64_t item, int slot) {
+          const FlushDenormals flush;
+          if (item < next) {
+            prepare_chunk(i + 1, item, slot);
+            return;
+          }
+          const int64_t part = item - next;
+          const ScanTask t = slice(whole, part, slot);
           for (int64_t c = 0; c < group_size(i); ++c) {
             advance(t, (i * group + c) * C, buffer(i) + c * record);
             if (p.intermediate.data)
               store_intermediate(p, pair, i * group + c, part * split.width, t);
           }
-        });
-        if (i + 1 == groups) copy_slice_states(whole, false);
-        barrier.wait();
+        };
+        team_loop(team, next + split.parts, step);
       }
-      if (tid == 0) store_pair_state(p, whole, pair);
     }
+    copy_slice_states(whole, false);
+    store_pair_state(p, whole, pair);
   }
   return FW_OK;
 }
@@ -323,9 +309,16 @@ fw_status run_scan(int64_t op, const fw_scan_args* a) {
   const fw_status s = plan_scan(op, a, &plan);
   if (s != FW_OK) return s;
   const int64_t pairs = plan.N * plan.HV;
-  const int64_t threads = num_threads();  // read once: another thread may set it meanwhile
-  if (pairs < threads) return run_pairs_together(plan, pairs, threads);
-  return run_pairs(plan, pairs, threads);
+  const ThreadFloors& floors = plan.kernels->thread_floors;
+  const double work = plan.model_flops();
+  // num_threads() read once: another thread may set it meanwhile.
+  Team team = call_team(num_threads(), work, floors.pairs, floors.wake);
+  if (pairs < team.threads) {
+    const Team together = call_team(team.threads, work, floors.columns, floors.wake);
+    if (together.threads > pairs) return run_pairs_together(plan, pairs, together);
+    team = together;  // at most one thread per pair
+  }
+  return run_pairs(plan, pairs, team);
 }
 
 }  // namespace

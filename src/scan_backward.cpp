@@ -3,16 +3,13 @@
 // thread (docs/design.md, "The backward"). dq and dk of a q/k head are sums
 // over its value heads, added in head order within one task, so the thread
 // count never changes a bit.
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
 #include "kernels/op_registry.hpp"
 #include "src/denormals.hpp"
 #include "src/scan_plan.hpp"
 #include "src/scan_task.hpp"
+#include "src/team.hpp"
 #include "src/threads.hpp"
 #include "src/workspace.hpp"
 
@@ -116,8 +113,13 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
   const int64_t kernel_ws = chunked ? chunk_backward_scratch(longest, K, V, p.chunk, saved).total
                                     : backward_scratch(longest, K, V, interval).total;
   const int64_t groups = p.N * p.H;
-  int64_t threads = num_threads();
-  if (threads > groups) threads = groups;
+  // The backward's work, as the forward's, counted three times (its
+  // products against the forward's: docs/design.md, "The backward").
+  const double work = 3.0 * p.model_flops();
+  const ThreadFloors& floors = p.kernels->thread_floors;
+  Team team = call_team(num_threads(), work, floors.pairs, floors.wake);
+  if (team.threads > groups) team.threads = static_cast<int>(groups);
+  const int64_t threads = team.threads;
   int64_t per_thread = 0, total = 0;
   // dq and dk sums only where value heads share a q/k head or an L2 norm
   // follows (BackwardTask::direct_qk).
@@ -128,14 +130,9 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
   Workspace ws(total);
   if (!ws.get()) return FW_ERR_OUT_OF_MEMORY;
 
-#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(dynamic, 1)
-  for (int64_t group = 0; group < groups; ++group) {
+  auto run_group = [&](int64_t group, int slot) {
     const FlushDenormals flush;
-#ifdef _OPENMP
-    float* mine = ws.get() + omp_get_thread_num() * per_thread;
-#else
-    float* mine = ws.get();
-#endif
+    float* mine = ws.get() + slot * per_thread;
     const OwnBuffers own = own_buffers(mine + kernel_ws, summed, K, V);
     const int64_t n = group / p.H, h = group % p.H;
     BackwardTask t;
@@ -148,7 +145,8 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
                              p.grad.initial_state.row);
     }
     p.kernels->scan_backward_qk(t, mine);
-  }
+  };
+  team_loop(team, groups, run_group);
   return FW_OK;
 }
 

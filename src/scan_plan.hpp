@@ -95,6 +95,16 @@ struct ScanPlan {
   int64_t read_slot(int64_t n) const { return slots ? slots[n] : n; }
   int64_t write_slot(int64_t n) const { return slots && !final_by_sequence ? slots[n] : n; }
   const FamilyKernels& family() const { return kernels->of(op->family); }
+  // Model FLOPs of the forward (the op's per key-value element per token
+  // over every sequence but padding): the work that decides how many
+  // threads a call takes (src/team.hpp).
+  double model_flops() const {
+    double tokens = 0;
+    for (int64_t n = 0; n < N; ++n)
+      if (!is_padding(n)) tokens += static_cast<double>(length(n));
+    return tokens * static_cast<double>(HV) * static_cast<double>(K) * static_cast<double>(V) *
+           op->flops_per_kv;
+  }
 };
 
 // The chunk of FW_CHUNK_SIZE_AUTO for op (src/ops.cpp).

@@ -3,14 +3,12 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #if !defined(FW_HAVE_HWLOC) && defined(__linux__)
 #include <sched.h>
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef FW_HAVE_HWLOC
 #include <hwloc.h>
 #endif
@@ -38,7 +36,7 @@ int env_threads(const char* name) {
 #if !defined(FW_HAVE_HWLOC) && defined(__linux__)
 // Without hwloc (the Python wheel): the cores of the CPUs this process may
 // run on, from sysfs, one per (package, core) pair, so that SMT siblings do
-// not double the default as omp_get_num_procs() would; 0 if unreadable.
+// not double the default as a count of logical CPUs would; 0 if unreadable.
 int read_topology_id(int cpu, const char* what) {
   char path[96];
   std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, what);
@@ -82,9 +80,7 @@ int physical_cores() {
     hwloc_topology_destroy(topo);
   }
 #endif
-#ifdef _OPENMP
-  if (n <= 0) n = omp_get_num_procs();
-#endif
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   return n > 0 ? (n > kMaxThreads ? kMaxThreads : n) : 1;
 }
 

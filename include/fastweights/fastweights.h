@@ -83,9 +83,12 @@ FW_API const char* fw_version_string(void);
 
 /* ---- threads ----------------------------------------------------------- */
 
-/* Threads used by each call. n <= 0 restores the default: the number of
- * physical cores (hwloc), unless FASTWEIGHTS_NUM_THREADS or OMP_NUM_THREADS
- * (read in that order, once) name another. Results never depend on it. */
+/* Threads each call may use (the caller's and the library's own): a call
+ * too small to pay for threads, or one made while other processes hold the
+ * cores, uses fewer (README, "Threads"). n <= 0 restores the default: the
+ * number of physical cores (hwloc), unless FASTWEIGHTS_NUM_THREADS or
+ * OMP_NUM_THREADS (read in that order, once) name another. Results never
+ * depend on it. */
 FW_API void fw_set_num_threads(int n);
 FW_API int fw_get_num_threads(void);
 

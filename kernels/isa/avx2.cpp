@@ -37,10 +37,16 @@ constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_GLA, {4, 4, 4}},
     {FW_OP_KDA, {kNeverChunked, 4, 4}},
 });
+// Threads' floors (kernel_table.hpp), forced on Cascade Lake as for AUTO
+// (medians of 800-2000 back-to-back calls, one thread / two): decode
+// linear attention (B = 1, K = V = 128) at HV = 4 (0.26 MFLOP) 0.026 /
+// 0.029 ms, HV = 8 0.051 / 0.032; one pair chunked at T = 32 (2.1 MFLOP)
+// 0.073 / 0.074, T = 64 0.152 / 0.100.
+constexpr ThreadFloors kThreadFloors = {2e5, 1.5e6, 4e6};
 }  // namespace
 
 const KernelTable* kernel_table() {
-  static constexpr KernelTable t = kern::table<Vec>(kAutoSwitch);
+  static constexpr KernelTable t = kern::table<Vec>(kAutoSwitch, kThreadFloors);
   return &t;
 }
 

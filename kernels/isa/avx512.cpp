@@ -34,10 +34,17 @@ constexpr AutoSwitch kAutoSwitch = auto_switch({
     {FW_OP_GLA, {4, 4, 4}},
     {FW_OP_KDA, {kNeverChunked, 8, 4}},
 });
+// Threads' floors (kernel_table.hpp). Back-to-back calls, one thread against
+// two, medians of 1000-4000 (Cascade Lake): decode (B = 1, T = 1, K = V =
+// 128) linear attention at HV = 2 (0.13 MFLOP) 0.0096 / 0.0117 ms, the
+// delta rule at HV = 3 (0.29 MFLOP) 0.82x; one pair (H = 1) chunked,
+// linear attention at T = 32 (2.1 MFLOP) 0.046 / 0.044 ms, T = 64 0.059 /
+// 0.067 (slower on two), T = 128 0.194 / 0.129.
+constexpr ThreadFloors kThreadFloors = {1e5, 4e6, 8e6};
 }  // namespace
 
 const KernelTable* kernel_table() {
-  static constexpr KernelTable t = kern::table<Vec>(kAutoSwitch);
+  static constexpr KernelTable t = kern::table<Vec>(kAutoSwitch, kThreadFloors);
   return &t;
 }
 

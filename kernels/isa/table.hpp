@@ -21,7 +21,7 @@ namespace kern {
 // so building one must execute no code of that ISA (a table initialised at
 // run time copied itself with AVX-512 moves: SIGILL under valgrind).
 template <class Vec>
-constexpr KernelTable table(const AutoSwitch& auto_switch) {
+constexpr KernelTable table(const AutoSwitch& auto_switch, const ThreadFloors& thread_floors) {
   return {
       {
           {&linear_attn_recurrent<Vec>, &linear_attn_prepare<Vec>, &linear_attn_advance<Vec>},
@@ -34,6 +34,7 @@ constexpr KernelTable table(const AutoSwitch& auto_switch) {
       &feature_map_backward<Vec>,
       &chunk::transpose<Vec>,
       auto_switch,
+      thread_floors,
   };
 }
 

@@ -41,7 +41,8 @@ def supported_backends():
 
 
 def set_num_threads(n):
-    """Threads per call; n <= 0 restores the default (physical cores)."""
+    """Threads a call may use (small calls, and calls while other processes
+    hold the cores, use fewer); n <= 0 restores the default (physical cores)."""
     lib.fw_set_num_threads(int(n))
 
 

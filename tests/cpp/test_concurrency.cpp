@@ -1,9 +1,14 @@
 // Many host threads calling at once (each with its own buffers, mixed ops,
-// each call naming its own backend) while OpenMP runs inside every call;
-// every result must equal, bit for bit, a serial run of the same call.
+// each call naming its own backend) while the library's own threads run
+// inside every call; every result must equal, bit for bit, a serial run of
+// the same call. Also threads kept busy by a competitor, and a fork.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -42,7 +47,7 @@ TEST(Concurrency, HostThreadsMatchSerialRunsBitwise) {
     serial.back()->args.backend = parallel.back()->args.backend = b;
     ASSERT_EQ(serial.back()->run(), FW_OK);
   }
-  fw_set_num_threads(2);  // OpenMP inside each call as well
+  fw_set_num_threads(2);  // the library's threads inside each call as well
   std::atomic<int> next{0}, failures{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < kHostThreads; ++t)
@@ -85,6 +90,68 @@ TEST(Concurrency, SwitchingTheActiveBackendDuringCalls) {
   switcher.join();
   fw_set_backend(FW_BACKEND_AUTO);
   EXPECT_EQ(failures.load(), 0);
+}
+
+// Threads that share their CPUs with busy competitors (more spinning
+// threads than the machine has CPUs), so that the library's workers are
+// descheduled in the middle of items and its callers hold off threading
+// (src/team.cpp): every result still equals the serial run's, bit for bit.
+TEST(Concurrency, BusyCompetitorsChangeNoBit) {
+  std::vector<std::unique_ptr<Problem>> serial, busy;
+  for (int i = 0; i < 24; ++i) {
+    Shape s = job_shape(i);
+    s.H = 1;  // one pair: its threads share value columns
+    s.HV = i % 3 == 0 ? 1 : 4;
+    serial.push_back(std::make_unique<Problem>(s, i + 1));
+    busy.push_back(std::make_unique<Problem>(s, i + 1));
+    fw_set_num_threads(1);
+    ASSERT_EQ(serial.back()->run(), FW_OK);
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> competitors;
+  const unsigned cpus = std::thread::hardware_concurrency();
+  for (unsigned c = 0; c < (cpus > 0 ? cpus : 2); ++c)
+    competitors.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  fw_set_num_threads(4);
+  int failures = 0;
+  for (int round = 0; round < 3; ++round)
+    for (auto& p : busy) failures += p->run() != FW_OK;
+  fw_set_num_threads(0);
+  stop.store(true);
+  for (auto& th : competitors) th.join();
+  EXPECT_EQ(failures, 0);
+  for (size_t i = 0; i < busy.size(); ++i) {
+    EXPECT_EQ(
+        0, std::memcmp(serial[i]->o.data(), busy[i]->o.data(), serial[i]->o.size() * sizeof(float)))
+        << "job " << i;
+  }
+}
+
+// A child forked after the library's workers started has none of them: its
+// calls start their own and compute the same bits.
+TEST(Concurrency, ForkedChildComputesTheSame) {
+  // qemu-user aborts when a forked child of a threaded guest starts threads
+  // (its plugin and TCG asserts); scripts/test_emulated.sh says when it runs.
+  if (std::getenv("FW_UNDER_QEMU_USER")) GTEST_SKIP() << "fork and threads under qemu-user";
+  Problem parent(job_shape(5), 7);
+  fw_set_num_threads(2);
+  ASSERT_EQ(parent.run(), FW_OK);  // the workers exist now
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Problem child(job_shape(5), 7);
+    const bool same = child.run() == FW_OK && std::memcmp(child.o.data(), parent.o.data(),
+                                                          child.o.size() * sizeof(float)) == 0;
+    _exit(same ? 0 : 1);
+  }
+  int status = -1;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  fw_set_num_threads(0);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

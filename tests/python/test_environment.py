@@ -57,3 +57,43 @@ def test_backend_env_override():
     for unusable in ("bogus", "neon" if "neon" not in fw.supported_backends() else "avx512"):
         out, err = run_fresh("print(fw.backend())", FASTWEIGHTS_BACKEND=unusable)
         assert out == best and err == "", unusable  # ignored, silently
+
+
+BUSY_RUN = """
+import numpy as np
+rng = np.random.default_rng(3)
+def inputs(T, H, HV, D):
+    q, k = (rng.standard_normal((1, T, H, D)).astype(np.float32) for _ in range(2))
+    v = rng.standard_normal((1, T, HV, D)).astype(np.float32)
+    beta = rng.uniform(0.1, 0.9, (1, T, HV)).astype(np.float32)
+    g = -rng.uniform(0.0, 0.2, (1, T, HV)).astype(np.float32)
+    s0 = rng.standard_normal((1, HV, D, D)).astype(np.float32)
+    return q, k / np.linalg.norm(k, axis=-1, keepdims=True), v, g, beta, s0
+calls = [(fw.fused_recurrent_gated_delta_rule, inputs(1, 16, 32, 64)),
+         (fw.chunk_gated_delta_rule, inputs(512, 1, 1, 64)),
+         (fw.chunk_gated_delta_rule, inputs(700, 2, 2, 64))]
+def run(f, a):
+    q, k, v, g, beta, s0 = a
+    o, s = f(q, k, v, g=g, beta=beta, initial_state=s0, output_final_state=True)
+    return o.tobytes() + s.tobytes()
+fw.set_num_threads(1)
+want = [run(f, a) for f, a in calls]
+fw.set_num_threads(0)
+same = all(run(f, a) == w for _ in range(20) for (f, a), w in zip(calls, want))
+print(fw.get_num_threads(), same)
+"""
+
+
+def test_busy_competitors_change_no_bit():
+    """More busy processes than CPUs, so that the library's workers are
+    descheduled mid-item and its calls hold off threading (src/team.cpp):
+    the default thread count still gives the one-thread bits."""
+    busy = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
+            for _ in range(os.cpu_count() or 2)]
+    try:
+        out, _ = run_fresh(BUSY_RUN, FASTWEIGHTS_NUM_THREADS="2")
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert out == "2 True"
