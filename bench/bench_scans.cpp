@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "bench/console_context.hpp"
+#include "bench/machine/busy_core.hpp"
 #include "bench/machine/machine.hpp"
 #include "bench/peers/blas_chunked.hpp"
 #ifdef FW_BENCH_GGML
@@ -118,6 +119,12 @@ void BM_Fastweights(benchmark::State& st, int op, int32_t mode, int backend_arg,
   BM_FastweightsTyped(st, op, mode, backend_arg, v_first, FW_DTYPE_F32);
 }
 
+// The median of a row's call times (sorts them); 0 when there are none.
+double median_ms(std::vector<double>& ms) {
+  std::sort(ms.begin(), ms.end());
+  return ms.empty() ? 0.0 : ms[ms.size() / 2];
+}
+
 // AUTO against both forms on the same inputs, call by call in rotating
 // order: separate benchmark runs of calls this short (microseconds) drift
 // by more than the 10 % that the AUTO target allows. Counters: the median
@@ -144,14 +151,51 @@ void BM_AutoPaired(benchmark::State& st, int op) {
   }
   fw_set_num_threads(0);
   double med[3];
-  for (int m = 0; m < 3; ++m) {
-    std::sort(ms[m].begin(), ms[m].end());
-    med[m] = ms[m].empty() ? 0.0 : ms[m][ms[m].size() / 2];
-  }
+  for (int m = 0; m < 3; ++m) med[m] = median_ms(ms[m]);
   st.counters["auto_ms"] = med[0];
   st.counters["chunked_ms"] = med[1];
   st.counters["recurrent_ms"] = med[2];
   st.counters["auto_over_best"] = med[0] / std::min(med[1], med[2]);
+  st.SetLabel(fw_backend_name(fw_get_backend()));
+}
+
+// One thread against the library's default thread count (args' threads),
+// call by call in turn on the same inputs, on an idle machine or with a
+// BusyCore competitor started for the row and stopped after it.
+// Counters: the median ms of each (one_thread_ms, threads_ms) and
+// threads_over_one = threads_ms / one_thread_ms (the target: at most 1.1
+// contended, and the performance issues' scaling idle). The first calls of
+// a contended row, before the threads have met the competitor, are not
+// timed.
+void BM_ThreadsPaired(benchmark::State& st, int op, int32_t mode, bool contended) {
+  ScanProblem& p = problem(st);
+  const fw_scan_args a = make_args(p, op, mode);
+  const int counts[2] = {1, int(st.range(5))};
+  std::unique_ptr<BusyCore> busy;
+  if (contended) busy = std::make_unique<BusyCore>();
+  auto call = [&](int threads) {
+    fw_set_num_threads(threads);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (fw_scan(static_cast<fw_op>(op), &a) != FW_OK) st.SkipWithError("scan failed");
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  for (double settled = 0; settled < 300.0;) settled += call(counts[1]);
+  std::vector<double> ms[2];
+  int64_t turn = 0;
+  for (auto _ : st) {
+    for (int i = 0; i < 2; ++i) {
+      const int which = int((turn + i) % 2);
+      ms[which].push_back(call(counts[which]));
+    }
+    ++turn;
+    benchmark::ClobberMemory();
+  }
+  fw_set_num_threads(0);
+  double med[2];
+  for (int m = 0; m < 2; ++m) med[m] = median_ms(ms[m]);
+  st.counters["one_thread_ms"] = med[0];
+  st.counters["threads_ms"] = med[1];
+  st.counters["threads_over_one"] = med[1] / med[0];
   st.SetLabel(fw_backend_name(fw_get_backend()));
 }
 
@@ -209,10 +253,7 @@ void BM_BackwardPaired(benchmark::State& st, int op, bool saved) {
   }
   fw_set_num_threads(0);
   double med[2];
-  for (int i = 0; i < 2; ++i) {
-    std::sort(ms[i].begin(), ms[i].end());
-    med[i] = ms[i].empty() ? 0.0 : ms[i][ms[i].size() / 2];
-  }
+  for (int i = 0; i < 2; ++i) med[i] = median_ms(ms[i]);
   st.counters["fwd_ms"] = med[0];
   st.counters["bwd_ms"] = med[1];
   st.counters["bwd_over_fwd"] = med[1] / med[0];
@@ -383,6 +424,20 @@ void register_all(bool full) {
                                      FW_MODE_CHUNKED, kPeerScalar, false),
         {{1, 4096, 16, 16, 128, 1}});
   }
+  // Threads on an idle machine and beside a competitor on one core, at the
+  // default thread count: linear attention and the models' gated delta rule.
+  const int64_t th = fw_get_num_threads();
+  for (int op : {int(FW_OP_LINEAR_ATTN), int(FW_OP_GATED_DELTA_RULE)})
+    for (bool contended : {false, true}) {
+      const std::string n =
+          std::string("threads_") + op_name(op) + (contended ? "/contended" : "/idle");
+      add(benchmark::RegisterBenchmark((n + "_prefill").c_str(), BM_ThreadsPaired, op,
+                                       FW_MODE_CHUNKED, contended),
+          {{1, 4096, 16, 16, 128, th}, {1, 8192, 1, 1, 128, th}});
+      add(benchmark::RegisterBenchmark((n + "_decode").c_str(), BM_ThreadsPaired, op,
+                                       FW_MODE_RECURRENT, contended),
+          {{1, 1, 16, 32, 128, th}, {8, 1, 16, 32, 128, th}, {64, 1, 16, 32, 128, th}});
+    }
   add(benchmark::RegisterBenchmark("openblas_chunk_linear_attn", BM_BlasChunked,
                                    int(FW_OP_LINEAR_ATTN)),
       prefill);

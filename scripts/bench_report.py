@@ -33,7 +33,7 @@ def load(path):
         rows[key] = dict(m.groupdict(), **{k: b.get(k) for k in (
             "real_time", "time_unit", "tokens/s", "GFLOP/s", "efficiency", "state_GB/s",
             "copy_bw_frac", "label", "auto_ms", "chunked_ms", "recurrent_ms", "auto_over_best",
-            "fwd_ms", "bwd_ms", "bwd_over_fwd")})
+            "fwd_ms", "bwd_ms", "bwd_over_fwd", "one_thread_ms", "threads_ms", "threads_over_one")})
     return data["context"], rows
 
 
@@ -102,6 +102,26 @@ def half_table(rows):
     return out
 
 
+def threads_table(rows):
+    """One thread against the default count, idle and beside a busy core."""
+    shared = [(k, r) for k, r in rows.items() if k.startswith("threads_") and r["threads_over_one"]]
+    if not shared:
+        return []
+    out = ["", "Threads: one thread against the default count, call by call in turn on the same "
+           "inputs (median ms), on an idle machine and beside a competitor process that the "
+           "benchmark starts for the row, busy and pinned on one core (targets: at most 1.1 "
+           "contended; the performance issues' scaling idle):", "",
+           "| op | machine | form | B/T/H/HV/K | threads | 1 thread | default | default / 1 |",
+           "|---|---|---|---|---|---|---|---|"]
+    for key, r in shared:
+        op, kind = key[len("threads_"):].split("/")[:2]
+        machine, form = kind.split("_")
+        out.append(f"| {op} | {machine} | {form} | {r['B']}/{r['T']}/{r['H']}/{r['HV']}/{r['K']} | "
+                   f"{r['threads']} | {r['one_thread_ms']:.4g} | {r['threads_ms']:.4g} | "
+                   f"{r['threads_over_one']:.2f} |")
+    return out
+
+
 def section(ctx, rows):
     out = [f"### {ctx.get('cpu_model', '?')} — backend {ctx.get('fastweights_backend', '?')}", "",
            f"Topology: {ctx.get('topology', '?')}. FMA peak (measured): "
@@ -112,7 +132,7 @@ def section(ctx, rows):
     out += ["| benchmark | B | T | H | HV | K=V | threads | tokens/s | GFLOP/s | efficiency | state GB/s | of copy bw |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in rows.items():
-        if "crossover" in key or key.startswith("train_"):
+        if "crossover" in key or key.startswith(("train_", "threads_")):
             continue
         out.append(f"| {r['bench']} ({r['label']}) | {r['B']} | {r['T']} | {r['H']} | {r['HV']} | "
                    f"{r['K']} | {r['threads']} | {fmt(r['tokens/s'])} | {fmt(r['GFLOP/s'])} | "
@@ -154,6 +174,7 @@ def section(ctx, rows):
             out.append(f"| {op} | {states} | {r['B']}/{r['T']}/{r['H']}/"
                        f"{r['HV']}/{r['K']} | {r['threads']} | {r['fwd_ms']:.4g} | "
                        f"{r['bwd_ms']:.4g} | {r['bwd_over_fwd']:.2f} |")
+    out += threads_table(rows)
     cross = [(k, r) for k, r in rows.items() if k.startswith("auto_") and r["auto_over_best"]]
     if cross:
         out += ["", "AUTO against the better of chunked and recurrent, timed call by call in turn on the same "
