@@ -219,7 +219,8 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
 // whose block lists have these lengths): the state at every chunk boundary
 // (chunks + 1 of K x V), the carried dS (K x V), normalize's z at every
 // boundary and its gradient's carry (chunks + 2 of K), kRowsK blocks of
-// C x K, kRowsV of C x V, kSquares of C x C and kRows1 of C.
+// C x K, kRowsV of C x V, kSquares of C x C and kRows1 of C; keep_values
+// (the delta rules, states recomputed): every chunk's U' (chunks of C x V).
 struct ChunkBackwardScratch {
   static constexpr int64_t kRowsK = 17, kRowsV = 9, kSquares = 7, kRows1 = 5;
   int64_t chunks;  // ceil(T / C)
@@ -230,12 +231,13 @@ struct ChunkBackwardScratch {
 // two K x V blocks (the initial state, a given one repacked) serve instead
 // of chunks + 1.
 inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t V, int64_t C,
-                                                   bool saved) {
+                                                   bool saved, bool keep_values) {
   using S = ChunkBackwardScratch;
   S s;
   s.chunks = (T + C - 1) / C;
   s.total = ((saved ? 2 : s.chunks + 1) + 1) * K * V + (s.chunks + 2) * K + S::kRowsK * C * K +
-            S::kRowsV * C * V + S::kSquares * C * C + S::kRows1 * C;
+            S::kRowsV * C * V + S::kSquares * C * C + S::kRows1 * C +
+            (keep_values ? s.chunks * C * V : 0);
   return s;
 }
 

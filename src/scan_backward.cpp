@@ -110,8 +110,9 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
       chunked ? p.kernels->scan_backward_chunked : p.kernels->scan_backward;
   const int64_t interval = backward_interval(longest, p.chunk);
   const bool saved = p.intermediate.data != nullptr;  // the forward's chunk states
-  const int64_t kernel_ws = chunked ? chunk_backward_scratch(longest, K, V, p.chunk, saved).total
-                                    : backward_scratch(longest, K, V, interval).total;
+  const int64_t kernel_ws =
+      chunked ? chunk_backward_scratch(longest, K, V, p.chunk, saved, p.op->beta && !saved).total
+              : backward_scratch(longest, K, V, interval).total;
   const int64_t groups = p.N * p.H;
   // The backward's work, as the forward's, counted three times (its
   // products against the forward's: docs/design.md, "The backward").

@@ -49,6 +49,7 @@ namespace chunk_backward {
 // The blocks of one pair's scratch (chunk_backward_scratch's layout).
 struct Blocks {
   float *states, *dS;  // K x V ((chunks + 1) states)
+  float* Us;           // the delta rules' U' of every chunk (C x V each), or null
   // C x K (KhT, KbT, KC: K x C)
   float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
   float *E, *Gc, *carry;  // per-channel gates: decays, cumulative gates, dg's sums (K)
@@ -62,7 +63,8 @@ struct Blocks {
 };
 
 template <class Vec>
-inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool saved) {
+inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool saved,
+                     bool keep_values) {
   Blocks b;
   float* p = ws;
   auto take = [&](float** x, int64_t n) {
@@ -70,9 +72,11 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
     p += n;
   };
   // The lists' lengths are chunk_backward_scratch's counts, checked here.
-  float** ck[] = {&b.Qh, &b.Kh,  &b.KhT, &b.Qt, &b.Kd, &b.Wn,    &b.dq,  &b.dk, &b.P,
+  // Qt then Wn, dOs then dUp: dS's update takes each pair as one product
+  // of 2 C rows.
+  float** ck[] = {&b.Qh, &b.Kh,  &b.KhT, &b.Qt, &b.Wn, &b.Kd,    &b.dq,  &b.dk, &b.P,
                   &b.TP, &b.KbT, &b.KC,  &b.E,  &b.Gc, &b.carry, &b.dkr, &b.dZ};
-  float** cv[] = {&b.dOs, &b.Vr, &b.X, &b.Up, &b.dUp, &b.UT, &b.XT, &b.dOT, &b.dUT};
+  float** cv[] = {&b.dOs, &b.dUp, &b.Vr, &b.X, &b.Up, &b.UT, &b.XT, &b.dOT, &b.dUT};
   float** cc[] = {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT};
   float** c1[] = {&b.G, &b.beta, &b.dbeta, &b.factor, &b.gden};
   static_assert(sizeof ck / sizeof ck[0] == ChunkBackwardScratch::kRowsK, "C x K blocks");
@@ -82,6 +86,8 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
   take(&b.states, (saved ? 2 : (T + C - 1) / C + 1) * K * V);
   take(&b.dS, K * V);
   take(&b.zs, ((T + C - 1) / C + 2) * K);
+  b.Us = nullptr;
+  if (keep_values) take(&b.Us, (T + C - 1) / C * C * V);
   for (float** x : ck) take(x, C * K);
   for (float** x : cv) take(x, C * V);
   for (float** x : cc) take(x, C * C);
@@ -239,18 +245,19 @@ inline void norm_boundaries(const ScanTask& f, int64_t chunks, const Blocks& w) 
 }
 
 // The chunk's raw values into Vr, and U' from the state S before it:
-// T (beta V) + (-W) S for the delta rules (X = beta V, U' in Up), V itself
-// otherwise (Vr). Returns U'.
+// T (beta V) + (-W) S for the delta rules (X = beta V, U' in up, unless the
+// first pass left it there: `kept`), V itself otherwise (Vr). Returns U'.
 template <class Vec>
 inline const float* chunk_values(const ScanTask& f, int64_t c0, int64_t L, const float* S,
-                                 const Blocks& w) {
+                                 const Blocks& w, float* up, bool kept) {
   const int64_t K = f.K, V = f.V, C = f.chunk;
   chunk::load_values<Vec>(f, c0, L, nullptr, w.Vr);
   if (f.beta.p == nullptr) return w.Vr;
   for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(V, w.beta[i], w.Vr + i * V, w.X + i * V);
-  gemm::gemm_set<Vec>(gemm::kCausalK, L, V, L, w.T, C, 1, w.X, V, w.Up, V);
-  chunk::times_state<Vec>(/*accumulate=*/true, L, K, V, w.Wn, S, V, w.Up, V);
-  return w.Up;
+  if (kept) return up;
+  gemm::gemm_set<Vec>(gemm::kCausalK, L, V, L, w.T, C, 1, w.X, V, up, V);
+  chunk::times_state<Vec>(/*accumulate=*/true, L, K, V, w.Wn, S, V, up, V);
+  return up;
 }
 
 // dst = src (n floats), past the caches where the policy and alignment
@@ -278,8 +285,12 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   const bool delta = t.beta.p != nullptr, channel = t.g_channel;
   const bool gated = t.g.p != nullptr && !channel;  // a scalar gate
   const bool saved = b.chunk_states != nullptr;
-  const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C, saved);
-  const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C, saved);
+  // The first pass keeps the delta rules' U' of every chunk for the second
+  // (docs/decisions.md, "Backward: U' kept").
+  const bool keep_values = delta && !saved;
+  const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C, saved, keep_values);
+  const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C, saved, keep_values);
+  auto values_of = [&](int64_t c) { return keep_values ? w.Us + c * C * V : w.Up; };
 
   // 1. States at the chunk boundaries: states + c K V before chunk c, the
   // final one last (keys and values only: no output is formed). The state
@@ -298,7 +309,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   for (int64_t c = 0; c < (saved ? 0 : layout.chunks); ++c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w);
-    const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w);
+    const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w, values_of(c), false);
     chunk_backward::decay_state<Vec>(t, L, w, run);
     gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, U, V, run, V);
     chunk_backward::stream_copy<Vec>(KV, run, w.states + (c + 1) * KV);
@@ -342,8 +353,20 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   for (int64_t c = layout.chunks - 1; c >= 0; --c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     const float* S = state_before(c);
+    // The next chunk's state, asked for into L2 an eighth at a time between
+    // this chunk's products: it was written past the caches in the first
+    // pass, and its first product otherwise waits on memory (docs/decisions.md,
+    // "Backward: U' kept").
+    const float* next = !saved && c > 0 ? w.states + (c - 1) * KV : nullptr;
+    int64_t asked = 0;
+    auto ask_next = [&](int64_t eighths) {
+      if (next)
+        for (; asked < eighths * KV / 8; asked += 64 / sizeof(float))
+          __builtin_prefetch(next + asked, 0, 2);
+    };
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w);
-    const float* Up = chunk_backward::chunk_values<Vec>(t, c0, L, S, w);
+    const float* Up = chunk_backward::chunk_values<Vec>(t, c0, L, S, w, values_of(c), keep_values);
+    ask_next(1);
     if (t.normalize) {
       // o_i = factor_i y_i, y = Q S + A U' (the forward's unscaled output),
       // factor_i = scale / den_i, den_i = scale q_i . z_i + eps: y's
@@ -379,12 +402,14 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // dU' = A^T dOs + Kd dS.
     gemm::gemm_set<Vec>(kFull, L, V, L, w.A, 1, C, w.dOs, V, w.dUp, V);
     gemm::gemm_acc<Vec>(kFull, L, V, K, w.Kd, K, 1, w.dS, V, w.dUp, V);
+    ask_next(2);
     // dA o Gm, dA = dOs U'^T (lower, with the diagonal; GLA's decays lie
     // inside the sums over channels, below).
     gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dOs, V, 1, w.UT, C, w.dA, C);
     chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/false, w.dA);
     // dq^ = exp(G) (dOs S^T) + (dA o Gm) k^.
     times_state_t(S, w.dOT, w.dq);
+    ask_next(3);
     if (gated)
       for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[i]), w.dq + i * K);
     if (channel)
@@ -393,6 +418,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dq, K);
     // dk^ = exp(G_last - G) (U' dS^T) + (dA o Gm)^T q^.
     times_state_t(w.dS, w.UT, w.dk);
+    ask_next(4);
     if (gated)
       for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[L - 1] - G[i]), w.dk + i * K);
     if (channel) {
@@ -408,6 +434,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       // P = dU' S^T (dW = -P); TP = T^T P; X = T^T dU' (after X^T is taken).
       chunk::transpose<Vec>(L, V, w.dUp, V, w.dUT, C);
       times_state_t(S, w.dUT, w.P);
+      ask_next(5);
       gemm::gemm_set<Vec>(kFull, L, K, L, w.T, 1, C, w.P, K, w.TP, K);
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
       gemm::gemm_set<Vec>(kFull, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
@@ -431,6 +458,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         for (int64_t x = 0; x < K; ++x) dk_read[x] -= w.beta[i] * e[x] * w.TP[i * K + x];
       }
       dv = w.X;
+      ask_next(6);
       // dT = dU' (beta V)^T - P (beta exp(G) K)^T, strictly lower (T's
       // diagonal is fixed at 1).
       gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dUp, V, 1, w.XT, C, w.dT, C);
@@ -460,11 +488,17 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       }
     }
 
+    ask_next(7);
     // dS <- exp(G_last) dS + (exp(G) Q)^T dOs + (-W)^T dU'.
     chunk_backward::decay_state<Vec>(t, L, w, w.dS);
-    gemm::gemm_acc<Vec>(kFull, K, V, L, w.Qt, 1, K, w.dOs, V, w.dS, V);
-    if (delta) gemm::gemm_acc<Vec>(kFull, K, V, L, w.Wn, 1, K, w.dUp, V, w.dS, V);
+    if (delta && L == C) {  // [Qt; -W]^T [dOs; dU'] in one pass over dS (blocks())
+      gemm::gemm_acc<Vec>(kFull, K, V, 2 * C, w.Qt, 1, K, w.dOs, V, w.dS, V);
+    } else {
+      gemm::gemm_acc<Vec>(kFull, K, V, L, w.Qt, 1, K, w.dOs, V, w.dS, V);
+      if (delta) gemm::gemm_acc<Vec>(kFull, K, V, L, w.Wn, 1, K, w.dUp, V, w.dS, V);
+    }
 
+    ask_next(8);
     // 3. The token rows: dg (a running sum from the end), dbeta, dv, and
     // dq, dk (or their sums over the value heads).
     for (int64_t i = L - 1; i >= 0; --i) {
