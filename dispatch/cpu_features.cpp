@@ -14,6 +14,7 @@ namespace dispatch {
 
 CpuFeatures decode_x86(const CpuidBits& b) {
   CpuFeatures f;
+  f.ask_state_rows = !b.amd;
   const bool osxsave = (b.leaf1_ecx >> 27) & 1u;
   const bool avx = (b.leaf1_ecx >> 28) & 1u;
   const bool fma = (b.leaf1_ecx >> 12) & 1u;
@@ -40,6 +41,7 @@ CpuFeatures detect() {
   unsigned a = 0, bx = 0, c = 0, d = 0;
   if (!__get_cpuid(0, &a, &bx, &c, &d)) return f;
   b.max_leaf_ge7 = a >= 7;
+  b.amd = bx == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;  // "Auth" "enti" "cAMD"
   __get_cpuid(1, &a, &bx, &c, &d);
   b.leaf1_ecx = c;
   if (b.max_leaf_ge7) {

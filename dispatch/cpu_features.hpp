@@ -9,6 +9,10 @@ struct CpuFeatures {
   bool avx2_fma = false;  // AVX2 + FMA + F16C + OS saves ymm (XCR0 bits 1-2)
   bool avx512 = false;    // AVX-512 F/BW/DQ/VL + OS saves zmm (XCR0 bits 5-7)
   bool neon = false;      // baseline on aarch64
+  // Whether asking for the recurrent state's rows ahead pays (ScanTask::
+  // ask_state_rows): all but AMD's x86 CPUs, whose own prefetchers did
+  // better alone (docs/decisions.md, "The state's rows asked for").
+  bool ask_state_rows = true;
 };
 
 // Raw register values the decision is made from, so tests can feed tables.
@@ -17,6 +21,7 @@ struct CpuidBits {
   unsigned leaf1_ecx = 0;  // FMA bit 12, OSXSAVE bit 27, AVX bit 28
   unsigned leaf7_ebx = 0;  // AVX2 bit 5, AVX512F 16, DQ 17, BW 30, VL 31
   unsigned long long xcr0 = 0;
+  bool amd = false;  // leaf 0's vendor string: "AuthenticAMD"
 };
 
 CpuFeatures decode_x86(const CpuidBits& bits);

@@ -61,15 +61,17 @@ struct ScanTask {
   bool beta_sigmoid;
   float beta_scale;
   bool qk_l2norm;
-  bool normalize;  // linear attention only: divide by scale q . z + eps
-  bool stream_o;   // outputs too large to stay in cache: chunked kernels
-                   // may write whole-line rows past the caches
-  float* S;        // K x V state, read and updated in place; row i at
-  int64_t S_ld;    //   S + i * S_ld (S_ld >= V)
-  bool S_v_first;  // recurrent kernels only: S is V x K instead (row j, the
-                   // state's column j, at S + j * S_ld, S_ld >= K)
-  float* z;        // K normaliser state (normalize only), in place
-  float* ws;       // scratch: chunk_scratch_floats(K, V, chunk) floats
+  bool normalize;       // linear attention only: divide by scale q . z + eps
+  bool stream_o;        // outputs too large to stay in cache: chunked kernels
+                        // may write whole-line rows past the caches
+  bool ask_state_rows;  // recurrent kernels: prefetch the state's rows ahead
+                        // on the first token (dispatch::CpuFeatures)
+  float* S;             // K x V state, read and updated in place; row i at
+  int64_t S_ld;         //   S + i * S_ld (S_ld >= V)
+  bool S_v_first;       // recurrent kernels only: S is V x K instead (row j, the
+                        // state's column j, at S + j * S_ld, S_ld >= K)
+  float* z;             // K normaliser state (normalize only), in place
+  float* ws;            // scratch: chunk_scratch_floats(K, V, chunk) floats
 };
 
 // The chunked kernels come in two halves (docs/design.md, "Chunked form"):

@@ -4,6 +4,7 @@
 #include <initializer_list>
 
 #include "dispatch/backend.hpp"
+#include "dispatch/cpu_features.hpp"
 #include "src/layout.hpp"
 #include "src/state_slots.hpp"
 #include "src/struct_args.hpp"
@@ -334,6 +335,7 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan, D
   p.intermediate_steps = steps;
   const int64_t tokens = a.cu_seqlens ? a.cu_seqlens[N] : B * T;
   p.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;  // fp32 only
+  p.ask_state_rows = dispatch::cpu_features().ask_state_rows;
   if (backward) {
     auto output = [](const fw_tensor& t) {
       return OutputView{t.data,

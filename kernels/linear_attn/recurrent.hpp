@@ -61,7 +61,7 @@ __attribute__((noinline)) void linear_attn_token_v_first(const ScanTask& t, int6
                                                          const float* kn, float* acc) {
   const float* v = token_values<Vec>(t, s);
   for (int64_t j = 0; j < t.V; ++j) {
-    if (s == 0 && j + 4 < t.V)  // as the K-first loop
+    if (t.ask_state_rows && s == 0 && j + 4 < t.V)  // as the K-first loop
       rows::prefetch<Vec>(t.S + (j + 4) * t.S_ld, t.K, true);
     acc[j] = linear_attn_row_v_first<Vec, kChannel>(t.S + j * t.S_ld, t.K, kn, qn, decay, e, v[j]);
   }
@@ -111,8 +111,9 @@ void linear_attn_recurrent(const ScanTask& t) {
       for (int64_t i = used; i < K; ++i) {
         // The first token's rows, four ahead, asked for (later tokens find
         // them in cache): decode at B = 64, HV = 32, K = V = 128 took 0.95x
-        // ABI 0's time with it, 1.02x without (one thread, AVX-512).
-        if (s == 0 && i + 4 < K) rows::prefetch<Vec>(S + (i + 4) * ld, w, true);
+        // ABI 0's time with it, 1.02x without (one thread, AVX-512, Cascade
+        // Lake); Zen 4 1.15-1.20x what it took without.
+        if (t.ask_state_rows && s == 0 && i + 4 < K) rows::prefetch<Vec>(S + (i + 4) * ld, w, true);
         rows::update_and_read<Vec>(w, e ? e[i] : decay, S + i * ld, kn[i], v + c0, qn[i],
                                    lanes + (i % G) * V + c0);
       }

@@ -53,6 +53,17 @@ TEST(CpuFeatures, DecodesXcr0AndCpuidBits) {
   EXPECT_FALSE(decode_x86(old).avx2_fma) << "CPUID leaf 7 absent";
 }
 
+// The recurrent state's rows are asked for ahead except on AMD's CPUs
+// (docs/decisions.md, "The state's rows asked for"), whatever the ISA.
+TEST(CpuFeatures, StateRowsAskedForExceptOnAmd) {
+  CpuidBits b = bits(kFma | kOsxsave | kAvx | kF16c, kAvx2 | kAvx512, 0xE7);
+  EXPECT_TRUE(decode_x86(b).ask_state_rows);
+  b.amd = true;
+  EXPECT_FALSE(decode_x86(b).ask_state_rows);
+  b.leaf1_ecx = 0;  // no AVX: the scalar backend, the same choice
+  EXPECT_FALSE(decode_x86(b).ask_state_rows);
+}
+
 TEST(Backends, ScalarAlwaysThere) {
   EXPECT_TRUE(fw_backend_is_compiled(FW_BACKEND_SCALAR));
   EXPECT_TRUE(fw_backend_is_supported(FW_BACKEND_SCALAR));
