@@ -5,6 +5,9 @@
 // not use it.
 #include "dispatch/cpu_features.hpp"
 
+#include <cstdlib>
+#include <cstring>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -15,6 +18,7 @@ namespace dispatch {
 CpuFeatures decode_x86(const CpuidBits& b) {
   CpuFeatures f;
   f.ask_state_rows = !b.amd;
+  f.row_sweeps = b.amd;
   const bool osxsave = (b.leaf1_ecx >> 27) & 1u;
   const bool avx = (b.leaf1_ecx >> 28) & 1u;
   const bool fma = (b.leaf1_ecx >> 12) & 1u;
@@ -57,6 +61,10 @@ CpuFeatures detect() {
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory in AArch64
 #endif
+  // Read once, at the first call; the library never calls setenv.
+  const char* sweeps = std::getenv("FASTWEIGHTS_STATE_SWEEPS");  // NOLINT(concurrency-mt-unsafe)
+  if (sweeps && std::strcmp(sweeps, "rows") == 0) f.row_sweeps = true;
+  if (sweeps && std::strcmp(sweeps, "blocks") == 0) f.row_sweeps = false;
   return f;
 }
 

@@ -13,6 +13,11 @@ struct CpuFeatures {
   // ask_state_rows): all but AMD's x86 CPUs, whose own prefetchers did
   // better alone (docs/decisions.md, "The state's rows asked for").
   bool ask_state_rows = true;
+  // Whether the recurrent delta rules sweep a K-first state in whole rows
+  // (ScanTask::row_sweeps: AMD's) or in column blocks (the rest; docs/
+  // decisions.md, "Row sweeps"). Both give the same bits;
+  // FASTWEIGHTS_STATE_SWEEPS=rows|blocks overrides it (the tests run both).
+  bool row_sweeps = false;
 };
 
 // Raw register values the decision is made from, so tests can feed tables.

@@ -66,6 +66,8 @@ struct ScanTask {
                         // may write whole-line rows past the caches
   bool ask_state_rows;  // recurrent kernels: prefetch the state's rows ahead
                         // on the first token (dispatch::CpuFeatures)
+  bool row_sweeps;      // recurrent delta rules: K-first states in whole
+                        // rows, not column blocks (dispatch::CpuFeatures)
   float* S;             // K x V state, read and updated in place; row i at
   int64_t S_ld;         //   S + i * S_ld (S_ld >= V)
   bool S_v_first;       // recurrent kernels only: S is V x K instead (row j, the

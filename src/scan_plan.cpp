@@ -336,6 +336,7 @@ fw_status plan_scan(int64_t op_id, const fw_scan_args* caller, ScanPlan* plan, D
   const int64_t tokens = a.cu_seqlens ? a.cu_seqlens[N] : B * T;
   p.stream_o = double(tokens) * HV * V * sizeof(float) >= kStreamOutputBytes;  // fp32 only
   p.ask_state_rows = dispatch::cpu_features().ask_state_rows;
+  p.row_sweeps = dispatch::cpu_features().row_sweeps;
   if (backward) {
     auto output = [](const fw_tensor& t) {
       return OutputView{t.data,

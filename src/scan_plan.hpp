@@ -67,8 +67,8 @@ struct ScanPlan {
   float scale;    // resolved default
   float eps;
   bool qk_l2norm, normalize, v_first;
-  bool stream_o;        // outputs written past the caches (src/scan.cpp)
-  bool ask_state_rows;  // dispatch::CpuFeatures::ask_state_rows
+  bool stream_o;                    // outputs written past the caches (src/scan.cpp)
+  bool ask_state_rows, row_sweeps;  // dispatch::CpuFeatures' choices
   InputView q, k, v, g, beta;
   bool g_channel;  // g [B, T, HV, K] (FW_GATE_CHANNEL): a row of K per token
   // fla's gate and beta options (fw_scan_args): A_log [HV] and dt_bias [HV]

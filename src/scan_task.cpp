@@ -51,6 +51,7 @@ ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own, bool native_v_fi
   t.normalize = p.normalize;
   t.stream_o = p.stream_o;
   t.ask_state_rows = p.ask_state_rows;
+  t.row_sweeps = p.row_sweeps;
   t.ws = nullptr;
   const bool padding = p.is_padding(n);
   t.S_v_first = p.v_first && native_v_first;

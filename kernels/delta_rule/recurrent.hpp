@@ -75,6 +75,43 @@ __attribute__((noinline)) void delta_rule_token_v_first(const ScanTask& t, int64
   }
 }
 
+// One token over a K-first state in two sweeps of whole rows in order (k S',
+// then the update and q S into lanes), the partial sums in rows of L1 as
+// linear attention keeps them, in the lane-split order of the column blocks
+// below, so the bits are theirs. For a state that comes from memory (the
+// first token of a call; ScanTask::row_sweeps says on which CPUs): the
+// blocks' strided passes kept Zen 4's prefetchers from streaming it. Returns
+// q S (lane-split) in lanes; d: V floats.
+template <class Vec>
+__attribute__((noinline)) void delta_rule_row_token(const ScanTask& t, float decay, float beta,
+                                                    const float* v, const float* qn,
+                                                    const float* kn, const float* e, float* d,
+                                                    float* lanes) {
+  const int64_t K = t.K, V = t.V;
+  constexpr int G = Vec::N;
+  const int64_t used = K < G ? K : G;
+  const float* kread = e ? e + K : kn;
+  auto tree = [&] {
+    for (int h = G / 2; h >= 1; h /= 2)
+      for (int l = 0; l < h && l + h < used; ++l)
+        rows::axpy<Vec>(V, 1.0f, lanes + (l + h) * V, lanes + l * V);
+  };
+  rows::fill<Vec>(used * V, 0.0f, lanes);
+  for (int64_t i = 0; i < K; ++i)
+    rows::axpy<Vec>(V, kread[i], t.S + i * t.S_ld, lanes + (i % G) * V);
+  tree();
+  rows::scaled_copy<Vec>(V, decay, lanes, d);
+  rows::rsub<Vec>(V, v, d);
+  rows::scal<Vec>(V, beta, d);
+  for (int64_t i = 0; i < used; ++i)
+    rows::update_and_read<Vec, true>(V, e ? e[i] : decay, t.S + i * t.S_ld, kn[i], d, qn[i],
+                                     lanes + i * V);
+  for (int64_t i = used; i < K; ++i)
+    rows::update_and_read<Vec>(V, e ? e[i] : decay, t.S + i * t.S_ld, kn[i], d, qn[i],
+                               lanes + (i % G) * V);
+  tree();
+}
+
 template <class Vec>
 void delta_rule_recurrent(const ScanTask& t) {
   const int64_t K = t.K, V = t.V;
@@ -104,6 +141,12 @@ void delta_rule_recurrent(const ScanTask& t) {
     const float decay = begin_token<Vec>(t, s, qn, kn);
     const float beta = gates::beta_at<Vec>(t, s);
     const float* v = token_values<Vec>(t, s);
+    if (t.row_sweeps && s == 0 && !t.S_v_first) {
+      float* lanes = recurrent_lanes<Vec>(t);
+      delta_rule_row_token<Vec>(t, decay, beta, v, qn, kn, e, d, lanes);
+      store_token_output<Vec>(t, s, t.scale, lanes);
+      continue;
+    }
     for (int64_t c0 = 0; c0 < V; c0 += kBlock) {
       const int64_t w = V - c0 < kBlock ? V - c0 : kBlock;
       const state_block::Block blk = state_block::acquire<Vec>(t, c0, w, scratch);
