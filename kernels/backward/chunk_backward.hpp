@@ -280,6 +280,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   using gemm::kCausalK;
   using gemm::kFull;
   using gemm::kLowerC;
+  using gemm::kUpperK;
   const ScanTask& t = b.f;
   const int64_t T = t.T, K = t.K, V = t.V, C = t.chunk, KV = K * V;
   const bool delta = t.beta.p != nullptr, channel = t.g_channel;
@@ -400,7 +401,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     };
 
     // dU' = A^T dOs + Kd dS.
-    gemm::gemm_set<Vec>(kFull, L, V, L, w.A, 1, C, w.dOs, V, w.dUp, V);
+    gemm::gemm_set<Vec>(kUpperK, L, V, L, w.A, 1, C, w.dOs, V, w.dUp, V);
     gemm::gemm_acc<Vec>(kFull, L, V, K, w.Kd, K, 1, w.dS, V, w.dUp, V);
     ask_next(2);
     // dA o Gm, dA = dOs U'^T (lower, with the diagonal; GLA's decays lie
@@ -426,7 +427,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       chunk_backward::channel_scores_backward<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.dA, w.dq, w.dk,
                                                    w.TP);
     } else {
-      gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
+      gemm::gemm_acc<Vec>(kUpperK, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
     }
 
     float* dv = w.dUp;  // the linear family's dv is dU'
@@ -435,9 +436,9 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       chunk::transpose<Vec>(L, V, w.dUp, V, w.dUT, C);
       times_state_t(S, w.dUT, w.P);
       ask_next(5);
-      gemm::gemm_set<Vec>(kFull, L, K, L, w.T, 1, C, w.P, K, w.TP, K);
+      gemm::gemm_set<Vec>(kUpperK, L, K, L, w.T, 1, C, w.P, K, w.TP, K);
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
-      gemm::gemm_set<Vec>(kFull, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
+      gemm::gemm_set<Vec>(kUpperK, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
       // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of
       // (exp(G) per channel for KDA, its row of decays in KC).
       float* e = w.KC;
@@ -468,7 +469,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       // dA_k = -T^T (dT T^T), strictly lower.
       chunk::transpose<Vec>(L, L, w.T, C, w.TT, C);
       gemm::gemm_set<Vec>(kFull, L, L, L, w.dT, C, 1, w.TT, C, w.Y, C);
-      gemm::gemm_set<Vec>(kFull, L, L, L, w.T, 1, C, w.Y, C, w.dA, C);
+      gemm::gemm_set<Vec>(kUpperK, L, L, L, w.T, 1, C, w.Y, C, w.dA, C);
       // A_k = strict_lower(beta M): dbeta_i += sum_j dA_k M; dk^ += (beta
       // dA_k o Gm) k^ + its transpose times k^.
       for (int64_t i = 0; i < L; ++i) {
@@ -484,7 +485,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         rows::axpy<Vec>(L * K, 1.0f, w.dkr, w.dk);
       } else {
         gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dk, K);
-        gemm::gemm_acc<Vec>(kFull, L, K, L, w.dA, 1, C, w.Kh, K, w.dk, K);
+        gemm::gemm_acc<Vec>(kUpperK, L, K, L, w.dA, 1, C, w.Kh, K, w.dk, K);
       }
     }
 

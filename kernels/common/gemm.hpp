@@ -19,6 +19,9 @@
 //  - kCausalK: row i of A is zero past column i (A lower-triangular, k == m):
 //    each row stops its k loop at its diagonal (B rows past it are never
 //    read, so a non-finite value there cannot reach earlier rows).
+//  - kUpperK: row i of A is zero before column i (A upper-triangular, k ==
+//    m; the transpose of a causal matrix, read in place): each row starts
+//    its k loop at its diagonal, so B rows before it are never read.
 //  - kLowerC: only C(i, j) with j <= i is wanted (n >= m): a column panel
 //    skips the row blocks wholly above it. Entries above the diagonal inside
 //    the blocks that are computed hold garbage, and with gemm_set those of
@@ -30,7 +33,7 @@
 namespace fw {
 namespace gemm {
 
-enum Shape { kFull = 0, kCausalK = 1, kLowerC = 2 };
+enum Shape { kFull = 0, kCausalK = 1, kLowerC = 2, kUpperK = 3 };
 
 // kTriangle: then the diagonal block of a kCausalK product, A's columns and
 // B's rows k .. k + MR - 1: row r takes those up to k + r only, unrolled so
@@ -38,7 +41,10 @@ enum Shape { kFull = 0, kCausalK = 1, kLowerC = 2 };
 // it had NV chains of dependent FMAs: 40 GFLOP/s at L = 16 and 69 at
 // L = 32, against 107-115 for the full products (AVX-512, one thread).
 // Each accumulator sees the same FMAs in the same order either way.
-template <class Vec, int MR, int NV, bool kLoadC, bool kTriangle = false>
+// kLead: the block of a kUpperK product from its diagonal on: A's columns
+// and B's rows 0 .. MR - 1 first, row r taking those from r on (the same
+// unrolling), then the rest, rows MR .. k - 1, whole.
+template <class Vec, int MR, int NV, bool kLoadC, bool kTriangle = false, bool kLead = false>
 inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
                   int64_t ldb, float* C, int64_t ldc) {
   using B_t = typename Vec::type;
@@ -46,7 +52,19 @@ inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const f
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
       acc[r][v] = kLoadC ? Vec::load(C + r * ldc + v * Vec::N) : Vec::zero();
-  for (int64_t p = 0; p < k; ++p) {
+  if (kLead) {
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+      B_t b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = Vec::load(B + p * ldb + v * Vec::N);
+#pragma GCC unroll 16
+      for (int r = 0; r <= p; ++r) {
+        const B_t a = Vec::set1(A[r * a_rs + p * a_cs]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = Vec::fma(a, b[v], acc[r][v]);
+      }
+    }
+  }
+  for (int64_t p = kLead ? MR : 0; p < k; ++p) {
     B_t b[NV];
     for (int v = 0; v < NV; ++v) b[v] = Vec::load(B + p * ldb + v * Vec::N);
     for (int r = 0; r < MR; ++r) {
@@ -74,6 +92,11 @@ inline void micro(int64_t k, const float* A, int64_t a_rs, int64_t a_cs, const f
 template <class Vec, int R, int NV, bool kSet>
 inline void block(int shape, int64_t k, int64_t i, int64_t j0, const float* A, int64_t a_rs,
                   int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  if (shape == kUpperK) {  // the block's rows from column i on (k == m > i + R - 1)
+    micro<Vec, R, NV, !kSet, false, true>(k - i, A + i * a_rs + i * a_cs, a_rs, a_cs,
+                                          B + i * ldb + j0, ldb, C + i * ldc + j0, ldc);
+    return;
+  }
   if (shape != kCausalK) {
     micro<Vec, R, NV, !kSet>(k, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
     return;
@@ -159,9 +182,10 @@ inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int
   if (j == n) return;
   for (int64_t r = first_row(j); r < m; ++r) {
     const int64_t kk = shape == kCausalK ? (r + 1 < k ? r + 1 : k) : k;
+    const int64_t p0 = shape == kUpperK ? r : 0;
     for (int64_t c = j; c < n; ++c) {
       float s = kSet ? 0.0f : C[r * ldc + c];
-      for (int64_t p = 0; p < kk; ++p) s = Vec::fma1(A[r * a_rs + p * a_cs], B[p * ldb + c], s);
+      for (int64_t p = p0; p < kk; ++p) s = Vec::fma1(A[r * a_rs + p * a_cs], B[p * ldb + c], s);
       C[r * ldc + c] = s;
     }
   }

@@ -252,6 +252,46 @@ TEST(ScanBackwardNonFinite, NaNStaysInItsPair) {
     }
 }
 
+// A NaN in the output's gradient at token j reaches only the gradients of
+// tokens up to j (their inputs are what o_j read): every later token's
+// gradients stay finite, also later tokens of j's own chunk, whose products
+// against transposed triangular factors skip the zeros above the diagonal
+// (gemm's kUpperK) instead of multiplying NaN by them. Every op, backend
+// and form.
+TEST(ScanBackwardNonFinite, LaterTokensKeepFiniteGradients) {
+  for (fw_backend be : all_backends())
+    for (fw_op op : all_ops())
+      for (int32_t mode : {FW_MODE_CHUNKED, FW_MODE_RECURRENT}) {
+        if (!fw_backend_is_supported(be)) continue;
+        SCOPED_TRACE(std::string(fw_backend_name(be)) + " " + op_name(op) +
+                     (mode == FW_MODE_CHUNKED ? " chunked" : " recurrent"));
+        BackwardOptions o;
+        o.chunk = 8;
+        const int64_t T = 21, H = 2, K = 16, V = 16, j = 10;  // mid chunk 1 (tokens 8-15)
+        BackwardProblem bp(op, 1, T, H, H, K, V, o, 17);
+        bp.args.backend = be;
+        bp.args.mode = mode;
+        bp.dout[(j * H + 0) * V + 5] = std::nanf("");  // head 0, token j
+        ASSERT_EQ(bp.run(), FW_OK);
+        auto later_finite = [&](const std::vector<float>& x, int64_t per_token) {
+          for (int64_t t = j + 1; t < T; ++t)
+            for (int64_t e = 0; e < per_token; ++e)
+              if (!std::isfinite(x[(t * H + 0) * per_token + e])) return false;
+          return true;
+        };
+        EXPECT_TRUE(later_finite(bp.dq, K));
+        EXPECT_TRUE(later_finite(bp.dk, K));
+        EXPECT_TRUE(later_finite(bp.dv, V));
+        if (!bp.g.empty()) {
+          EXPECT_TRUE(later_finite(bp.dg, is_channel_gated(op) ? K : 1));
+        }
+        if (!bp.beta.empty()) {
+          EXPECT_TRUE(later_finite(bp.dbeta, 1));
+        }
+        EXPECT_TRUE(std::isnan(bp.dv[(j * H + 0) * V + 5]) || std::isnan(bp.dq[(j * H + 0) * K]));
+      }
+}
+
 // Half operands: each gradient output in a half type is its fp32 value
 // rounded once; half inputs give the reference's gradients of the rounded
 // inputs.
