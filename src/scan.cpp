@@ -105,7 +105,12 @@ void run_recurrent(const ScanPlan& p, const ScanTask& t, int64_t pair, int64_t v
     return;
   }
   for (int64_t s = 0; s < t.T; ++s) {
-    recurrent(token_range(t, s, 1));
+    ScanTask one = token_range(t, s, 1);
+    // Only the first token's state comes from memory: the later ones keep
+    // the kernels' in-cache sweeps (ScanTask::ask_state_rows, row_sweeps).
+    one.ask_state_rows = t.ask_state_rows && s == 0;
+    one.row_sweeps = t.row_sweeps && s == 0;
+    recurrent(one);
     store_intermediate(p, pair, s, v0, t);
   }
 }
