@@ -11,8 +11,11 @@
 //     or B) runs chunked at the library's chunk unless FW_AB_MODE_X
 //     (chunked, recurrent, auto) or FW_AB_CHUNK_X says otherwise, with
 //     K-first states unless FW_AB_STATE_X=v_first, fp32 q, k, v and o
-//     unless FW_AB_DTYPE_X=bf16 or f16; LIB_A and LIB_B may be the same
-//     file, to compare modes, chunk sizes, state layouts or dtypes.
+//     unless FW_AB_DTYPE_X=bf16 or f16; FW_AB_BACKWARD_X=1 times that
+//     side's backward (fw_scan_backward: every gradient, chunked unless the
+//     mode says otherwise) instead of its forward. LIB_A and LIB_B may be
+//     the same file, to compare modes, chunk sizes, state layouts, dtypes,
+//     or the backward against the forward (FW_AB_BACKWARD_B=1 alone).
 //
 // Each build is loaded with dlmopen into a namespace of its own, so two
 // copies with the same soname (two build trees) really are two libraries.
@@ -103,6 +106,7 @@ using OpInfoFn = fw_status (*)(fw_op, fw_op_info*);
 
 struct Build {
   ScanFn scan = nullptr;       // ABI 1
+  ScanFn backward = nullptr;   // ABI 1, from the backward's issue on
   Abi0Fn abi0_ops[4] = {};     // ABI 0: one entry point per op
   OpInfoFn op_info = nullptr;  // ABI 1
   SetThreadsFn set_threads = nullptr;
@@ -115,6 +119,7 @@ bool load(const char* path, Build* b) {
     return false;
   }
   b->scan = reinterpret_cast<ScanFn>(dlsym(h, "fw_scan"));
+  b->backward = reinterpret_cast<ScanFn>(dlsym(h, "fw_scan_backward"));
   b->op_info = reinterpret_cast<OpInfoFn>(dlsym(h, "fw_op_get_info"));
   b->set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "fw_set_num_threads"));
   if (!b->scan) {
@@ -128,7 +133,9 @@ bool load(const char* path, Build* b) {
   return b->set_threads != nullptr;
 }
 
-fw_status call(const Build& b, int op, const fw_scan_args& a, const Abi0ScanArgs& a0) {
+fw_status call(const Build& b, int op, const fw_scan_args& a, const Abi0ScanArgs& a0,
+               bool backward) {
+  if (backward) return b.backward ? b.backward(static_cast<fw_op>(op), &a) : FW_ERR_UNSUPPORTED;
   if (b.scan) return b.scan(static_cast<fw_op>(op), &a);
   return op < 4 ? b.abi0_ops[op](&a0) : FW_ERR_UNSUPPORTED;
 }
@@ -182,7 +189,14 @@ int main(int argc, char** argv) {
   }
 
   fwbench::ScanProblem p(batch, T, H, H, K, K);
-  const fw_scan_args args[2] = {make_args(p, info, 'A'), make_args(p, info, 'B')};
+  fw_scan_args args[2] = {make_args(p, info, 'A'), make_args(p, info, 'B')};
+  bool backward[2];
+  fwbench::Gradients grads[2];
+  for (int s = 0; s < 2; ++s) {
+    const char* b = env_side("BACKWARD", s == 0 ? 'A' : 'B');
+    backward[s] = b && std::strcmp(b, "1") == 0;
+    if (backward[s]) grads[s].attach(p, info, &args[s]);
+  }
   const Abi0ScanArgs abi0[2] = {to_abi0(args[0]), to_abi0(args[1])};
   for (Build& b : builds) b.set_threads(threads);
   std::vector<double> ms[2], ratio;
@@ -191,7 +205,7 @@ int main(int argc, char** argv) {
     for (int turn = 0; turn < 2; ++turn) {
       const int s = (i & 1) ? 1 - turn : turn;  // ABBA
       const auto t0 = std::chrono::steady_clock::now();
-      if (call(builds[s], op, args[s], abi0[s]) != FW_OK) {
+      if (call(builds[s], op, args[s], abi0[s], backward[s]) != FW_OK) {
         std::fprintf(stderr, "scan failed\n");
         return 1;
       }

@@ -216,27 +216,11 @@ void BM_BackwardPaired(benchmark::State& st, int op, bool saved) {
     const int64_t isz[5] = {p.B, steps, p.HV, p.K, p.V};
     fw_tensor_contiguous(&fwd.intermediate_states, inter.data(), 5, isz);
   }
-  bwd.final_state.data = nullptr;  // the backward reads the initial state as the forward did:
-  fwd.final_state.data = nullptr;  // keep it (zeros), the same for every call
-  Tensor dq(p.q.size()), dk(p.k.size()), dv(p.v.size()), dg, dbeta(p.beta.size()),
-      dS(p.state.size());
-  Tensor dout(p.v);
-  const int64_t qk[4] = {p.B, p.T, p.H, p.K}, vo[4] = {p.B, p.T, p.HV, p.V};
-  fw_tensor_contiguous(&bwd.grad_o, dout.data(), 4, vo);
-  fw_tensor_contiguous(&bwd.grad_q, dq.data(), 4, qk);
-  fw_tensor_contiguous(&bwd.grad_k, dk.data(), 4, qk);
-  fw_tensor_contiguous(&bwd.grad_v, dv.data(), 4, vo);
-  if (bwd.g.data) {
-    dg.resize(op_info(op).gate == FW_GATE_CHANNEL ? p.B * p.T * p.HV * p.K : p.g.size());
-    bwd.grad_g = bwd.g;
-    bwd.grad_g.data = dg.data();
-  }
-  if (bwd.beta.data) {
-    bwd.grad_beta = bwd.beta;
-    bwd.grad_beta.data = dbeta.data();
-  }
-  bwd.grad_initial_state = bwd.initial_state;
-  bwd.grad_initial_state.data = dS.data();
+  // The backward reads the initial state as the forward did: keep it
+  // (zeros), the same for every call.
+  fwd.final_state.data = nullptr;
+  Gradients grads;
+  grads.attach(p, op_info(op), &bwd);
   bwd.intermediate_states = fwd.intermediate_states;
   fw_set_num_threads(int(st.range(5)));
   std::vector<double> ms[2];

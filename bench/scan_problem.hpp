@@ -162,4 +162,37 @@ inline fw_scan_args scan_args(ScanProblem& p, int op, int32_t mode, int64_t chun
   return scan_args(p, op_info(op), mode, chunk, v_first, dtype);
 }
 
+// The gradients' buffers of a backward over p (the output's gradient a copy
+// of v), and their tensors set in a forward's args: every gradient the op
+// has, the initial state's included. The state is read, not written back.
+struct Gradients {
+  Tensor dout, dq, dk, dv, dg, dbeta, dS;
+
+  void attach(ScanProblem& p, const fw_op_info& info, fw_scan_args* a) {
+    dout = p.v;
+    dq.resize(p.q.size());
+    dk.resize(p.k.size());
+    dv.resize(p.v.size());
+    dS.resize(p.state.size());
+    const int64_t qk[4] = {p.B, p.T, p.H, p.K}, vo[4] = {p.B, p.T, p.HV, p.V};
+    fw_tensor_contiguous(&a->grad_o, dout.data(), 4, vo);
+    fw_tensor_contiguous(&a->grad_q, dq.data(), 4, qk);
+    fw_tensor_contiguous(&a->grad_k, dk.data(), 4, qk);
+    fw_tensor_contiguous(&a->grad_v, dv.data(), 4, vo);
+    if (a->g.data) {
+      dg.resize(info.gate == FW_GATE_CHANNEL ? p.B * p.T * p.HV * p.K : p.g.size());
+      a->grad_g = a->g;
+      a->grad_g.data = dg.data();
+    }
+    if (a->beta.data) {
+      dbeta.resize(p.beta.size());
+      a->grad_beta = a->beta;
+      a->grad_beta.data = dbeta.data();
+    }
+    a->final_state.data = nullptr;
+    a->grad_initial_state = a->initial_state;
+    a->grad_initial_state.data = dS.data();
+  }
+};
+
 }  // namespace fwbench
