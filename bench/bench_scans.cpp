@@ -125,6 +125,24 @@ double median_ms(std::vector<double>& ms) {
   return ms.empty() ? 0.0 : ms[ms.size() / 2];
 }
 
+// Each benchmark iteration times call(0) .. call(N - 1) (each returns its
+// milliseconds), the order rotating by one per iteration so that no variant
+// always runs first; med[m] is call(m)'s median.
+template <int N, class Call>
+void medians_in_turn(benchmark::State& st, Call&& call, double (&med)[N]) {
+  std::vector<double> ms[N];
+  int64_t turn = 0;
+  for (auto _ : st) {
+    for (int i = 0; i < N; ++i) {
+      const int m = int((turn + i) % N);
+      ms[m].push_back(call(m));
+    }
+    ++turn;
+    benchmark::ClobberMemory();
+  }
+  for (int m = 0; m < N; ++m) med[m] = median_ms(ms[m]);
+}
+
 // AUTO against both forms on the same inputs, call by call in rotating
 // order: separate benchmark runs of calls this short (microseconds) drift
 // by more than the 10 % that the AUTO target allows. Counters: the median
@@ -136,22 +154,17 @@ void BM_AutoPaired(benchmark::State& st, int op) {
   fw_scan_args a[3];
   for (int m = 0; m < 3; ++m) a[m] = make_args(p, op, modes[m]);
   fw_set_num_threads(int(st.range(5)));
-  std::vector<double> ms[3];
-  int64_t turn = 0;
-  for (auto _ : st) {
-    for (int i = 0; i < 3; ++i) {
-      const int m = int((turn + i) % 3);
-      const auto t0 = std::chrono::steady_clock::now();
-      if (fw_scan(static_cast<fw_op>(op), &a[m]) != FW_OK) st.SkipWithError("scan failed");
-      const auto t1 = std::chrono::steady_clock::now();
-      ms[m].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    }
-    ++turn;
-    benchmark::ClobberMemory();
-  }
-  fw_set_num_threads(0);
   double med[3];
-  for (int m = 0; m < 3; ++m) med[m] = median_ms(ms[m]);
+  medians_in_turn(
+      st,
+      [&](int m) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (fw_scan(static_cast<fw_op>(op), &a[m]) != FW_OK) st.SkipWithError("scan failed");
+        const auto t1 = std::chrono::steady_clock::now();
+        return std::chrono::duration<double, std::milli>(t1 - t0).count();
+      },
+      med);
+  fw_set_num_threads(0);
   st.counters["auto_ms"] = med[0];
   st.counters["chunked_ms"] = med[1];
   st.counters["recurrent_ms"] = med[2];
@@ -180,19 +193,10 @@ void BM_ThreadsPaired(benchmark::State& st, int op, int32_t mode, bool contended
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
   for (double settled = 0; settled < 300.0;) settled += call(counts[1]);
-  std::vector<double> ms[2];
-  int64_t turn = 0;
-  for (auto _ : st) {
-    for (int i = 0; i < 2; ++i) {
-      const int which = int((turn + i) % 2);
-      ms[which].push_back(call(counts[which]));
-    }
-    ++turn;
-    benchmark::ClobberMemory();
-  }
-  fw_set_num_threads(0);
   double med[2];
-  for (int m = 0; m < 2; ++m) med[m] = median_ms(ms[m]);
+  medians_in_turn(
+      st, [&](int m) { return call(counts[m]); }, med);
+  fw_set_num_threads(0);
   st.counters["one_thread_ms"] = med[0];
   st.counters["threads_ms"] = med[1];
   st.counters["threads_over_one"] = med[1] / med[0];

@@ -19,6 +19,8 @@
 
 #include <cstdint>
 
+#include "kernels/common/rows.hpp"
+
 namespace fw {
 namespace sweep {
 
@@ -123,6 +125,17 @@ inline void update_read(int64_t K, float s, const float* s_rows, float* S, int64
         }
       },
       out);
+}
+
+// The halving tree over `used` rows of partial sums (row l at lanes + l *
+// V, V floats each; used <= Vec::N), into row 0: the kernels that keep
+// their partials in rows of L1 instead of registers. (fma(1, x, y) is x + y
+// rounded once, as the register tree's adds are.)
+template <class Vec>
+inline void lane_rows_tree(int64_t used, int64_t V, float* lanes) {
+  for (int h = Vec::N / 2; h >= 1; h /= 2)
+    for (int l = 0; l < h && l + h < used; ++l)
+      rows::axpy<Vec>(V, 1.0f, lanes + (l + h) * V, lanes + l * V);
 }
 
 // The halving tree over one column's Vec::N partial sums, into acc[0]

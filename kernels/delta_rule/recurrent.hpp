@@ -91,15 +91,10 @@ __attribute__((noinline)) void delta_rule_row_token(const ScanTask& t, float dec
   constexpr int G = Vec::N;
   const int64_t used = K < G ? K : G;
   const float* kread = e ? e + K : kn;
-  auto tree = [&] {
-    for (int h = G / 2; h >= 1; h /= 2)
-      for (int l = 0; l < h && l + h < used; ++l)
-        rows::axpy<Vec>(V, 1.0f, lanes + (l + h) * V, lanes + l * V);
-  };
   rows::fill<Vec>(used * V, 0.0f, lanes);
   for (int64_t i = 0; i < K; ++i)
     rows::axpy<Vec>(V, kread[i], t.S + i * t.S_ld, lanes + (i % G) * V);
-  tree();
+  sweep::lane_rows_tree<Vec>(used, V, lanes);
   rows::scaled_copy<Vec>(V, decay, lanes, d);
   rows::rsub<Vec>(V, v, d);
   rows::scal<Vec>(V, beta, d);
@@ -109,7 +104,7 @@ __attribute__((noinline)) void delta_rule_row_token(const ScanTask& t, float dec
   for (int64_t i = used; i < K; ++i)
     rows::update_and_read<Vec>(V, e ? e[i] : decay, t.S + i * t.S_ld, kn[i], d, qn[i],
                                lanes + (i % G) * V);
-  tree();
+  sweep::lane_rows_tree<Vec>(used, V, lanes);
 }
 
 template <class Vec>

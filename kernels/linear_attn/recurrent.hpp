@@ -129,10 +129,8 @@ void linear_attn_recurrent(const ScanTask& t) {
       }
     }
     // (Partial rows past K, when K < G, are never formed: zeros would change
-    // no sum. fma(1, x, y) is x + y rounded once, as the tree's adds are.)
-    for (int h = G / 2; h >= 1; h /= 2)
-      for (int l = 0; l < h && l + h < used; ++l)
-        rows::axpy<Vec>(V, 1.0f, lanes + (l + h) * V, lanes + l * V);
+    // no sum.)
+    sweep::lane_rows_tree<Vec>(used, V, lanes);
     finish_token<Vec>(t, s, qn, kn, lanes);
   }
 }
