@@ -85,8 +85,9 @@ void linear_attn_recurrent(const ScanTask& t) {
     }
     return;
   }
-  // q S in lane-split order (state_sweep.hpp): row i adds into partial row
-  // i mod G of `lanes`, and the partial rows are added in the halving tree.
+  // q S in lane-split order (state_sweep.hpp): rows i = l mod G sum into
+  // partial row l of `lanes`, and the partial rows are added in the halving
+  // tree.
   constexpr int G = Vec::N;
   float* lanes = recurrent_lanes<Vec>(t);
   const int64_t used = K < G ? K : G;
@@ -99,24 +100,20 @@ void linear_attn_recurrent(const ScanTask& t) {
   for (int64_t s = 0; s < t.T; ++s) {
     const float decay = begin_token<Vec>(t, s, qn, kn);
     const float* v = token_values<Vec>(t, s);
-    // Row-major: one streaming pass. (Column blocks with register
-    // accumulators, as the delta rule uses, made decode at B = 64, HV = 32,
-    // K = V = 128 take 17.8 ms on one thread instead of 10.2: four strided
-    // passes over each state.)
-    // Rows i < G start their partial sums from zero (no fill pass).
+    // Whole rows, in address order for the first token (its state comes
+    // from memory), then in runs of 8 N rows (sweep::update_read_rows).
+    // (Column blocks with register accumulators, as the delta rule uses,
+    // made decode at B = 64, HV = 32, K = V = 128 take 17.8 ms on one
+    // thread instead of 10.2: four strided passes over each state.)
     auto rows_of = [&](float* S, int64_t ld, int64_t c0, int64_t w) {
-      for (int64_t i = 0; i < used; ++i)
-        rows::update_and_read<Vec, true>(w, e ? e[i] : decay, S + i * ld, kn[i], v + c0, qn[i],
-                                         lanes + i * V + c0);
-      for (int64_t i = used; i < K; ++i) {
-        // The first token's rows, four ahead, asked for (later tokens find
-        // them in cache): decode at B = 64, HV = 32, K = V = 128 took 0.95x
-        // ABI 0's time with it, 1.02x without (one thread, AVX-512, Cascade
-        // Lake); Zen 4 1.15-1.20x what it took without.
-        if (t.ask_state_rows && s == 0 && i + 4 < K) rows::prefetch<Vec>(S + (i + 4) * ld, w, true);
-        rows::update_and_read<Vec>(w, e ? e[i] : decay, S + i * ld, kn[i], v + c0, qn[i],
-                                   lanes + (i % G) * V + c0);
-      }
+      if (s == 0)
+        // The first token's rows, four ahead, asked for where that pays
+        // (decode at B = 64, HV = 32, K = V = 128 took 0.95x ABI 0's time
+        // with it, 1.02x without on Cascade Lake; Zen 4 1.15-1.20x).
+        sweep::update_read_rows<Vec, 1>(K, w, decay, e, S, ld, kn, v + c0, qn, lanes + c0, V,
+                                        t.ask_state_rows ? 4 : 0);
+      else
+        sweep::update_read_rows<Vec, 8>(K, w, decay, e, S, ld, kn, v + c0, qn, lanes + c0, V, 0);
     };
     if (!t.S_v_first) {
       rows_of(t.S, t.S_ld, 0, V);

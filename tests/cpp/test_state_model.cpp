@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backends.hpp"
 #include "problem.hpp"
 
 namespace fwtest {
@@ -169,30 +170,53 @@ TEST(StateModel, FinalStateBySequence) {
   }
 }
 
+// The V-first call of shape s (pooled: in place, identity slots) against
+// the dense K-first call, bit for bit.
+void expect_v_first_is_transposed(const Shape& s, bool pooled, const std::string& name) {
+  const Dense dense(s);
+  Problem p(s);
+  std::vector<float> in = to_v_first(p.state_in, s.K, s.V);
+  const int64_t N = static_cast<int64_t>(in.size()) / state_size(s);
+  p.set_state(&p.args.initial_state, in.data(), N, /*v_first=*/true);
+  p.set_state(&p.args.final_state, p.state_out.data(), N, /*v_first=*/true);
+  p.args.flags |= FW_FLAG_STATE_V_FIRST;
+  if (pooled) {  // in place, identity slots
+    p.slots.resize(N);
+    for (int64_t n = 0; n < N; ++n) p.slots[n] = static_cast<int32_t>(n);
+    p.args.final_state = p.args.initial_state;
+    p.args.state_indices = p.slots.data();
+    p.args.num_state_slots = N;
+  }
+  ASSERT_EQ(p.run(), FW_OK) << name;
+  EXPECT_TRUE(same_bits(p.o, dense.o)) << name;
+  EXPECT_TRUE(same_bits(pooled ? in : p.state_out, to_v_first(dense.state, s.K, s.V)))
+      << name << (pooled ? " pooled" : "");
+}
+
 TEST(StateModel, VFirstIsTheTransposedKFirst) {
   for (const Case& c : cases())
     for (bool pooled : {false, true}) {
       ThreadScope threads(c.threads);
-      const Shape s = state_shape(c.op, c.mode, c.packed);
-      const Dense dense(s);
-      Problem p(s);
-      std::vector<float> in = to_v_first(p.state_in, s.K, s.V);
-      const int64_t N = static_cast<int64_t>(in.size()) / state_size(s);
-      p.set_state(&p.args.initial_state, in.data(), N, /*v_first=*/true);
-      p.set_state(&p.args.final_state, p.state_out.data(), N, /*v_first=*/true);
-      p.args.flags |= FW_FLAG_STATE_V_FIRST;
-      if (pooled) {  // in place, identity slots
-        p.slots = {0, 1, 2};
-        p.args.final_state = p.args.initial_state;
-        p.args.state_indices = p.slots.data();
-        p.args.num_state_slots = N;
-      }
-      ASSERT_EQ(p.run(), FW_OK) << c.name();
-      EXPECT_TRUE(same_bits(p.o, dense.o)) << c.name();
-      EXPECT_TRUE(same_bits(pooled ? in : p.state_out, to_v_first(dense.state, s.K, s.V)))
-          << c.name() << (pooled ? " pooled" : "");
+      expect_v_first_is_transposed(state_shape(c.op, c.mode, c.packed), pooled, c.name());
     }
 }
+
+// Rows wider than the recurrent sweeps' register block (128 floats on
+// AVX-512), on every backend: the first token's K-first sweep then goes row
+// by row, and the later tokens' in runs of rows.
+class WideRows : public ::testing::TestWithParam<fw_backend> {};
+
+TEST_P(WideRows, VFirstIsTheTransposedKFirst) {
+  FW_USE_BACKEND_OR_SKIP(GetParam());
+  for (fw_op op : all_ops())
+    expect_v_first_is_transposed(make_shape(op, FW_MODE_RECURRENT, 2, 5, 1, 2, 20, 150, true),
+                                 false, op_name(op));
+}
+
+INSTANTIATE_TEST_SUITE_P(All, WideRows, ::testing::ValuesIn(all_backends()),
+                         [](const ::testing::TestParamInfo<fw_backend>& i) {
+                           return std::string(fw_backend_name(i.param));
+                         });
 
 // Slots and rows padded past their contents (vLLM pads the slot stride).
 TEST(StateModel, PaddedStateStrides) {
