@@ -138,13 +138,13 @@ constexpr int row_sweep_vectors() {
   return Vec::N >= 8 ? 8 : 4;
 }
 
-// update_read_rows on rows [i0, i1) (i1 - i0 <= R N) and kNV vectors of
+// update_read_rows on rows [i0, i1) (i1 - i0 <= R P) and kNV vectors of
 // columns from S, v and lanes (offset to them): partial row l takes rows
-// i0 + l, i0 + l + N, .. in registers, starting from zero when `first`,
+// i0 + l, i0 + l + P, .. in registers, starting from zero when `first`,
 // and goes back to lanes once. ask_ahead > 0: each row visited asks for
 // the row that far ahead. Always inlined: out of line (GCC's choice with
 // two callers) decode took 1.03x the time on Zen 4.
-template <class Vec, int kNV>
+template <class Vec, int P, int kNV>
 [[gnu::always_inline]] inline void update_read_block(bool first, int64_t i0, int64_t i1,
                                                      int64_t used, float s, const float* s_rows,
                                                      float* S, int64_t ld, const float* k,
@@ -161,7 +161,7 @@ template <class Vec, int kNV>
     VT acc[kNV];
 #pragma GCC unroll 8
     for (int x = 0; x < kNV; ++x) acc[x] = first ? Vec::zero() : Vec::load(part + x * N);
-    for (int64_t i = i0 + l; i < i1; i += N) {
+    for (int64_t i = i0 + l; i < i1; i += P) {
       if (ask_ahead > 0 && i + ask_ahead < K)
         rows::prefetch<Vec>(S + (i + ask_ahead) * ld, kNV * N, true);
       const VT si = Vec::set1(s_rows ? s_rows[i] : s), ki = Vec::set1(k[i]), qi = Vec::set1(q[i]);
@@ -180,49 +180,51 @@ template <class Vec, int kNV>
 }
 
 // For each row i < K of a K x w block: S_i = s_i S_i + k_i v (s_i = s, or
-// s_rows[i]); partial row l < min(K, N) of lanes (row stride V) = the sum
-// of q_i S_i over rows i = l, l + N, l + 2N, .., in that order: the
-// lane-split order above. The rows go R N at a time, each partial's rows
+// s_rows[i]); partial row l < min(K, P) of lanes (row stride V) = the sum
+// of q_i S_i over rows i = l, l + P, l + 2P, .., in that order: the
+// lane-split order above with P partials (P = N, or Vec::kSumLanes for
+// linear attention). The rows go R P at a time, each partial's rows
 // of them summed in registers, so that a state vector costs one store plus
 // 1/R of a partial's. R = 1 visits the rows in address order, for a state
 // streamed from memory; a larger R suits a state in cache. Figures: Zen 4,
 // one thread, K = V = 128, linear attention; decode is B = 64, HV = 32,
 // in cache T = 256, H = 4:
-//   - R = 8 in cache took 0.71-0.75x R = 1's time (AVX-512 and AVX2);
+//   - R = 8 (P = 16) in cache took 0.71-0.75x R = 1's time (AVX-512 and
+//     AVX2);
 //     at decode 1.19x (any order but the rows' own slows a stream from
 //     memory: two column halves per 16 rows took 1.9x);
 //   - the sweep before, which added each row into its partial row in L1,
 //     took 1.03x this one's time at decode and 1.4x in cache.
-template <class Vec, int R>
+template <class Vec, int R, int P = Vec::N>
 inline void update_read_rows(int64_t K, int64_t w, float s, const float* s_rows, float* S,
                              int64_t ld, const float* k, const float* v, const float* q,
                              float* lanes, int64_t V, int64_t ask_ahead) {
   constexpr int N = Vec::N, W = row_sweep_vectors<Vec>();
-  const int64_t used = K < N ? K : N;
+  const int64_t used = K < P ? K : P;
   // Rows wider than a register block go row by row, in address order
-  // (column block by column block over each run of N rows made AVX2 decode
+  // (column block by column block over each run of P rows made AVX2 decode
   // take 1.48x the time).
   if (R == 1 && w > W * N) {
     for (int64_t i = 0; i < K; ++i) {
       if (ask_ahead > 0 && i + ask_ahead < K)
         rows::prefetch<Vec>(S + (i + ask_ahead) * ld, w, true);
       const float si = s_rows ? s_rows[i] : s;
-      if (i < N)
+      if (i < P)
         rows::update_and_read<Vec, true>(w, si, S + i * ld, k[i], v, q[i], lanes + i * V);
       else
-        rows::update_and_read<Vec>(w, si, S + i * ld, k[i], v, q[i], lanes + (i % N) * V);
+        rows::update_and_read<Vec>(w, si, S + i * ld, k[i], v, q[i], lanes + (i % P) * V);
     }
     return;
   }
-  for (int64_t i0 = 0; i0 < K; i0 += R * N) {
-    const int64_t i1 = K - i0 < R * N ? K : i0 + R * N;
+  for (int64_t i0 = 0; i0 < K; i0 += R * P) {
+    const int64_t i1 = K - i0 < R * P ? K : i0 + R * P;
     // Register blocks of W vectors, then the rest in one block of 4, 2 or 1
     // (single vectors, four passes over rows of 64 floats, made decode at
     // K = V = 64 take 1.9x ABI 0's time on AVX-512).
     int64_t c = 0;
     auto block = [&](auto nv) {  // returns the columns it did
-      update_read_block<Vec, decltype(nv)::value>(i0 == 0, i0, i1, used, s, s_rows, S + c, ld, k,
-                                                  v + c, q, lanes + c, V, ask_ahead, K);
+      update_read_block<Vec, P, decltype(nv)::value>(i0 == 0, i0, i1, used, s, s_rows, S + c, ld, k,
+                                                     v + c, q, lanes + c, V, ask_ahead, K);
       return decltype(nv)::value * N;
     };
     while (c + W * N <= w) c += block(std::integral_constant<int, W>());
@@ -232,7 +234,7 @@ inline void update_read_rows(int64_t K, int64_t w, float s, const float* s_rows,
     for (; c < w; ++c)  // columns past the last whole vector
       for (int64_t l = 0; l < used; ++l) {
         float acc = i0 == 0 ? 0.0f : lanes[l * V + c];
-        for (int64_t i = i0 + l; i < i1; i += N) {
+        for (int64_t i = i0 + l; i < i1; i += P) {
           const float r = Vec::fma1(k[i], v[c], (s_rows ? s_rows[i] : s) * S[i * ld + c]);
           S[i * ld + c] = r;
           acc = Vec::fma1(q[i], r, acc);
@@ -243,12 +245,12 @@ inline void update_read_rows(int64_t K, int64_t w, float s, const float* s_rows,
 }
 
 // The halving tree over `used` rows of partial sums (row l at lanes + l *
-// V, V floats each; used <= Vec::N), into row 0: the kernels that keep
+// V, V floats each; used <= P), into row 0: the kernels that keep
 // their partials in rows of L1 instead of registers. (fma(1, x, y) is x + y
 // rounded once, as the register tree's adds are.)
-template <class Vec>
+template <class Vec, int P = Vec::N>
 inline void lane_rows_tree(int64_t used, int64_t V, float* lanes) {
-  for (int h = Vec::N / 2; h >= 1; h /= 2)
+  for (int h = P / 2; h >= 1; h /= 2)
     for (int l = 0; l < h && l + h < used; ++l)
       rows::axpy<Vec>(V, 1.0f, lanes + (l + h) * V, lanes + l * V);
 }

@@ -2,10 +2,10 @@
 //
 // Kernels are written once against the policy interface (N, load, store,
 // stream, stream_fence, load_f16, load_bf16, store_f16, store_bf16, set1, fma, mul, add, sub, max,
-// min, exp, flush_below (x < t ? 0 : x), sqrt, hsum, tree_sum, and transpose of an N x N block);
-// this one compiles to plain scalar code. Tag is a type from the instantiating file's anonymous
-// namespace, which gives every instantiation internal linkage (no ODR merging of kernels across ISA
-// files).
+// min, exp, flush_below (x < t ? 0 : x), sqrt, hsum, tree_sum, the lane sums sum_type, kSumLanes,
+// sum_zero, sum_fma and sum_tree, and transpose of an N x N block); this one compiles to plain
+// scalar code. Tag is a type from the instantiating file's anonymous namespace, which gives every
+// instantiation internal linkage (no ODR merging of kernels across ISA files).
 #pragma once
 
 #include <cmath>
@@ -44,6 +44,11 @@ struct ScalarVec {
   static type flush_below(type x, float t) { return x < t ? 0.0f : x; }  // NaN stays
   static float hsum(type a) { return a; }
   static float tree_sum(type a) { return a; }  // vec_xsimd.hpp: tree_sum
+  using sum_type = float;                      // vec_xsimd.hpp: LaneSums
+  static constexpr int kSumLanes = 1;
+  static sum_type sum_zero() { return 0.0f; }
+  static sum_type sum_fma(type a, type b, sum_type acc) { return a * b + acc; }
+  static float sum_tree(sum_type a) { return a; }
   static void transpose(const float* src, int64_t, float* dst, int64_t) { *dst = *src; }
 };
 
