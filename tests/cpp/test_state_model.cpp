@@ -203,14 +203,19 @@ TEST(StateModel, VFirstIsTheTransposedKFirst) {
 
 // Rows wider than the recurrent sweeps' register block (128 floats on
 // AVX-512), on every backend: the first token's K-first sweep then goes row
-// by row, and the later tokens' in runs of rows.
+// by row, and the later tokens' in runs of rows over a register block, a
+// vector and single columns. K = 32 takes the V-first kernels' own path (K
+// a multiple of the vector width; rows two at a time after the first
+// token, an odd V leaving one), K = 20 a transposed block.
 class WideRows : public ::testing::TestWithParam<fw_backend> {};
 
 TEST_P(WideRows, VFirstIsTheTransposedKFirst) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
   for (fw_op op : all_ops())
-    expect_v_first_is_transposed(make_shape(op, FW_MODE_RECURRENT, 2, 5, 1, 2, 20, 150, true),
-                                 false, op_name(op));
+    for (int64_t K : {20, 32}) {
+      const Shape s = make_shape(op, FW_MODE_RECURRENT, 2, 5, 1, 2, K, 151, true);
+      expect_v_first_is_transposed(s, false, std::string(op_name(op)) + " K=" + std::to_string(K));
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, WideRows, ::testing::ValuesIn(all_backends()),
