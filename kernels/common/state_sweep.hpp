@@ -15,6 +15,8 @@
 // a time (rows l, l + N, l + 2N, ...; lane_split_sum): keeping all of them
 // for one vector of columns instead cost 43 % more loads per FMA and 27 %
 // on AVX-512 decode (docs/decisions.md).
+// Linear attention splits its q S Vec::kSumLanes ways instead (8 on
+// AVX-512; vec_xsimd.hpp, LaneSums), update_read_rows' P.
 #pragma once
 
 #include <cstdint>
@@ -190,9 +192,8 @@ template <class Vec, int P, int kNV>
 // one thread, K = V = 128, linear attention; decode is B = 64, HV = 32,
 // in cache T = 256, H = 4:
 //   - R = 8 (P = 16) in cache took 0.71-0.75x R = 1's time (AVX-512 and
-//     AVX2);
-//     at decode 1.19x (any order but the rows' own slows a stream from
-//     memory: two column halves per 16 rows took 1.9x);
+//     AVX2), at decode 1.19x (any order but the rows' own slows a stream
+//     from memory: two column halves per 16 rows took 1.9x);
 //   - the sweep before, which added each row into its partial row in L1,
 //     took 1.03x this one's time at decode and 1.4x in cache.
 template <class Vec, int R, int P = Vec::N>

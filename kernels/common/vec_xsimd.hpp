@@ -165,12 +165,12 @@ inline float tree_sum(const B& x) {
 }
 
 // Dot products split over kSumLanes partial sums (linear attention's
-// recurrent q S; docs/design.md, "Bitwise agreement of state layouts"):
-// lane l sums elements i = l mod kSumLanes in order, then the lanes are
-// added in a halving tree. Eight on AVX-512, where a 16-wide vector's
-// halves go one after the other into a 256-bit sum: the K-first sweep then
-// keeps 8 partial rows, not 16 (decode at B = 64, HV = 32, K = V = 128
-// took 0.90x the time on Zen 4); the vector width elsewhere.
+// recurrent q S, state_sweep.hpp; docs/design.md, "Algorithms"): lane l
+// sums elements i = l mod kSumLanes in order, then the lanes are added in a
+// halving tree. Eight on AVX-512, where a 16-wide vector's halves go one
+// after the other into a 256-bit sum: the K-first sweep then keeps 8
+// partial rows, not 16 (K-first decode at B = 64, HV = 32, K = V = 128 took
+// 0.94x the 16-lane time on Zen 4); the vector width elsewhere.
 template <class Arch, class B, class = void>
 struct LaneSums {
   using type = B;
