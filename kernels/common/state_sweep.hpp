@@ -204,8 +204,9 @@ inline void update_read_rows(int64_t K, int64_t w, float s, const float* s_rows,
   const int64_t used = K < P ? K : P;
   // Rows wider than a register block go row by row, in address order
   // (column block by column block over each run of P rows made AVX2 decode
-  // take 1.48x the time).
-  if (R == 1 && w > W * N) {
+  // take 1.48x the time); for every token on NEON and scalar, whose blocks
+  // (a quarter of a 128-wide row or less) no one has timed.
+  if ((R == 1 || N < 8) && w > W * N) {
     for (int64_t i = 0; i < K; ++i) {
       if (ask_ahead > 0 && i + ask_ahead < K)
         rows::prefetch<Vec>(S + (i + ask_ahead) * ld, w, true);
