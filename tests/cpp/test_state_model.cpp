@@ -218,6 +218,20 @@ TEST_P(WideRows, VFirstIsTheTransposedKFirst) {
     }
 }
 
+// Narrow states too: fewer rows than partial sums, rows narrower than a
+// vector, and widths between the register blocks.
+TEST_P(WideRows, VFirstIsTheTransposedKFirstWhenNarrow) {
+  FW_USE_BACKEND_OR_SKIP(GetParam());
+  const int64_t shapes[][2] = {{1, 3}, {5, 9}, {8, 16}, {17, 40}, {16, 100}};
+  for (fw_op op : all_ops())
+    for (const auto& kv : shapes) {
+      const Shape s = make_shape(op, FW_MODE_RECURRENT, 2, 5, 1, 2, kv[0], kv[1], true);
+      expect_v_first_is_transposed(
+          s, false,
+          std::string(op_name(op)) + " K=" + std::to_string(kv[0]) + " V=" + std::to_string(kv[1]));
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, WideRows, ::testing::ValuesIn(all_backends()),
                          [](const ::testing::TestParamInfo<fw_backend>& i) {
                            return std::string(fw_backend_name(i.param));
