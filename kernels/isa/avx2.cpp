@@ -28,13 +28,16 @@ using Vec = XsimdVec<xsimd::fma3<xsimd::avx2>, Tag, 4, 3>;
 // K = 256 T = 3 1.04, T = 4 0.63. Cascade Lake forced to AVX2 (H = 4): GLA
 // at T = 2 1.21 / 1.39 / -, T = 4 0.93 / 0.87 / 0.94; KDA at K = 64 1.09-1.24
 // at every T up to 512, at K = 128 T = 3 1.51, T = 4 0.69, at K = 256 T = 4
-// 0.92.
+// 0.92. After linear attention's recurrent sweeps kept their partial sums
+// in registers (Zen 4, medians of 3 runs of 31 pairs, K = 128 / 256):
+// linear attention T = 4 0.93 / 0.93, T = 6 1.03 / 1.01; simple GLA T = 6
+// 0.87 / 0.89, T = 8 1.08 / 1.08; GLA T = 6 0.90 / 0.91, T = 8 1.02 / 1.07.
 constexpr AutoSwitch kAutoSwitch = auto_switch({
-    {FW_OP_LINEAR_ATTN, {4, 4, 4}},
+    {FW_OP_LINEAR_ATTN, {4, 6, 6}},
     {FW_OP_SIMPLE_GLA, {8, 8, 8}},
     {FW_OP_DELTA_RULE, {8, 4, 2}},
     {FW_OP_GATED_DELTA_RULE, {8, 4, 4}},
-    {FW_OP_GLA, {4, 4, 4}},
+    {FW_OP_GLA, {4, 8, 8}},
     {FW_OP_KDA, {kNeverChunked, 4, 4}},
 });
 // Threads' floors (kernel_table.hpp), forced on Cascade Lake as for AUTO

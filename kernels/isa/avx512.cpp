@@ -25,13 +25,18 @@ using Vec = XsimdVec<xsimd::avx512bw, Tag, 8, 2>;
 // in L1 and beat the chunked form at every length. GLA and KDA (Cascade
 // Lake): GLA at T = 3 0.99 / 1.00 / 1.01, T = 4 0.90 / 0.79 / 0.81; KDA at
 // K = 64 1.12-1.28 at every T up to 512, at K = 128 T = 6 1.07, T = 8 0.80,
-// at K = 256 T = 3 1.37, T = 4 0.92.
+// at K = 256 T = 3 1.37, T = 4 0.92. After linear attention's recurrent
+// sweeps kept their partial sums in registers (Zen 4, medians of 3 runs of
+// 31 pairs, K = 128 / 256): linear attention T = 4 0.90 / 0.94, T = 6
+// 0.99 / 1.03, T = 8 1.16 / 1.20; simple GLA T = 6 0.84 / 0.93, T = 8 0.99 /
+// 1.08; GLA T = 6 0.93 / 0.93, T = 8 1.03 / 1.08. K = 64 read 0.67-1.14 at
+// T = 16 from one process to the next, and keeps its switch.
 constexpr AutoSwitch kAutoSwitch = auto_switch({
-    {FW_OP_LINEAR_ATTN, {4, 4, 4}},
-    {FW_OP_SIMPLE_GLA, {4, 4, 4}},
+    {FW_OP_LINEAR_ATTN, {4, 6, 6}},
+    {FW_OP_SIMPLE_GLA, {4, 8, 8}},
     {FW_OP_DELTA_RULE, {kNeverChunked, 8, 4}},
     {FW_OP_GATED_DELTA_RULE, {kNeverChunked, 10, 8}},
-    {FW_OP_GLA, {4, 4, 4}},
+    {FW_OP_GLA, {4, 8, 8}},
     {FW_OP_KDA, {kNeverChunked, 8, 4}},
 });
 // Threads' floors (kernel_table.hpp). Back-to-back calls, one thread against
