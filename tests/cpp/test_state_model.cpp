@@ -207,9 +207,9 @@ TEST(StateModel, VFirstIsTheTransposedKFirst) {
 // vector and single columns. K = 32 takes the V-first kernels' own path (K
 // a multiple of the vector width; rows two at a time after the first
 // token, an odd V leaving one), K = 20 a transposed block.
-class WideRows : public ::testing::TestWithParam<fw_backend> {};
+class RecurrentWidths : public ::testing::TestWithParam<fw_backend> {};
 
-TEST_P(WideRows, VFirstIsTheTransposedKFirst) {
+TEST_P(RecurrentWidths, VFirstIsTheTransposedKFirstWhenWide) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
   for (fw_op op : all_ops())
     for (int64_t K : {20, 32}) {
@@ -220,7 +220,7 @@ TEST_P(WideRows, VFirstIsTheTransposedKFirst) {
 
 // Narrow states too: fewer rows than partial sums, rows narrower than a
 // vector, and widths between the register blocks.
-TEST_P(WideRows, VFirstIsTheTransposedKFirstWhenNarrow) {
+TEST_P(RecurrentWidths, VFirstIsTheTransposedKFirstWhenNarrow) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
   const int64_t shapes[][2] = {{1, 3}, {5, 9}, {8, 16}, {17, 40}, {16, 100}};
   for (fw_op op : all_ops())
@@ -232,7 +232,7 @@ TEST_P(WideRows, VFirstIsTheTransposedKFirstWhenNarrow) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, WideRows, ::testing::ValuesIn(all_backends()),
+INSTANTIATE_TEST_SUITE_P(All, RecurrentWidths, ::testing::ValuesIn(all_backends()),
                          [](const ::testing::TestParamInfo<fw_backend>& i) {
                            return std::string(fw_backend_name(i.param));
                          });
