@@ -75,10 +75,10 @@ __attribute__((noinline)) void delta_rule_token_v_first(const ScanTask& t, int64
   }
 }
 
-// One token over a K-first state in two sweeps of whole rows in order (k S',
-// then the update and q S into lanes), the partial sums in rows of L1 as
-// linear attention keeps them, in the lane-split order of the column blocks
-// below, so the bits are theirs. For a state that comes from memory (the
+// One token over a K-first state in two sweeps of whole rows in order (k S'
+// with the partial sums in rows of L1, then the update and q S through
+// linear attention's sweep::update_read_rows), in the lane-split order of
+// the column blocks below, so the bits are theirs. For a state that comes from memory (the
 // first token of a call; ScanTask::row_sweeps says on which CPUs): the
 // blocks' strided passes kept Zen 4's prefetchers from streaming it. Returns
 // q S (lane-split) in lanes; d: V floats.
@@ -98,12 +98,7 @@ __attribute__((noinline)) void delta_rule_row_token(const ScanTask& t, float dec
   rows::scaled_copy<Vec>(V, decay, lanes, d);
   rows::rsub<Vec>(V, v, d);
   rows::scal<Vec>(V, beta, d);
-  for (int64_t i = 0; i < used; ++i)
-    rows::update_and_read<Vec, true>(V, e ? e[i] : decay, t.S + i * t.S_ld, kn[i], d, qn[i],
-                                     lanes + i * V);
-  for (int64_t i = used; i < K; ++i)
-    rows::update_and_read<Vec>(V, e ? e[i] : decay, t.S + i * t.S_ld, kn[i], d, qn[i],
-                               lanes + (i % G) * V);
+  sweep::update_read_rows<Vec, 1>(K, V, decay, e, t.S, t.S_ld, kn, d, qn, lanes, V, 0);
   sweep::lane_rows_tree<Vec>(used, V, lanes);
 }
 
