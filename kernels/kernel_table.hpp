@@ -103,12 +103,23 @@ inline int64_t recurrent_head_floats(int64_t K, int64_t V) { return 4 * K + 3 * 
 constexpr int64_t kMaxStateBlock = 32;
 constexpr int64_t kMaxLanes = 16;
 
+// Rows per block of the per-channel scores (chunk_ops.hpp, channel_scores;
+// blocks of 8 made GLA take 1.01x the time, T = 4096, H = 16, K = V = 128,
+// AVX-512, Zen 4), and that function's scratch: a row of K, a block of rows
+// and one of keys (kScoreRows x K each), the decayed keys (C x K) and their
+// transpose.
+constexpr int64_t kScoreRows = 16;
+inline int64_t channel_scores_floats(int64_t K, int64_t C) {
+  return K + 2 * kScoreRows * K + 2 * C * K;
+}
+
 // Scratch a kernel may use besides a record: the recurrent kernels their
 // head (recurrent_head_floats), then kMaxLanes rows of V partial sums and a
 // K x kMaxStateBlock block of a V-first state; prepare K transposed, beta K
 // (C x K) and a C x C matrix; advance three C x V blocks (beta V, U, O).
 inline int64_t chunk_scratch_floats(int64_t K, int64_t V, int64_t chunk) {
-  const int64_t prepare = 2 * chunk * K + chunk * chunk, advance = 3 * chunk * V;
+  const int64_t prepare = 2 * chunk * K + chunk * chunk + channel_scores_floats(K, chunk),
+                advance = 3 * chunk * V;
   const int64_t block = kMaxLanes * V + kMaxStateBlock * K;
   const int64_t most = prepare > advance ? prepare : advance;
   return recurrent_head_floats(K, V) + (most > block ? most : block);
@@ -240,7 +251,7 @@ inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t
   S s;
   s.chunks = (T + C - 1) / C;
   s.total = ((saved ? 2 : s.chunks + 1) + 1) * K * V + (s.chunks + 2) * K + S::kRowsK * C * K +
-            S::kRowsV * C * V + S::kSquares * C * C + S::kRows1 * C +
+            S::kRowsV * C * V + S::kSquares * C * C + S::kRows1 * C + channel_scores_floats(K, C) +
             (keep_values ? s.chunks * C * V : 0);
   return s;
 }

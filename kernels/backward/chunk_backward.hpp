@@ -52,7 +52,7 @@ struct Blocks {
   float* Us;           // the delta rules' U' of every chunk (C x V each), or null
   // C x K (KhT, KbT, KC: K x C)
   float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
-  float *E, *Gc, *carry;  // per-channel gates: decays, cumulative gates, dg's sums (K)
+  float *E, *Pc, *carry;  // per-channel gates: decays, decays from the chunk's start, dg's sums (K)
   float* dkr;             // KDA: the part of dk from k's reads of the state
   float* dZ;              // normalize: the gradient of each token's z (C x K)
   float* zs;              // normalize: z at every chunk boundary, then dz's carry
@@ -60,6 +60,7 @@ struct Blocks {
   float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT, *dOT, *dUT;  // C x V (UT .. dUT: V x C)
   float *A, *T, *M, *dA, *dT, *Y, *TT;                   // C x C
   float *G, *beta, *dbeta;                               // C
+  float* CS;                                             // channel_scores' scratch
 };
 
 template <class Vec>
@@ -75,7 +76,7 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
   // Qt then Wn, dOs then dUp: dS's update takes each pair as one product
   // of 2 C rows.
   float** ck[] = {&b.Qh, &b.Kh,  &b.KhT, &b.Qt, &b.Wn, &b.Kd,    &b.dq,  &b.dk, &b.P,
-                  &b.TP, &b.KbT, &b.KC,  &b.E,  &b.Gc, &b.carry, &b.dkr, &b.dZ};
+                  &b.TP, &b.KbT, &b.KC,  &b.E,  &b.Pc, &b.carry, &b.dkr, &b.dZ};
   float** cv[] = {&b.dOs, &b.dUp, &b.Vr, &b.X, &b.Up, &b.UT, &b.XT, &b.dOT, &b.dUT};
   float** cc[] = {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT};
   float** c1[] = {&b.G, &b.beta, &b.dbeta, &b.factor, &b.gden};
@@ -92,6 +93,7 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
   for (float** x : cv) take(x, C * V);
   for (float** x : cc) take(x, C * C);
   for (float** x : c1) take(x, C);
+  take(&b.CS, channel_scores_floats(K, C));
   return b;
 }
 
@@ -127,17 +129,18 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
   }
   for (int64_t i = L; i < C; ++i) w.G[i] = sum;  // decay_row reads whole vectors
   if (f.g_channel) {  // the forward's per-channel factors (chunk_ops.hpp)
-    chunk::load_channel_gates<Vec>(f, c0, L, w.E, w.Gc, w.TP);
+    chunk::load_channel_gates<Vec>(f, c0, L, w.E, w.TP);
+    chunk::channel_prefix_decays<Vec>(L, K, w.E, w.Pc);
     rows::scaled_copy<Vec>(L * K, 1.0f, w.Kh, w.Kd);
     chunk::channel_decay_keys<Vec>(L, K, w.E, w.Kd, w.TP);
     // Both score matrices in one walk (KDA's strict keys' ones in M); A is
     // scratch when there are no queries.
     if (with_queries || delta)
       chunk::channel_scores<Vec>(L, K, C, with_queries ? w.Qh : w.Kh, w.Kh, w.E, w.A,
-                                 delta ? w.M : nullptr, w.TP);
+                                 delta ? w.M : nullptr, w.CS);
     if (with_queries) {
       rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
-      chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.Qt, w.TP);
+      chunk::decay_rows<Vec>(L, K, w.Pc, w.Qt);
     }
   } else {
     if (with_queries || delta) {  // the scores' keys
@@ -164,7 +167,7 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
   for (int64_t i = 0; i < L; ++i)
     rows::scaled_copy<Vec>(K, -w.beta[i] * (gated ? std::exp(w.G[i]) : 1.0f), w.Kh + i * K,
                            w.P + i * K);
-  if (f.g_channel) chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.P, w.TP);
+  if (f.g_channel) chunk::decay_rows<Vec>(L, K, w.Pc, w.P);
   gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, w.T, C, 1, w.P, K, w.Wn, K);
 }
 
@@ -174,7 +177,7 @@ template <class Vec>
 inline void decay_state(const ScanTask& f, int64_t L, const Blocks& w, float* S) {
   const int64_t K = f.K, V = f.V;
   if (f.g_channel)
-    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(w.Gc[(L - 1) * K + k]), S + k * V);
+    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, w.Pc[(L - 1) * K + k], S + k * V);
   else if (f.g.p)
     rows::scal<Vec>(K * V, std::exp(w.G[L - 1]), S);
 }
@@ -414,7 +417,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     if (gated)
       for (int64_t i = 0; i < L; ++i) rows::scal<Vec>(K, std::exp(G[i]), w.dq + i * K);
     if (channel)
-      chunk::channel_decay_rows<Vec>(L, K, w.Gc, w.dq, w.TP);
+      chunk::decay_rows<Vec>(L, K, w.Pc, w.dq);
     else
       gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dq, K);
     // dk^ = exp(G_last - G) (U' dS^T) + (dA o Gm)^T q^.
@@ -441,12 +444,12 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       gemm::gemm_set<Vec>(kUpperK, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
       // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of
       // (exp(G) per channel for KDA, its row of decays in KC).
-      float* e = w.KC;
       for (int64_t i = 0; i < L; ++i) {
+        const float* e = w.KC;
         if (channel)
-          rows::exp_row<Vec>(K, w.Gc + i * K, e);
+          e = w.Pc + i * K;
         else
-          rows::fill<Vec>(K, gated ? std::exp(G[i]) : 1.0f, e);
+          rows::fill<Vec>(K, gated ? std::exp(G[i]) : 1.0f, w.KC);
         for (int64_t x = 0; x < K; ++x) w.KbT[x * C + i] = w.beta[i] * e[x] * w.Kh[i * K + x];
         // dv = beta T^T dU'; dbeta from U and from W; dk^ from W (a read of
         // the state: dkr for KDA's gate, below).

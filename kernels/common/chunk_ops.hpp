@@ -26,7 +26,8 @@ struct Record {
   Float *Q, *Kd, *W;  // C x K: queries (times exp(G) when gated); keys (times
                       // exp(G_last - G) when gated); -W of the WY form
   Float *T, *A;       // C x C: (I + A)^{-1}; causal Q K^T scores
-  Float *G, *beta;    // cumulative log-decay (C, or C x K per channel); C betas
+  Float *G, *beta;    // cumulative log-decay (C), or per channel the decays
+                      // exp(G) (C x K, channel_prefix_decays); C betas
 };
 
 template <class Vec, class Float>
@@ -49,6 +50,7 @@ inline Record<Float> record(Float* rec, int64_t K, int64_t C) {
 struct Scratch {
   float *KT, *Kb, *M;  // prepare: keys transposed (K x C), beta keys
                        // (C x K); a C x C matrix
+  float* CS;           // prepare: channel_scores' scratch
   float *X, *U, *O;    // advance: C x V each
 };
 
@@ -59,6 +61,7 @@ inline Scratch scratch(const ScanTask& t) {
   s.KT = t.ws + recurrent_head_floats(K, V);
   s.Kb = s.KT + C * K;
   s.M = s.Kb + C * K;
+  s.CS = s.M + C * C;
   s.X = t.ws + recurrent_head_floats(K, V);
   s.U = s.X + C * V;
   s.O = s.U + C * V;
@@ -147,20 +150,14 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
 // costs Intel cores a microcode assist per operation.
 constexpr float kDecayFloor = 0x1p-60f;
 
-// The chunk's decays E_i = exp(g_i) (L x K, floored as above) and the
-// running sums of its gates G_i = g_1 + ... + g_i (L x K); tmp: K floats
-// for a projected gate row (gates.hpp).
+// The chunk's decays E_i = exp(g_i) (L x K, floored as above); tmp: K
+// floats for a projected gate row (gates.hpp).
 template <class Vec>
-inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* E, float* G,
-                               float* tmp) {
+inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* E, float* tmp) {
   const int64_t K = t.K;
   for (int64_t i = 0; i < L; ++i) {
     row_ahead<Vec>(t.g, c0 + i, t.T, K, t.chunk);
     const float* g = gates::channel_gate_row<Vec>(t, c0 + i, tmp);
-    if (i == 0)
-      rows::scaled_copy<Vec>(K, 1.0f, g, G);
-    else
-      for (int64_t k = 0; k < K; ++k) G[i * K + k] = G[(i - 1) * K + k] + g[k];
     rows::exp_row<Vec>(K, g, E + i * K);
     rows::flush_below<Vec>(K, kDecayFloor, E + i * K);
   }
@@ -169,21 +166,36 @@ inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* 
 // Per-channel in-chunk scores: A(i, j) = sum_k X_ik K_jk D_ijk, D_ijk =
 // exp(G_ik - G_jk) = E_(j+1),k ... E_i,k, for j <= i; with Akk the same over
 // the keys for j < i (the delta rule's strict A); zeros elsewhere in the
-// L x L blocks (leading dim C). D is built as a product walking j down from
-// i, one multiply per step: an exp per (i, j, k) made these scores most of
-// GLA's time, and G_i - G_j itself loses a small exponent to cancellation
-// once Kimi's gates (-5 and below per token) have taken G to -80 .. -320.
-// Every decay is <= 1 for gates <= 0: nothing overflows. d: K floats.
-template <class Vec>
-inline void channel_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* Kc,
-                           const float* E, float* A, float* Akk, float* d) {
+// L x L blocks (leading dim C). D is only ever a product of decays (each
+// <= 1 for gates <= 0: nothing overflows): an exp per (i, j, k) made these
+// scores most of GLA's time, and G_i - G_j itself loses a small exponent to
+// cancellation once Kimi's gates (-5 and below per token) have taken G to
+// -80 .. -320.
+//  - Rows go in blocks of kScoreRows from row i0. Inside a block's diagonal
+//    part D is walked down from i, one multiply per step
+//    (channel_scores_diagonal).
+//  - Left of it, D_ij = P_i R_j with P_i = E_(i0+1) ... E_i and R_j =
+//    E_(j+1) ... E_i0, both products of decays, so the block is one gemm of
+//    the rows X_i o P_i by the keys K_j o R_j. Each factor is floored at
+//    kFactorFloor = kDecayFloor^(1/2), so that a kept product stays above
+//    kDecayFloor and no product of two kept factors is subnormal; the terms
+//    dropped with it weigh under 2^-30 of the token's own.
+// tmp: channel_scores_floats(K, C) floats (kernel_table.hpp).
+constexpr float kFactorFloor = 0x1p-30f;
+
+// Rows [i0, i1) of channel_scores, columns j in [i0, i]: D walked down
+// from i (d: K floats). kKeys: Akk as well.
+template <class Vec, bool kKeys>
+inline void channel_scores_diagonal(int64_t i0, int64_t i1, int64_t K, int64_t C, const float* X,
+                                    const float* Kc, const float* E, float* A, float* Akk,
+                                    float* d) {
   using VT = typename Vec::type;
   constexpr int N = Vec::N;
   const int64_t body = K / N * N;
-  for (int64_t i = 0; i < L; ++i) {
+  for (int64_t i = i0; i < i1; ++i) {
     rows::fill<Vec>(K, 1.0f, d);
     const float *xi = X + i * K, *ki = Kc + i * K;
-    for (int64_t j = i; j >= 0; --j) {
+    for (int64_t j = i; j >= i0; --j) {
       const float* kj = Kc + j * K;
       const float* ej = E + (j + 1) * K;  // taken into d once j < i
       VT aq = Vec::zero(), ak = Vec::zero();
@@ -195,9 +207,9 @@ inline void channel_scores(int64_t L, int64_t K, int64_t C, const float* X, cons
         }
         const VT ke = Vec::mul(Vec::load(kj + x), dx);
         aq = Vec::fma(Vec::load(xi + x), ke, aq);
-        ak = Vec::fma(Vec::load(ki + x), ke, ak);
+        if (kKeys) ak = Vec::fma(Vec::load(ki + x), ke, ak);
       }
-      float sq = Vec::hsum(aq), sk = Vec::hsum(ak);
+      float sq = Vec::hsum(aq), sk = kKeys ? Vec::hsum(ak) : 0.0f;
       for (int64_t x = body; x < K; ++x) {
         if (j < i) {
           const float p = d[x] * ej[x];
@@ -205,27 +217,92 @@ inline void channel_scores(int64_t L, int64_t K, int64_t C, const float* X, cons
         }
         const float ke = kj[x] * d[x];
         sq = Vec::fma1(xi[x], ke, sq);
-        sk = Vec::fma1(ki[x], ke, sk);
+        if (kKeys) sk = Vec::fma1(ki[x], ke, sk);
       }
       A[i * C + j] = sq;
-      if (Akk) Akk[i * C + j] = j < i ? sk : 0.0f;
+      if (kKeys) Akk[i * C + j] = j < i ? sk : 0.0f;
     }
-    rows::fill<Vec>(L - i - 1, 0.0f, A + i * C + i + 1);
-    if (Akk) rows::fill<Vec>(L - i - 1, 0.0f, Akk + i * C + i + 1);
   }
 }
 
-// Per-channel decays: row i of X *= exp(G_i) (queries, and the delta rule's
-// W keys; e: K floats); row j of Kd *= E_(j+1) ... E_(L-1), the product
-// walked down from the chunk's end as in channel_scores (d: K floats).
+// Rows [i0, i1) of channel_scores, columns j < i0: the gemm of the rows
+// X_i o P_i (and K_i o P_i for Akk) by the keys K_j o R_j, transposed (K x
+// n, leading dim C) as the gemm reads them. tmp as channel_scores'.
 template <class Vec>
-inline void channel_decay_rows(int64_t L, int64_t K, const float* G, float* X, float* e) {
-  for (int64_t i = 0; i < L; ++i) {
-    rows::exp_row<Vec>(K, G + i * K, e);
-    rows::mul<Vec>(K, X + i * K, e, X + i * K);
+inline void channel_scores_left(int64_t i0, int64_t i1, int64_t K, int64_t C, const float* X,
+                                const float* Kc, const float* E, float* A, float* Akk, float* tmp) {
+  float *f = tmp, *Xp = f + K, *Kp = Xp + kScoreRows * K, *Kr = Kp + kScoreRows * K,
+        *KrT = Kr + C * K;
+  // The columns to whole vectors where A's rows hold them, with zero keys
+  // past i0: the diagonal part, written after, overwrites them. (Blocks of
+  // 8 rows with a scalar transpose and scalar tail columns left these
+  // scores 11.7 % of GLA's samples; this way 9.0 %, the walk over whole
+  // rows 16.1 %: T = 4096, H = 16, K = V = 128, AVX-512, Zen 4.)
+  const int64_t whole = (i0 + Vec::N - 1) / Vec::N * Vec::N, n = whole <= C ? whole : i0;
+  // The keys: R_j walked down from j = i0 - 1 (R = E_i0).
+  rows::fill<Vec>(K, 1.0f, f);
+  for (int64_t j = i0 - 1; j >= 0; --j) {
+    rows::mul<Vec>(K, f, E + (j + 1) * K, f);
+    rows::flush_below<Vec>(K, kFactorFloor, f);
+    rows::mul<Vec>(K, Kc + j * K, f, Kr + j * K);
+  }
+  rows::fill<Vec>((n - i0) * K, 0.0f, Kr + i0 * K);
+  transpose<Vec>(n, K, Kr, K, KrT, C);
+  // The rows: P_i walked up from P_i0 = 1.
+  rows::fill<Vec>(K, 1.0f, f);
+  for (int64_t i = i0; i < i1; ++i) {
+    if (i > i0) {
+      rows::mul<Vec>(K, f, E + i * K, f);
+      rows::flush_below<Vec>(K, kFactorFloor, f);
+    }
+    rows::mul<Vec>(K, X + i * K, f, Xp + (i - i0) * K);
+    if (Akk) rows::mul<Vec>(K, Kc + i * K, f, Kp + (i - i0) * K);
+  }
+  gemm::gemm_set<Vec>(gemm::kFull, i1 - i0, n, K, Xp, K, 1, KrT, C, A + i0 * C, C);
+  if (Akk) gemm::gemm_set<Vec>(gemm::kFull, i1 - i0, n, K, Kp, K, 1, KrT, C, Akk + i0 * C, C);
+}
+
+template <class Vec>
+inline void channel_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* Kc,
+                           const float* E, float* A, float* Akk, float* tmp) {
+  for (int64_t i0 = 0; i0 < L; i0 += kScoreRows) {
+    const int64_t i1 = L - i0 < kScoreRows ? L : i0 + kScoreRows;
+    if (i0 > 0) channel_scores_left<Vec>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
+    if (Akk)
+      channel_scores_diagonal<Vec, true>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
+    else
+      channel_scores_diagonal<Vec, false>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
+    for (int64_t i = i0; i < i1; ++i) {
+      rows::fill<Vec>(L - i - 1, 0.0f, A + i * C + i + 1);
+      if (Akk) rows::fill<Vec>(L - i - 1, 0.0f, Akk + i * C + i + 1);
+    }
   }
 }
 
+// The decays from the chunk's start: P_i = exp(G_i) = E_0 ... E_i as a
+// product walked up (floored as channel_scores' walk), for the queries and
+// the delta rule's W keys (decay_rows) and the state's rows (update_state).
+// The exp of each G_i had been 3.3 % of GLA's time (T = 4096, H = 16,
+// K = V = 128, AVX-512), and a product of decays is the closer of the two
+// once G_i is large: G's own rounding, about 2^-24 |G_i| per step, goes
+// into the exponent.
+template <class Vec>
+inline void channel_prefix_decays(int64_t L, int64_t K, const float* E, float* P) {
+  rows::scaled_copy<Vec>(K, 1.0f, E, P);
+  for (int64_t i = 1; i < L; ++i) {
+    rows::mul<Vec>(K, P + (i - 1) * K, E + i * K, P + i * K);
+    rows::flush_below<Vec>(K, kDecayFloor, P + i * K);
+  }
+}
+
+// Row i of X *= P_i (channel_prefix_decays).
+template <class Vec>
+inline void decay_rows(int64_t L, int64_t K, const float* P, float* X) {
+  for (int64_t i = 0; i < L; ++i) rows::mul<Vec>(K, X + i * K, P + i * K, X + i * K);
+}
+
+// Row j of Kd *= E_(j+1) ... E_(L-1), the product walked down from the
+// chunk's end as in channel_scores (d: K floats).
 template <class Vec>
 inline void channel_decay_keys(int64_t L, int64_t K, const float* E, float* Kd, float* d) {
   rows::fill<Vec>(K, 1.0f, d);
@@ -350,13 +427,14 @@ inline void add_causal_product(int64_t L, int64_t V, int64_t C, const float* A, 
 
 // S = exp(G_last) S + Kd^T U, Kd the decayed keys (L x K, read transposed
 // in place through gemm's strides), U rows at stride ldu, S rows at ldS.
-// With a per-channel gate (channel), row k of S decays by exp(G_(L-1),k).
+// With a per-channel gate (channel), G holds the decays P
+// (channel_prefix_decays), and row k of S decays by P_(L-1),k.
 template <class Vec>
 inline void update_state(int64_t L, int64_t K, int64_t V, const float* Kd, const float* U,
                          int64_t ldu, const float* G, bool gated, bool channel, float* S,
                          int64_t ldS) {
   if (channel)
-    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G[(L - 1) * K + k]), S + k * ldS);
+    for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, G[(L - 1) * K + k], S + k * ldS);
   else if (gated)
     for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G[L - 1]), S + k * ldS);
   gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, Kd, 1, K, U, ldu, S, ldS);

@@ -48,10 +48,11 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
   for (int64_t i = 0; i < L; ++i) r.beta[i] = gates::beta_at<Vec>(t, c0 + i);
   // KDA (a gate per key channel): the gates' decays take KT's place, and both
   // score matrices come from one pass (chunk::channel_scores).
-  float *E = s.KT, *d = t.ws, *e = t.ws + K;
+  float *E = s.KT, *d = t.ws;
   if (t.g_channel) {
-    chunk::load_channel_gates<Vec>(t, c0, L, E, r.G, t.ws + 2 * K);
-    chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, s.M, d);
+    chunk::load_channel_gates<Vec>(t, c0, L, E, t.ws + K);
+    chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, s.M, s.CS);
+    chunk::channel_prefix_decays<Vec>(L, K, E, r.G);
   }
 
   // A = strict_lower(beta K K^T exp(G_i - G_j)) in s.M, then T = (I + A)^{-1}.
@@ -66,11 +67,11 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
     const float wk = gated && !t.g_channel ? r.beta[i] * std::exp(r.G[i]) : r.beta[i];
     rows::scaled_copy<Vec>(K, -wk, r.Kd + i * K, s.Kb + i * K);
   }
-  if (t.g_channel) chunk::channel_decay_rows<Vec>(L, K, r.G, s.Kb, e);
+  if (t.g_channel) chunk::decay_rows<Vec>(L, K, r.G, s.Kb);
   gemm::gemm_set<Vec>(gemm::kCausalK, L, K, L, r.T, C, 1, s.Kb, K, r.W, K);
 
   if (t.g_channel) {
-    chunk::channel_decay_rows<Vec>(L, K, r.G, r.Q, e);
+    chunk::decay_rows<Vec>(L, K, r.G, r.Q);
     chunk::channel_decay_keys<Vec>(L, K, E, r.Kd, d);
     return;
   }

@@ -23,10 +23,11 @@ void linear_attn_prepare(const ScanTask& t, int64_t c0, float* rec) {
   const chunk::Scratch s = chunk::scratch<Vec>(t);
   chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);
   if (t.g_channel) {  // GLA: the gates' decays take KT's place
-    float *E = s.KT, *d = t.ws, *e = t.ws + K;
-    chunk::load_channel_gates<Vec>(t, c0, L, E, r.G, t.ws + 2 * K);
-    chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, nullptr, d);
-    chunk::channel_decay_rows<Vec>(L, K, r.G, r.Q, e);
+    float *E = s.KT, *d = t.ws;
+    chunk::load_channel_gates<Vec>(t, c0, L, E, t.ws + K);
+    chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, nullptr, s.CS);
+    chunk::channel_prefix_decays<Vec>(L, K, E, r.G);
+    chunk::decay_rows<Vec>(L, K, r.G, r.Q);
     chunk::channel_decay_keys<Vec>(L, K, E, r.Kd, d);
     return;
   }

@@ -2,7 +2,10 @@
 // shapes that hit chunk and vector tails (docs/design.md, "Testing"), on every backend.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -135,28 +138,39 @@ TEST_P(ScanAccuracy, MatchesDoubleReference) {
 }
 
 // Per-channel gates as strong as Kimi's and beyond: g anywhere in
-// [-20, 0], with some channels that never decay (g = 0) and some that decay
-// fully within a chunk, over several chunks; chunked and recurrent, every
-// backend, at the same tolerance as the other ops.
+// [lo, 0] for lo down to -20, with some channels that never decay (g = 0)
+// and some that decay fully within a chunk (g = lo), over several chunks;
+// chunked (at chunks of 16 and 32: the scores' blocks left of the diagonal
+// then meet decays of every size, chunk_ops.hpp) and recurrent, every
+// backend, at the same tolerance as the other ops. FW_PRINT_ERRORS=1 prints
+// the errors.
 class StrongChannelGates : public ::testing::TestWithParam<std::tuple<fw_backend, fw_op, int32_t>> {
 };
 
 TEST_P(StrongChannelGates, MatchDoubleReference) {
   FW_USE_BACKEND_OR_SKIP(std::get<0>(GetParam()));
-  Shape s = make_shape(std::get<1>(GetParam()), std::get<2>(GetParam()), 1, 100, 2, 2, 64, 32,
-                       /*initial_state=*/true);
-  s.chunk = 16;
-  Problem p(s);
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> strong(-20.0f, 0.0f);
-  for (size_t i = 0; i < p.g.size(); ++i) {
-    const int64_t channel = static_cast<int64_t>(i) % s.K;
-    p.g[i] = channel % 8 == 0 ? 0.0f : channel % 8 == 1 ? -20.0f : strong(rng);
-  }
-  ASSERT_EQ(p.run(), FW_OK);
-  const RefResult ref = p.reference();
-  EXPECT_LT(rel_max_error(ref.o, p.o_contiguous()), kTol) << "output";
-  EXPECT_LT(rel_max_error(ref.state, p.state_out), kTol) << "final state";
+  for (const float lo : {-0.5f, -5.0f, -20.0f})
+    for (const int64_t chunk : {16, 32}) {
+      SCOPED_TRACE("gates in [" + std::to_string(lo) + ", 0], chunk " + std::to_string(chunk));
+      Shape s = make_shape(std::get<1>(GetParam()), std::get<2>(GetParam()), 1, 100, 2, 2, 64, 32,
+                           /*initial_state=*/true);
+      s.chunk = chunk;
+      Problem p(s);
+      std::mt19937 rng(7);
+      std::uniform_real_distribution<float> strong(lo, 0.0f);
+      for (size_t i = 0; i < p.g.size(); ++i) {
+        const int64_t channel = static_cast<int64_t>(i) % s.K;
+        p.g[i] = channel % 8 == 0 ? 0.0f : channel % 8 == 1 ? lo : strong(rng);
+      }
+      ASSERT_EQ(p.run(), FW_OK);
+      const RefResult ref = p.reference();
+      EXPECT_LT(rel_max_error(ref.o, p.o_contiguous()), kTol) << "output";
+      EXPECT_LT(rel_max_error(ref.state, p.state_out), kTol) << "final state";
+      if (std::getenv("FW_PRINT_ERRORS"))
+        std::printf("%s lo %g chunk %ld: output %.3g, state %.3g\n",
+                    op_name(std::get<1>(GetParam())), lo, long(chunk),
+                    rel_max_error(ref.o, p.o_contiguous()), rel_max_error(ref.state, p.state_out));
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, StrongChannelGates,
