@@ -116,7 +116,8 @@ inline int64_t channel_scores_floats(int64_t K, int64_t C) {
 // Scratch a kernel may use besides a record: the recurrent kernels their
 // head (recurrent_head_floats), then kMaxLanes rows of V partial sums and a
 // K x kMaxStateBlock block of a V-first state; prepare K transposed, beta K
-// (C x K) and a C x C matrix; advance three C x V blocks (beta V, U, O).
+// (C x K), a C x C matrix and channel_scores' scratch; advance three C x V
+// blocks (beta V, U, O).
 inline int64_t chunk_scratch_floats(int64_t K, int64_t V, int64_t chunk) {
   const int64_t prepare = 2 * chunk * K + chunk * chunk + channel_scores_floats(K, chunk),
                 advance = 3 * chunk * V;

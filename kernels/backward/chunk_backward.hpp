@@ -185,8 +185,10 @@ inline void decay_state(const ScanTask& f, int64_t L, const Blocks& w, float* S)
 // The in-chunk part of dq and dk under gates per channel: dq_i +=
 // sum_{j <= i} dA_ij (k_j o D_ij), dk_j += sum_{i >= j} dA_ij (q_i o D_ij),
 // D_ij = E_(j+1) ... E_i walked down from i as the forward's channel_scores
-// does (the same floored products). KDA's keys' scores take it with Q = K
-// (the row's reads into dq, the column's writes into dk). d: K floats.
+// walks its diagonal blocks (the same floor; left of them the forward also
+// drops a product whose factor falls under 2^-30, a term under 2^-30 of the
+// token's own). KDA's keys' scores take it with Q = K (the row's reads into
+// dq, the column's writes into dk). d: K floats.
 template <class Vec>
 inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float* Q,
                                     const float* Kc, const float* E, const float* dA, float* dq,
@@ -443,7 +445,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
       gemm::gemm_set<Vec>(kUpperK, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
       // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of
-      // (exp(G) per channel for KDA, its row of decays in KC).
+      // (exp(G) per channel for KDA: its row of Pc; else a row of KC).
       for (int64_t i = 0; i < L; ++i) {
         const float* e = w.KC;
         if (channel)
