@@ -105,12 +105,12 @@ constexpr int64_t kMaxLanes = 16;
 
 // Rows per block of the per-channel scores (chunk_ops.hpp, channel_scores;
 // blocks of 8 made GLA take 1.01x the time, T = 4096, H = 16, K = V = 128,
-// AVX-512, Zen 4), and that function's scratch: a row of K, a block of rows
-// and one of keys (kScoreRows x K each), the decayed keys (C x K) and their
-// transpose.
+// AVX-512, Zen 4), and the scratch of that function and of its backward
+// (backward/chunk_backward.hpp): a row of K, three blocks of kScoreRows x K
+// and three of C x K.
 constexpr int64_t kScoreRows = 16;
 inline int64_t channel_scores_floats(int64_t K, int64_t C) {
-  return K + 2 * kScoreRows * K + 2 * C * K;
+  return K + 3 * kScoreRows * K + 3 * C * K;
 }
 
 // Scratch a kernel may use besides a record: the recurrent kernels their

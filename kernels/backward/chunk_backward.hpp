@@ -184,23 +184,24 @@ inline void decay_state(const ScanTask& f, int64_t L, const Blocks& w, float* S)
 
 // The in-chunk part of dq and dk under gates per channel: dq_i +=
 // sum_{j <= i} dA_ij (k_j o D_ij), dk_j += sum_{i >= j} dA_ij (q_i o D_ij),
-// D_ij = E_(j+1) ... E_i walked down from i as the forward's channel_scores
-// walks its diagonal blocks (the same floor; left of them the forward also
-// drops a product whose factor falls under 2^-30, a term under 2^-30 of the
-// token's own). KDA's keys' scores take it with Q = K (the row's reads into
-// dq, the column's writes into dk). d: K floats.
+// D_ij = E_(j+1) ... E_i, in the forward's blocks (chunk_ops.hpp,
+// channel_scores): inside a block's diagonal part D walked down from i,
+// left of it D_ij = P_i R_j with the same floored factors, so that
+//   dq_i += P_i o sum_j dA_ij (k_j o R_j),  dk_j += R_j o sum_i dA_ij (q_i o P_i)
+// are two gemms. KDA's keys' scores take it with Q = K (the row's reads
+// into dq, the column's writes into dk). tmp: channel_scores_floats(K, C).
 template <class Vec>
-inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float* Q,
-                                    const float* Kc, const float* E, const float* dA, float* dq,
-                                    float* dk, float* d) {
+inline void channel_scores_backward_diagonal(int64_t i0, int64_t i1, int64_t K, int64_t C,
+                                             const float* Q, const float* Kc, const float* E,
+                                             const float* dA, float* dq, float* dk, float* d) {
   using VT = typename Vec::type;
   constexpr int N = Vec::N;
   const int64_t body = K / N * N;
-  for (int64_t i = 0; i < L; ++i) {
+  for (int64_t i = i0; i < i1; ++i) {
     rows::fill<Vec>(K, 1.0f, d);
     const float* qi = Q + i * K;
     float* dqi = dq + i * K;
-    for (int64_t j = i; j >= 0; --j) {
+    for (int64_t j = i; j >= i0; --j) {
       const float* ej = E + (j + 1) * K;
       const float a = dA[i * C + j];
       const float* kj = Kc + j * K;
@@ -226,6 +227,34 @@ inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float
         dkj[x] = Vec::fma1(ad, qi[x], dkj[x]);
       }
     }
+  }
+}
+
+template <class Vec>
+inline void channel_scores_backward_left(int64_t i0, int64_t i1, int64_t K, int64_t C,
+                                         const float* Q, const float* Kc, const float* E,
+                                         const float* dA, float* dq, float* dk, float* tmp) {
+  using gemm::kFull;
+  const int64_t m = i1 - i0;
+  float *P = tmp + K, *R = P + kScoreRows * K, *Qp = R + C * K, *Y = Qp + kScoreRows * K,
+        *Kr = Y + kScoreRows * K, *Z = Kr + C * K;
+  chunk::left_factors<Vec>(i0, i1, K, E, P, R);
+  rows::mul<Vec>(i0 * K, Kc, R, Kr);
+  rows::mul<Vec>(m * K, Q + i0 * K, P, Qp);
+  gemm::gemm_set<Vec>(kFull, m, K, i0, dA + i0 * C, C, 1, Kr, K, Y, K);  // Y = dA Kr
+  gemm::gemm_set<Vec>(kFull, i0, K, m, dA + i0 * C, 1, C, Qp, K, Z, K);  // Z = dA^T Qp
+  rows::mul_add<Vec>(m * K, P, Y, dq + i0 * K);
+  rows::mul_add<Vec>(i0 * K, R, Z, dk);
+}
+
+template <class Vec>
+inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float* Q,
+                                    const float* Kc, const float* E, const float* dA, float* dq,
+                                    float* dk, float* tmp) {
+  for (int64_t i0 = 0; i0 < L; i0 += kScoreRows) {
+    const int64_t i1 = L - i0 < kScoreRows ? L : i0 + kScoreRows;
+    channel_scores_backward_diagonal<Vec>(i0, i1, K, C, Q, Kc, E, dA, dq, dk, tmp);
+    if (i0 > 0) channel_scores_backward_left<Vec>(i0, i1, K, C, Q, Kc, E, dA, dq, dk, tmp);
   }
 }
 
@@ -430,7 +459,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     if (channel) {
       chunk::channel_decay_keys<Vec>(L, K, w.E, w.dk, w.TP);
       chunk_backward::channel_scores_backward<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.dA, w.dq, w.dk,
-                                                   w.TP);
+                                                   w.CS);
     } else {
       gemm::gemm_acc<Vec>(kUpperK, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
     }
@@ -486,7 +515,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/true, w.dA);
       if (channel) {  // the row's k reads, the column's writes
         chunk_backward::channel_scores_backward<Vec>(L, K, C, w.Kh, w.Kh, w.E, w.dA, w.dkr, w.dk,
-                                                     w.TP);
+                                                     w.CS);
         rows::axpy<Vec>(L * K, 1.0f, w.dkr, w.dk);
       } else {
         gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dk, K);

@@ -225,41 +225,50 @@ inline void channel_scores_diagonal(int64_t i0, int64_t i1, int64_t K, int64_t C
   }
 }
 
+// The factors of D left of the diagonal block of rows [i0, i1): rows
+// P_(i - i0) = E_(i0+1) ... E_i (P_0 = 1) and R_j = E_(j+1) ... E_i0 for
+// j < i0, each floored at kFactorFloor (P: kScoreRows x K, R: C x K). The
+// backward's walk takes the same (chunk_backward.hpp).
+template <class Vec>
+inline void left_factors(int64_t i0, int64_t i1, int64_t K, const float* E, float* P, float* R) {
+  for (int64_t j = i0 - 1; j >= 0; --j) {
+    if (j == i0 - 1)
+      rows::scaled_copy<Vec>(K, 1.0f, E + i0 * K, R + j * K);
+    else
+      rows::mul<Vec>(K, R + (j + 1) * K, E + (j + 1) * K, R + j * K);
+    rows::flush_below<Vec>(K, kFactorFloor, R + j * K);
+  }
+  rows::fill<Vec>(K, 1.0f, P);
+  for (int64_t i = i0 + 1; i < i1; ++i) {
+    rows::mul<Vec>(K, P + (i - 1 - i0) * K, E + i * K, P + (i - i0) * K);
+    rows::flush_below<Vec>(K, kFactorFloor, P + (i - i0) * K);
+  }
+}
+
 // Rows [i0, i1) of channel_scores, columns j < i0: the gemm of the rows
 // X_i o P_i (and K_i o P_i for Akk) by the keys K_j o R_j, transposed (K x
 // n, leading dim C) as the gemm reads them. tmp as channel_scores'.
 template <class Vec>
 inline void channel_scores_left(int64_t i0, int64_t i1, int64_t K, int64_t C, const float* X,
                                 const float* Kc, const float* E, float* A, float* Akk, float* tmp) {
-  float *f = tmp, *Xp = f + K, *Kp = Xp + kScoreRows * K, *Kr = Kp + kScoreRows * K,
-        *KrT = Kr + C * K;
+  const int64_t m = i1 - i0;
+  float *P = tmp + K, *R = P + kScoreRows * K, *Xp = R + C * K, *Kp = Xp + kScoreRows * K,
+        *Kr = Kp + kScoreRows * K, *KrT = Kr + C * K;
   // The columns to whole vectors where A's rows hold them, with zero keys
   // past i0: the diagonal part, written after, overwrites them. (Blocks of
   // 8 rows with a scalar transpose and scalar tail columns left these
   // scores 11.7 % of GLA's samples; this way 9.0 %, the walk over whole
   // rows 16.1 %: T = 4096, H = 16, K = V = 128, AVX-512, Zen 4.)
   const int64_t whole = (i0 + Vec::N - 1) / Vec::N * Vec::N, n = whole <= C ? whole : i0;
-  // The keys: R_j walked down from j = i0 - 1 (R = E_i0).
-  rows::fill<Vec>(K, 1.0f, f);
-  for (int64_t j = i0 - 1; j >= 0; --j) {
-    rows::mul<Vec>(K, f, E + (j + 1) * K, f);
-    rows::flush_below<Vec>(K, kFactorFloor, f);
-    rows::mul<Vec>(K, Kc + j * K, f, Kr + j * K);
-  }
+  left_factors<Vec>(i0, i1, K, E, P, R);
+  rows::mul<Vec>(i0 * K, Kc, R, Kr);
   rows::fill<Vec>((n - i0) * K, 0.0f, Kr + i0 * K);
   transpose<Vec>(n, K, Kr, K, KrT, C);
-  // The rows: P_i walked up from P_i0 = 1.
-  rows::fill<Vec>(K, 1.0f, f);
-  for (int64_t i = i0; i < i1; ++i) {
-    if (i > i0) {
-      rows::mul<Vec>(K, f, E + i * K, f);
-      rows::flush_below<Vec>(K, kFactorFloor, f);
-    }
-    rows::mul<Vec>(K, X + i * K, f, Xp + (i - i0) * K);
-    if (Akk) rows::mul<Vec>(K, Kc + i * K, f, Kp + (i - i0) * K);
-  }
-  gemm::gemm_set<Vec>(gemm::kFull, i1 - i0, n, K, Xp, K, 1, KrT, C, A + i0 * C, C);
-  if (Akk) gemm::gemm_set<Vec>(gemm::kFull, i1 - i0, n, K, Kp, K, 1, KrT, C, Akk + i0 * C, C);
+  rows::mul<Vec>(m * K, X + i0 * K, P, Xp);
+  gemm::gemm_set<Vec>(gemm::kFull, m, n, K, Xp, K, 1, KrT, C, A + i0 * C, C);
+  if (!Akk) return;
+  rows::mul<Vec>(m * K, Kc + i0 * K, P, Kp);
+  gemm::gemm_set<Vec>(gemm::kFull, m, n, K, Kp, K, 1, KrT, C, Akk + i0 * C, C);
 }
 
 template <class Vec>

@@ -112,6 +112,15 @@ inline void mul(int64_t n, const float* x, const float* y, float* z) {
   for (; i < n; ++i) z[i] = x[i] * y[i];
 }
 
+// z += x * y, elementwise
+template <class Vec>
+inline void mul_add(int64_t n, const float* x, const float* y, float* z) {
+  int64_t i = 0;
+  for (; i + Vec::N <= n; i += Vec::N)
+    Vec::store(z + i, Vec::fma(Vec::load(x + i), Vec::load(y + i), Vec::load(z + i)));
+  for (; i < n; ++i) z[i] = Vec::fma1(x[i], y[i], z[i]);
+}
+
 // sum_i x_i * y_i
 template <class Vec>
 inline float dot(int64_t n, const float* x, const float* y) {
