@@ -112,24 +112,27 @@ inline void causal_decay(int64_t L, int64_t C, const float* G, bool gated, bool 
 // k^, k^ transposed, G, the decayed keys Kd = exp(G_last - G) k^; with
 // queries q^, the decayed queries Qt = exp(G) q^ and the scores A = (q^ k^T)
 // o Gm; the delta rules' beta, M = strict_lower(k^ k^T o Gm), T and -W.
+// far: the rows asked for into L2, C ahead in the first pass, C back in the
+// second, which takes the chunks last first (chunk::row_ahead).
 template <class Vec>
-inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries, const Blocks& w) {
+inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries, const Blocks& w,
+                    int64_t far) {
   const int64_t K = f.K, C = f.chunk;
   const bool delta = f.beta.p != nullptr, gated = f.g.p != nullptr && !f.g_channel;
   float sum = 0.0f;
   // q^ and k^ rows, and a scalar gate's running sum G (zeros otherwise).
   for (int64_t i = 0; i < L; ++i) {
     if (with_queries)
-      convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, C), f.q.dt, w.Qh + i * K,
-                             f.qk_l2norm);
-    convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.k, c0 + i, f.T, K, C), f.k.dt, w.Kh + i * K,
+      convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.q, c0 + i, f.T, K, far), f.q.dt,
+                             w.Qh + i * K, f.qk_l2norm);
+    convert::load_row<Vec>(K, chunk::row_ahead<Vec>(f.k, c0 + i, f.T, K, far), f.k.dt, w.Kh + i * K,
                            f.qk_l2norm);
     if (gated) sum += gates::scalar_gate<Vec>(f, c0 + i);
     w.G[i] = sum;
   }
   for (int64_t i = L; i < C; ++i) w.G[i] = sum;  // decay_row reads whole vectors
   if (f.g_channel) {  // the forward's per-channel factors (chunk_ops.hpp)
-    chunk::load_channel_gates<Vec>(f, c0, L, w.E, w.TP);
+    chunk::load_channel_gates<Vec>(f, c0, L, w.E, w.TP, far);
     chunk::channel_prefix_decays<Vec>(L, K, w.E, w.Pc);
     rows::scaled_copy<Vec>(L * K, 1.0f, w.Kh, w.Kd);
     chunk::channel_decay_keys<Vec>(L, K, w.E, w.Kd, w.TP);
@@ -281,11 +284,12 @@ inline void norm_boundaries(const ScanTask& f, int64_t chunks, const Blocks& w) 
 // The chunk's raw values into Vr, and U' from the state S before it:
 // T (beta V) + (-W) S for the delta rules (X = beta V, U' in up, unless the
 // first pass left it there: `kept`), V itself otherwise (Vr). Returns U'.
+// far as factors'.
 template <class Vec>
 inline const float* chunk_values(const ScanTask& f, int64_t c0, int64_t L, const float* S,
-                                 const Blocks& w, float* up, bool kept) {
+                                 const Blocks& w, float* up, bool kept, int64_t far) {
   const int64_t K = f.K, V = f.V, C = f.chunk;
-  chunk::load_values<Vec>(f, c0, L, nullptr, w.Vr);
+  chunk::load_values<Vec>(f, c0, L, nullptr, w.Vr, far);
   if (f.beta.p == nullptr) return w.Vr;
   for (int64_t i = 0; i < L; ++i) rows::scaled_copy<Vec>(V, w.beta[i], w.Vr + i * V, w.X + i * V);
   if (kept) return up;
@@ -343,8 +347,8 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   if (!saved) chunk_backward::stream_copy<Vec>(KV, run, w.states);
   for (int64_t c = 0; c < (saved ? 0 : layout.chunks); ++c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
-    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w);
-    const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w, values_of(c), false);
+    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w, C);
+    const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w, values_of(c), false, C);
     chunk_backward::decay_state<Vec>(t, L, w, run);
     gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, U, V, run, V);
     chunk_backward::stream_copy<Vec>(KV, run, w.states + (c + 1) * KV);
@@ -399,8 +403,9 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         for (; asked < eighths * KV / 8; asked += 64 / sizeof(float))
           __builtin_prefetch(next + asked, 0, 2);
     };
-    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w);
-    const float* Up = chunk_backward::chunk_values<Vec>(t, c0, L, S, w, values_of(c), keep_values);
+    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w, -C);
+    const float* Up =
+        chunk_backward::chunk_values<Vec>(t, c0, L, S, w, values_of(c), keep_values, -C);
     ask_next(1);
     if (t.normalize) {
       // o_i = factor_i y_i, y = Q S + A U' (the forward's unscaled output),
@@ -414,14 +419,14 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         for (int64_t j = 0; j <= i; ++j) den += w.A[i * C + j];
         const float full = t.scale * den + t.eps;
         w.factor[i] = t.scale / full;
-        convert::widen_scaled<Vec>(V, w.factor[i], chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, C),
+        convert::widen_scaled<Vec>(V, w.factor[i], chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, -C),
                                    b.dO.dt, w.dOs + i * V);
         // -do_i . o_i / full = -(dOs_i . y_i) / full (dOs_i = factor_i do_i).
         w.gden[i] = -rows::dot<Vec>(V, w.dOs + i * V, w.X + i * V) / full;
       }
     } else {
       for (int64_t i = 0; i < L; ++i)
-        convert::widen_scaled<Vec>(V, t.scale, chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, C),
+        convert::widen_scaled<Vec>(V, t.scale, chunk::row_ahead<Vec>(b.dO, c0 + i, T, V, -C),
                                    b.dO.dt, w.dOs + i * V);
     }
     // The products against S and dS run as (S dOs^T)^T and the like, so

@@ -95,12 +95,13 @@ inline void prefetch_row_to_l2(const void* row, int64_t bytes) {
 }
 
 // Row t of an operand (n elements); asks for the row kPrefetchRows later
-// into L1 and the row `far` later into L2.
+// into L1 and the row `far` later into L2 (far < 0: that far back, for the
+// backward's chunks taken last first).
 template <class Vec>
 inline const void* row_ahead(const InRows& x, int64_t t, int64_t T, int64_t n, int64_t far) {
   const int64_t bytes = n * dtype_bytes(x.dt);
   if (t + kPrefetchRows < T) rows::prefetch_bytes<Vec>(x.at(t + kPrefetchRows), bytes, false);
-  if (t + far < T) prefetch_row_to_l2<Vec>(x.at(t + far), bytes);
+  if (t + far < T && t + far >= 0) prefetch_row_to_l2<Vec>(x.at(t + far), bytes);
   return x.at(t);
 }
 
@@ -151,12 +152,13 @@ inline void load(const ScanTask& t, int64_t c0, int64_t L, float* Q, float* Kc, 
 constexpr float kDecayFloor = 0x1p-60f;
 
 // The chunk's decays E_i = exp(g_i) (L x K, floored as above); tmp: K
-// floats for a projected gate row (gates.hpp).
+// floats for a projected gate row (gates.hpp); far as row_ahead's.
 template <class Vec>
-inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* E, float* tmp) {
+inline void load_channel_gates(const ScanTask& t, int64_t c0, int64_t L, float* E, float* tmp,
+                               int64_t far) {
   const int64_t K = t.K;
   for (int64_t i = 0; i < L; ++i) {
-    row_ahead<Vec>(t.g, c0 + i, t.T, K, t.chunk);
+    row_ahead<Vec>(t.g, c0 + i, t.T, K, far);
     const float* g = gates::channel_gate_row<Vec>(t, c0 + i, tmp);
     rows::exp_row<Vec>(K, g, E + i * K);
     rows::flush_below<Vec>(K, kDecayFloor, E + i * K);
@@ -336,11 +338,12 @@ inline void decay_keys(int64_t L, int64_t K, const float* G, bool gated, float* 
     for (int64_t j = 0; j < L; ++j) rows::scal<Vec>(K, std::exp(G[L - 1] - G[j]), Kd + j * K);
 }
 
-// dst rows (stride V) = a * v rows c0 .. c0+L-1.
+// dst rows (stride V) = a * v rows c0 .. c0+L-1; far as row_ahead's.
 template <class Vec>
-inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a, float* dst) {
+inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a, float* dst,
+                        int64_t far) {
   for (int64_t i = 0; i < L; ++i)
-    convert::widen_scaled<Vec>(t.V, a ? a[i] : 1.0f, row_ahead<Vec>(t.v, c0 + i, t.T, t.V, t.chunk),
+    convert::widen_scaled<Vec>(t.V, a ? a[i] : 1.0f, row_ahead<Vec>(t.v, c0 + i, t.T, t.V, far),
                                t.v.dt, dst + i * t.V);
 }
 

@@ -50,7 +50,7 @@ void delta_rule_prepare(const ScanTask& t, int64_t c0, float* rec) {
   // score matrices come from one pass (chunk::channel_scores).
   float *E = s.KT, *d = t.ws;
   if (t.g_channel) {
-    chunk::load_channel_gates<Vec>(t, c0, L, E, t.ws + K);
+    chunk::load_channel_gates<Vec>(t, c0, L, E, t.ws + K, C);
     chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, s.M, s.CS);
     chunk::channel_prefix_decays<Vec>(L, K, E, r.G);
   }
@@ -86,7 +86,7 @@ void delta_rule_advance(const ScanTask& t, int64_t c0, const float* rec) {
   const chunk::Record<const float> r = chunk::record<Vec>(rec, K, C);
   const chunk::Scratch s = chunk::scratch<Vec>(t);
   // U' = T (beta V) - W S.
-  chunk::load_values<Vec>(t, c0, L, r.beta, s.X);
+  chunk::load_values<Vec>(t, c0, L, r.beta, s.X, C);
   gemm::gemm_set<Vec>(gemm::kCausalK, L, V, L, r.T, C, 1, s.X, V, s.U, V);
   chunk::times_state<Vec>(/*accumulate=*/true, L, K, V, r.W, t.S, t.S_ld, s.U, V);
 

@@ -24,7 +24,7 @@ void linear_attn_prepare(const ScanTask& t, int64_t c0, float* rec) {
   chunk::load<Vec>(t, c0, L, r.Q, r.Kd, s.KT, r.G);
   if (t.g_channel) {  // GLA: the gates' decays take KT's place
     float *E = s.KT, *d = t.ws;
-    chunk::load_channel_gates<Vec>(t, c0, L, E, t.ws + K);
+    chunk::load_channel_gates<Vec>(t, c0, L, E, t.ws + K, C);
     chunk::channel_scores<Vec>(L, K, C, r.Q, r.Kd, E, r.A, nullptr, s.CS);
     chunk::channel_prefix_decays<Vec>(L, K, E, r.G);
     chunk::decay_rows<Vec>(L, K, r.G, r.Q);
@@ -45,7 +45,7 @@ void linear_attn_advance(const ScanTask& t, int64_t c0, const float* rec) {
   // (16 heads of 128), all in one L1 set, and the gemm passes that re-read
   // them thrashed it (the 4x1 panel of the state update alone took 22% of
   // the time in perf).
-  chunk::load_values<Vec>(t, c0, L, nullptr, s.X);
+  chunk::load_values<Vec>(t, c0, L, nullptr, s.X, C);
   // O is built in the (cache-hot) workspace and written out once: built in
   // place in the caller's output rows, this ran 20% slower (124 vs 103 ms,
   // T = 4096, H = 16, K = V = 128, AVX-512, one thread), the read-modify-
