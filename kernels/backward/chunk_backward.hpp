@@ -24,10 +24,10 @@
 //     k_t,k dk_t,k); KDA's also reads the state (k_t . S' meets exp(+G_t)),
 //     so the part of dk from those reads (dkr) counts twice the other way:
 //     dG_t,k = q dq - k dk + 2 k dkr. The in-chunk decays stay inside the
-//     sums over channels, walked as the forward's channel_scores walks
-//     them.
-// Every product but the per-channel walks is a gemm call; per chunk the
-// C x C ones are small.
+//     sums over channels, in the forward's channel_scores blocks
+//     (channel_scores_backward).
+// Every product but the per-channel diagonal walks is a gemm call; per
+// chunk the C x C ones are small.
 #pragma once
 
 #include <cmath>
