@@ -298,12 +298,18 @@ inline const float* chunk_values(const ScanTask& f, int64_t c0, int64_t L, const
   return up;
 }
 
-// dst = src (n floats), past the caches where the policy and alignment
-// allow: the boundary states are written once here and read once, much
+// Whether rows of n floats from dst (64-byte aligned) can be streamed past
+// the caches: the boundary states are written once here and read once, much
 // later, so fetching their lines before writing them is wasted.
 template <class Vec>
+inline bool streams(int64_t n, const float* dst) {
+  return Vec::N > 1 && n % (64 / sizeof(float)) == 0 && reinterpret_cast<uintptr_t>(dst) % 64 == 0;
+}
+
+// dst = src (n floats), streamed where streams() allows.
+template <class Vec>
 inline void stream_copy(int64_t n, const float* src, float* dst) {
-  if (Vec::N == 1 || n % Vec::N != 0 || reinterpret_cast<uintptr_t>(dst) % 64 != 0) {
+  if (!streams<Vec>(n, dst)) {
     rows::scaled_copy<Vec>(n, 1.0f, src, dst);
     return;
   }
@@ -350,8 +356,15 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w, C);
     const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w, values_of(c), false, C);
     chunk_backward::decay_state<Vec>(t, L, w, run);
-    gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, U, V, run, V);
-    chunk_backward::stream_copy<Vec>(KV, run, w.states + (c + 1) * KV);
+    // The updated state's rows go out as the product finishes them (gemm's
+    // copy).
+    float* boundary = w.states + (c + 1) * KV;
+    if (chunk_backward::streams<Vec>(V, boundary)) {
+      gemm::gemm_acc_copy<Vec>(K, V, L, w.Kd, 1, K, U, V, run, V, boundary);
+    } else {
+      gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, U, V, run, V);
+      rows::scaled_copy<Vec>(KV, 1.0f, run, boundary);
+    }
   }
 
   if (t.normalize) {

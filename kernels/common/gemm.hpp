@@ -166,17 +166,32 @@ inline void tail_rows(int shape, int64_t m, int64_t n_full, int64_t n_vec, int64
 // Cascade Lake): AVX2 0.88-0.96 of the time, AVX-512 0.97-1.02
 // (docs/decisions.md). Each accumulator sees the same FMAs in the same order
 // either way.
+// copy (kFull only; n a multiple of Vec::N, copy and ldc whole lines): each
+// block of finished rows of C is also streamed past the caches into copy,
+// while the next block computes (the backward's boundary states: a burst of
+// 64 KB after the product had stalled the first pass; docs/decisions.md).
 template <class Vec, bool kSet>
 inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
-                 int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
+                 int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc,
+                 float* copy = nullptr) {
   constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
   auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
   const int64_t n_full = n / (NV * N) * (NV * N), n_vec = n / N * N;
+  auto copy_rows = [&](int64_t r0, int64_t r1) {
+    if (copy)
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t j = 0; j < n; j += N)
+          Vec::stream(copy + r * ldc + j, Vec::load(C + r * ldc + j));
+  };
   int64_t i = 0;
-  for (; i + MR <= m; i += MR)
+  for (; i + MR <= m; i += MR) {
     row_block<Vec, MR, kSet>(shape, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+    copy_rows(i, i + MR);
+  }
   if (i < m)
     tail_rows<Vec, MR / 2, kSet>(shape, m, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+  copy_rows(i, m);
+  if (copy) Vec::stream_fence();
   // Scalar tail columns (fewer than one vector).
   const int64_t j = n_vec;
   if (j == n) return;
@@ -195,6 +210,14 @@ template <class Vec>
 inline void gemm_acc(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
                      int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
   gemm<Vec, false>(shape, m, n, k, A, a_rs, a_cs, B, ldb, C, ldc);
+}
+
+// gemm_acc with C's finished rows also streamed into copy (gemm's copy).
+template <class Vec>
+inline void gemm_acc_copy(int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
+                          int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc,
+                          float* copy) {
+  gemm<Vec, false>(kFull, m, n, k, A, a_rs, a_cs, B, ldb, C, ldc, copy);
 }
 
 template <class Vec>
