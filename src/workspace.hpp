@@ -6,21 +6,29 @@
 
 namespace fw {
 
-// 64-byte aligned; nullptr on failure or when count * 4 bytes overflows.
-float* alloc_floats(int64_t count);
-void free_floats(float* p);
+// A 64-byte aligned block of at least the floats asked for; p is nullptr on
+// failure or when count * 4 bytes overflows.
+struct Block {
+  float* p = nullptr;
+  int64_t bytes = 0;
+};
+
+// take_block may hand out a block a former call gave back (give_block):
+// large ones are kept for the next calls (workspace.cpp). Never zeroed.
+Block take_block(int64_t count);
+void give_block(Block b);
 
 // RAII owner for one call's workspace.
 class Workspace {
  public:
-  explicit Workspace(int64_t count) : p_(alloc_floats(count)) {}
-  ~Workspace() { free_floats(p_); }
+  explicit Workspace(int64_t count) : b_(take_block(count)) {}
+  ~Workspace() { give_block(b_); }
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
-  float* get() const { return p_; }
+  float* get() const { return b_.p; }
 
  private:
-  float* p_;
+  Block b_;
 };
 
 }  // namespace fw

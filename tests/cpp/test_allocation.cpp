@@ -83,6 +83,32 @@ TEST(Allocation, BackwardOnePerCallAndFailureWritesNothing) {
   fw_set_num_threads(0);
 }
 
+// A large workspace (here the backward's chunk states, over the 1 MB that
+// src/workspace.cpp keeps) is kept for the next call: that call allocates
+// nothing, and a block left dirty by a call on other inputs gives the same
+// bits.
+TEST(Allocation, LargeWorkspaceKeptAndReusedWithTheSameBits) {
+  BackwardOptions o;
+  auto grads = [&](fw_op op, uint32_t seed, int* allocations) {
+    BackwardProblem bp(op, 1, 1000, 1, 1, 128, 128, o, seed);
+    bp.args.mode = FW_MODE_CHUNKED;
+    const int before = g_calls.load();
+    EXPECT_EQ(bp.run(), FW_OK) << op_name(op);
+    if (allocations) *allocations = g_calls.load() - before;
+    return std::vector<std::vector<float>>{bp.dq, bp.dk, bp.dv, bp.dg, bp.dbeta, bp.dh0};
+  };
+  int first = 0, again = 0;
+  for (fw_op op : kOps) {
+    const auto fresh = grads(op, 3, &first);
+    grads(op, 5, nullptr);  // other inputs: leaves the block dirty
+    const auto reused = grads(op, 3, &again);
+    EXPECT_LE(first, 1) << op_name(op);
+    EXPECT_EQ(again, 0) << op_name(op);
+    for (size_t i = 0; i < fresh.size(); ++i)
+      EXPECT_TRUE(same_bits(fresh[i], reused[i])) << op_name(op) << " gradient " << i;
+  }
+}
+
 TEST(Allocation, FailureReturnsOutOfMemoryAndWritesNothing) {
   for (int threads : kThreadCounts) {
     fw_set_num_threads(threads);
