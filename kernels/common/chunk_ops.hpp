@@ -273,6 +273,54 @@ inline void channel_scores_left(int64_t i0, int64_t i1, int64_t K, int64_t C, co
   gemm::gemm_set<Vec>(gemm::kFull, m, n, K, Kp, K, 1, KrT, C, Akk + i0 * C, C);
 }
 
+// channel_scores_diagonal for K = kNV vectors exactly, with D and row i's
+// X (and keys) held in registers instead of reloaded, and D stored, at
+// every step; the same operations in the same order, so the same bits.
+template <class Vec, bool kKeys, int kNV>
+inline void channel_scores_diagonal_held(int64_t i0, int64_t i1, int64_t K, int64_t C,
+                                         const float* X, const float* Kc, const float* E, float* A,
+                                         float* Akk) {
+  using VT = typename Vec::type;
+  constexpr int N = Vec::N;
+  for (int64_t i = i0; i < i1; ++i) {
+    VT d[kNV], xi[kNV], ki[kNV];
+    for (int x = 0; x < kNV; ++x) {
+      d[x] = Vec::set1(1.0f);
+      xi[x] = Vec::load(X + i * K + x * N);
+      if (kKeys) ki[x] = Vec::load(Kc + i * K + x * N);
+    }
+    for (int64_t j = i; j >= i0; --j) {
+      const float* kj = Kc + j * K;
+      const float* ej = E + (j + 1) * K;
+      VT aq = Vec::zero(), ak = Vec::zero();
+#pragma GCC unroll 8
+      for (int x = 0; x < kNV; ++x) {
+        if (j < i) d[x] = Vec::flush_below(Vec::mul(d[x], Vec::load(ej + x * N)), kDecayFloor);
+        const VT ke = Vec::mul(Vec::load(kj + x * N), d[x]);
+        aq = Vec::fma(xi[x], ke, aq);
+        if (kKeys) ak = Vec::fma(ki[x], ke, ak);
+      }
+      A[i * C + j] = Vec::hsum(aq);
+      if (kKeys) Akk[i * C + j] = j < i ? Vec::hsum(ak) : 0.0f;
+    }
+  }
+}
+
+template <class Vec, bool kKeys>
+inline void channel_scores_diagonal_any(int64_t i0, int64_t i1, int64_t K, int64_t C,
+                                        const float* X, const float* Kc, const float* E, float* A,
+                                        float* Akk, float* d) {
+  // Held in registers where they fit beside the sums: AVX-512 at K = 64
+  // or 128.
+  if constexpr (Vec::N == 16) {
+    if (K == 8 * Vec::N)
+      return channel_scores_diagonal_held<Vec, kKeys, 8>(i0, i1, K, C, X, Kc, E, A, Akk);
+    if (K == 4 * Vec::N)
+      return channel_scores_diagonal_held<Vec, kKeys, 4>(i0, i1, K, C, X, Kc, E, A, Akk);
+  }
+  channel_scores_diagonal<Vec, kKeys>(i0, i1, K, C, X, Kc, E, A, Akk, d);
+}
+
 template <class Vec>
 inline void channel_scores(int64_t L, int64_t K, int64_t C, const float* X, const float* Kc,
                            const float* E, float* A, float* Akk, float* tmp) {
@@ -280,9 +328,9 @@ inline void channel_scores(int64_t L, int64_t K, int64_t C, const float* X, cons
     const int64_t i1 = L - i0 < kScoreRows ? L : i0 + kScoreRows;
     if (i0 > 0) channel_scores_left<Vec>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
     if (Akk)
-      channel_scores_diagonal<Vec, true>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
+      channel_scores_diagonal_any<Vec, true>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
     else
-      channel_scores_diagonal<Vec, false>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
+      channel_scores_diagonal_any<Vec, false>(i0, i1, K, C, X, Kc, E, A, Akk, tmp);
     for (int64_t i = i0; i < i1; ++i) {
       rows::fill<Vec>(L - i - 1, 0.0f, A + i * C + i + 1);
       if (Akk) rows::fill<Vec>(L - i - 1, 0.0f, Akk + i * C + i + 1);
