@@ -238,7 +238,7 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
 // C x K, kRowsV of C x V, kSquares of C x C and kRows1 of C; keep_values
 // (the delta rules, states recomputed): every chunk's U' (chunks of C x V).
 struct ChunkBackwardScratch {
-  static constexpr int64_t kRowsK = 17, kRowsV = 9, kSquares = 7, kRows1 = 5;
+  static constexpr int64_t kRowsK = 17, kRowsV = 9, kSquares = 7, kRows1 = 6;
   int64_t chunks;  // ceil(T / C)
   int64_t total;
 };
