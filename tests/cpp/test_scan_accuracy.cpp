@@ -137,45 +137,50 @@ TEST_P(ScanAccuracy, MatchesDoubleReference) {
   }
 }
 
-// Per-channel gates as strong as Kimi's and beyond: g anywhere in
-// [lo, 0] for lo down to -20, with some channels that never decay (g = 0)
-// and some that decay fully within a chunk (g = lo), over several chunks;
-// chunked (at chunks of 16 and 32: the scores' blocks left of the diagonal
-// then meet decays of every size, chunk_ops.hpp) and recurrent, every
-// backend, at the same tolerance as the other ops. FW_PRINT_ERRORS=1 prints
-// the errors.
-class StrongChannelGates : public ::testing::TestWithParam<std::tuple<fw_backend, fw_op, int32_t>> {
-};
+// Gates as strong as Kimi's per channel and Qwen3-Next's per head, and
+// beyond: g anywhere in [lo, 0] for lo down to -20, with some channels (or
+// tokens) that never decay (g = 0) and some that decay fully within a chunk
+// (g = lo), over several chunks; chunked (at chunks of 16 and 32: the
+// per-channel scores' blocks left of the diagonal then meet decays of every
+// size, chunk_ops.hpp) and recurrent, every backend, at the same tolerance
+// as the other ops; K = 64 and 128 also take AVX-512's per-channel walk with
+// its rows held in registers. FW_PRINT_ERRORS=1 prints the errors.
+class StrongGates : public ::testing::TestWithParam<std::tuple<fw_backend, fw_op, int32_t>> {};
 
-TEST_P(StrongChannelGates, MatchDoubleReference) {
+TEST_P(StrongGates, MatchDoubleReference) {
   FW_USE_BACKEND_OR_SKIP(std::get<0>(GetParam()));
   for (const float lo : {-0.5f, -5.0f, -20.0f})
-    for (const int64_t chunk : {16, 32}) {
-      SCOPED_TRACE("gates in [" + std::to_string(lo) + ", 0], chunk " + std::to_string(chunk));
-      Shape s = make_shape(std::get<1>(GetParam()), std::get<2>(GetParam()), 1, 100, 2, 2, 64, 32,
-                           /*initial_state=*/true);
-      s.chunk = chunk;
-      Problem p(s);
-      std::mt19937 rng(7);
-      std::uniform_real_distribution<float> strong(lo, 0.0f);
-      for (size_t i = 0; i < p.g.size(); ++i) {
-        const int64_t channel = static_cast<int64_t>(i) % s.K;
-        p.g[i] = channel % 8 == 0 ? 0.0f : channel % 8 == 1 ? lo : strong(rng);
+    for (const int64_t chunk : {16, 32})
+      for (const int64_t K : {64, 128}) {
+        SCOPED_TRACE("gates in [" + std::to_string(lo) + ", 0], chunk " + std::to_string(chunk) +
+                     ", K " + std::to_string(K));
+        Shape s = make_shape(std::get<1>(GetParam()), std::get<2>(GetParam()), 1, 100, 2, 2, K, 32,
+                             /*initial_state=*/true);
+        s.chunk = chunk;
+        Problem p(s);
+        std::mt19937 rng(7);
+        std::uniform_real_distribution<float> strong(lo, 0.0f);
+        for (size_t i = 0; i < p.g.size(); ++i) {
+          const int64_t channel = static_cast<int64_t>(i) % s.K;
+          p.g[i] = channel % 8 == 0 ? 0.0f : channel % 8 == 1 ? lo : strong(rng);
+        }
+        ASSERT_EQ(p.run(), FW_OK);
+        const RefResult ref = p.reference();
+        EXPECT_LT(rel_max_error(ref.o, p.o_contiguous()), kTol) << "output";
+        EXPECT_LT(rel_max_error(ref.state, p.state_out), kTol) << "final state";
+        if (std::getenv("FW_PRINT_ERRORS"))
+          std::printf("%s lo %g chunk %ld K %ld: output %.3g, state %.3g\n",
+                      op_name(std::get<1>(GetParam())), lo, long(chunk), long(K),
+                      rel_max_error(ref.o, p.o_contiguous()),
+                      rel_max_error(ref.state, p.state_out));
       }
-      ASSERT_EQ(p.run(), FW_OK);
-      const RefResult ref = p.reference();
-      EXPECT_LT(rel_max_error(ref.o, p.o_contiguous()), kTol) << "output";
-      EXPECT_LT(rel_max_error(ref.state, p.state_out), kTol) << "final state";
-      if (std::getenv("FW_PRINT_ERRORS"))
-        std::printf("%s lo %g chunk %ld: output %.3g, state %.3g\n",
-                    op_name(std::get<1>(GetParam())), lo, long(chunk),
-                    rel_max_error(ref.o, p.o_contiguous()), rel_max_error(ref.state, p.state_out));
-    }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, StrongChannelGates,
+INSTANTIATE_TEST_SUITE_P(All, StrongGates,
                          ::testing::Combine(::testing::ValuesIn(all_backends()),
-                                            ::testing::Values(FW_OP_GLA, FW_OP_KDA),
+                                            ::testing::Values(FW_OP_SIMPLE_GLA,
+                                                              FW_OP_GATED_DELTA_RULE, FW_OP_GLA,
+                                                              FW_OP_KDA),
                                             ::testing::Values(FW_MODE_CHUNKED, FW_MODE_RECURRENT)),
                          [](const auto& info) {
                            return std::string(fw_backend_name(std::get<0>(info.param))) + "_" +
