@@ -534,6 +534,11 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // dU' = A^T dOs + Kd dS.
     gemm::gemm_set<Vec>(kUpperK, L, V, L, w.A, 1, C, w.dOs, V, w.dUp, V);
     gemm::gemm_acc<Vec>(kFull, L, V, K, w.Kd, K, 1, w.dS, V, w.dUp, V);
+    // Each gradient's rows go out once they are final, so that their
+    // stores (streamed past the caches) drain under the products that
+    // follow: the linear family's dv is dU'.
+    if (!delta && b.dv.p)
+      chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.dUp, nullptr, 1.0f, t.stream_o);
     ask_next(2);
     // dA o Gm, dA = dOs U'^T (lower, with the diagonal; GLA's decays lie
     // inside the sums over channels, below).
@@ -571,7 +576,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       gemm::gemm_acc<Vec>(kUpperK, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
     }
 
-    float* dv = w.dUp;  // the linear family's dv is dU'
+    if (!t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq);  // final
     if (delta) {
       // P = dU' S^T (dW = -P); TP = T^T P; X = T^T dU' (after X^T is taken).
       chunk::transpose<Vec>(L, V, w.dUp, V, w.dUT, C);
@@ -600,7 +605,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         if (channel) rows::fill<Vec>(K, 0.0f, dk_read);
         for (int64_t x = 0; x < K; ++x) dk_read[x] -= w.beta[i] * e[x] * w.TP[i * K + x];
       }
-      dv = w.X;
+      if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.X, nullptr, 1.0f, t.stream_o);
       ask_next(6);
       // dT = dU' (beta V)^T - P (beta exp(G) K)^T, strictly lower (T's
       // diagonal is fixed at 1).
@@ -669,7 +674,6 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // state before this chunk, dS now its gradient).
     if (channel)
       for (int64_t k = 0; k < K; ++k) w.carry[k] = rows::dot<Vec>(V, w.dS + k * V, S + k * V);
-    if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, dv, nullptr, 1.0f, t.stream_o);
     if (t.normalize) {
       // den_i's z_i = z_0 + k_0 + ... + k_i: dq_i += scale gden_i z_i; z_i's
       // gradient dZ_i = scale gden_i q_i reaches k_j for j <= i, and the
@@ -687,7 +691,8 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         rows::axpy<Vec>(K, 1.0f, carry, w.dk + i * K);
       }
     }
-    backward::add_qk_rows<Vec>(b, c0, L, w.dq, w.dk);
+    if (t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq);
+    backward::add_grad_rows<Vec>(b, b.dk, b.dk_acc, c0, L, w.dk);
   }
   if (b.dS0)
     for (int64_t r = 0; r < K; ++r)

@@ -44,24 +44,26 @@ struct IntervalRows {
 // Rows [s0, s0 + n) of this pair's q^ and k^ gradients (row stride K):
 // dq and dk themselves when the pair is its q/k head's only value head and
 // no L2 norm lies between (direct_qk), else added into the sums.
+// One of the two (out = b.dq, sums = b.dq_acc, or dk's).
+template <class Vec>
+inline void add_grad_rows(const BackwardTask& b, const OutRows& out, float* sums, int64_t s0,
+                          int64_t n, const float* d) {
+  const int64_t K = b.f.K;
+  if (b.direct_qk) {
+    if (out.p) chunk::store_rows<Vec>(out, s0, n, b.f.T, K, d, nullptr, 1.0f, b.f.stream_o);
+    return;
+  }
+  if (b.first_head)
+    rows::scaled_copy<Vec>(n * K, 1.0f, d, sums + s0 * K);
+  else
+    rows::axpy<Vec>(n * K, 1.0f, d, sums + s0 * K);
+}
+
 template <class Vec>
 inline void add_qk_rows(const BackwardTask& b, int64_t s0, int64_t n, const float* dq,
                         const float* dk) {
-  const int64_t K = b.f.K;
-  if (b.direct_qk) {
-    if (b.dq.p) chunk::store_rows<Vec>(b.dq, s0, n, b.f.T, K, dq, nullptr, 1.0f, b.f.stream_o);
-    if (b.dk.p) chunk::store_rows<Vec>(b.dk, s0, n, b.f.T, K, dk, nullptr, 1.0f, b.f.stream_o);
-    return;
-  }
-  float* aq = b.dq_acc + s0 * K;
-  float* ak = b.dk_acc + s0 * K;
-  if (b.first_head) {
-    rows::scaled_copy<Vec>(n * K, 1.0f, dq, aq);
-    rows::scaled_copy<Vec>(n * K, 1.0f, dk, ak);
-  } else {
-    rows::axpy<Vec>(n * K, 1.0f, dq, aq);
-    rows::axpy<Vec>(n * K, 1.0f, dk, ak);
-  }
+  add_grad_rows<Vec>(b, b.dq, b.dq_acc, s0, n, dq);
+  add_grad_rows<Vec>(b, b.dk, b.dk_acc, s0, n, dk);
 }
 
 // Token s forward, from the state Sp (K x V, row stride V, then z) to Sn
