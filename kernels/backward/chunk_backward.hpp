@@ -588,22 +588,28 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of
       // (exp(G) per channel for KDA: its row of Pc; else a row of KC).
       for (int64_t i = 0; i < L; ++i) {
-        const float* e = w.KC;
+        const float* e = channel ? w.Pc + i * K : nullptr;  // else exp(G_i) (or 1) throughout
+        const float e1 = gated ? std::exp(G[i]) : 1.0f;
+        float* kb = w.KC;  // exp(G_i) o k^_i (KC is free between the products)
         if (channel)
-          e = w.Pc + i * K;
+          rows::mul<Vec>(K, e, w.Kh + i * K, kb);
         else
-          rows::fill<Vec>(K, gated ? std::exp(G[i]) : 1.0f, w.KC);
-        for (int64_t x = 0; x < K; ++x) w.KbT[x * C + i] = w.beta[i] * e[x] * w.Kh[i * K + x];
+          rows::scaled_copy<Vec>(K, e1, w.Kh + i * K, kb);
+        for (int64_t x = 0; x < K; ++x) w.KbT[x * C + i] = w.beta[i] * kb[x];
         // dv = beta T^T dU'; dbeta from U and from W; dk^ from W (a read of
-        // the state: dkr for KDA's gate, below).
-        float from_w = 0.0f;
-        for (int64_t x = 0; x < K; ++x) from_w += e[x] * w.Kh[i * K + x] * w.TP[i * K + x];
+        // the state: dkr for KDA's gate, below). (from_w summed in one
+        // float's order had been a chain of K dependent adds per row: 2 %
+        // of the delta rule's backward.)
+        const float from_w = rows::dot<Vec>(K, kb, w.TP + i * K);
         w.dbeta[i] = rows::dot<Vec>(V, w.Vr + i * V, w.X + i * V) - from_w;
         if (gated) w.dG[i] -= w.beta[i] * from_w;  // W's rows hold exp(G_i)
         rows::scal<Vec>(V, w.beta[i], w.X + i * V);
         float* dk_read = channel ? w.dkr + i * K : w.dk + i * K;
-        if (channel) rows::fill<Vec>(K, 0.0f, dk_read);
-        for (int64_t x = 0; x < K; ++x) dk_read[x] -= w.beta[i] * e[x] * w.TP[i * K + x];
+        const float* tp = w.TP + i * K;
+        if (channel)
+          for (int64_t x = 0; x < K; ++x) dk_read[x] = 0.0f - w.beta[i] * e[x] * tp[x];
+        else
+          for (int64_t x = 0; x < K; ++x) dk_read[x] -= w.beta[i] * e1 * tp[x];
       }
       if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.X, nullptr, 1.0f, t.stream_o);
       ask_next(6);
