@@ -109,20 +109,32 @@ inline void block(int shape, int64_t k, int64_t i, int64_t j0, const float* A, i
   micro<Vec, R, NV, !kSet, true>(i, A + i * a_rs, a_rs, a_cs, B + j0, ldb, C + i * ldc + j0, ldc);
 }
 
-// Rows [i, i + R) across the full column panels [0, n_full), panel by
-// panel, then the single vectors [n_full, n_vec): the block's R rows of A
-// stay in L1 while B streams through in rows.
+// Rows [i, i + R) across the column panels of NV vectors, panel by panel,
+// then the vectors left one at a time: the block's R rows of A stay in L1
+// while B streams through in rows. With three-vector panels (AVX2, NEON)
+// the vectors past the last whole panel go as a panel of two, and a single
+// one left over takes a panel back to make two of two: a block of 4 rows x
+// 1 vector keeps 4 chains of dependent FMAs, half of what two FMA pipes
+// need (AVX2 at chunk 16, whose backward products against S are 2 vectors
+// wide, spent a fifth of KDA's backward in such blocks; docs/decisions.md).
 // kLowerC: a panel skips the block when it lies wholly above the panel, and
 // takes it one vector at a time (those vectors whose first row it reaches)
 // while it lies above the panel's last vector (at chunk 32 on AVX-512, 6
 // blocks of 8 x 16 instead of 8 for Q K^T).
 template <class Vec, int R, bool kSet>
-inline void row_block(int shape, int64_t n_full, int64_t n_vec, int64_t k, int64_t i,
-                      const float* A, int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb,
-                      float* C, int64_t ldc) {
+inline void row_block(int shape, int64_t n_vec, int64_t k, int64_t i, const float* A, int64_t a_rs,
+                      int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc) {
   constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
   // First row block a column starting at j needs under kLowerC.
   auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
+  const int64_t vectors = n_vec / N;
+  int64_t panels = vectors / NV, pairs = 0;
+  if (NV == 3 && vectors % NV == 2) pairs = 1;
+  if (NV == 3 && vectors % NV == 1 && panels > 0) {
+    --panels;
+    pairs = 2;
+  }
+  const int64_t n_full = panels * NV * N, n_pairs = n_full + pairs * 2 * N;
   for (int64_t j = 0; j < n_full; j += NV * N) {
     if (i >= first_row(j + (NV - 1) * N)) {
       block<Vec, R, NV, kSet>(shape, k, i, j, A, a_rs, a_cs, B, ldb, C, ldc);
@@ -132,7 +144,15 @@ inline void row_block(int shape, int64_t n_full, int64_t n_vec, int64_t k, int64
       if (i >= first_row(j + v * N))
         block<Vec, R, 1, kSet>(shape, k, i, j + v * N, A, a_rs, a_cs, B, ldb, C, ldc);
   }
-  for (int64_t j = n_full; j < n_vec; j += N)
+  if constexpr (NV > 2) {
+    for (int64_t j = n_full; j < n_pairs; j += 2 * N) {
+      if (i >= first_row(j + N))
+        block<Vec, R, 2, kSet>(shape, k, i, j, A, a_rs, a_cs, B, ldb, C, ldc);
+      else if (i >= first_row(j))
+        block<Vec, R, 1, kSet>(shape, k, i, j, A, a_rs, a_cs, B, ldb, C, ldc);
+    }
+  }
+  for (int64_t j = NV > 2 ? n_pairs : n_full; j < n_vec; j += N)
     if (i >= first_row(j)) block<Vec, R, 1, kSet>(shape, k, i, j, A, a_rs, a_cs, B, ldb, C, ldc);
 }
 
@@ -143,20 +163,19 @@ inline void row_block(int shape, int64_t n_full, int64_t n_vec, int64_t k, int64
 // AVX-512, one thread). Each accumulator sees the same FMAs in the same
 // order either way.
 template <class Vec, int R, bool kSet>
-inline void tail_rows(int shape, int64_t m, int64_t n_full, int64_t n_vec, int64_t k, int64_t i,
-                      const float* A, int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb,
-                      float* C, int64_t ldc) {
+inline void tail_rows(int shape, int64_t m, int64_t n_vec, int64_t k, int64_t i, const float* A,
+                      int64_t a_rs, int64_t a_cs, const float* B, int64_t ldb, float* C,
+                      int64_t ldc) {
   if constexpr (R > 1) {
     if (i + R <= m) {
-      row_block<Vec, R, kSet>(shape, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+      row_block<Vec, R, kSet>(shape, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
       i += R;
     }
-    tail_rows<Vec, R / 2, kSet>(shape, m, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+    tail_rows<Vec, R / 2, kSet>(shape, m, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
   } else {
     // Every row left: with MR not a power of two (6), halving leaves up to
     // two (5 = 3 + 1 + 1).
-    for (; i < m; ++i)
-      row_block<Vec, 1, kSet>(shape, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+    for (; i < m; ++i) row_block<Vec, 1, kSet>(shape, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
   }
 }
 
@@ -174,9 +193,9 @@ template <class Vec, bool kSet>
 inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int64_t a_rs,
                  int64_t a_cs, const float* B, int64_t ldb, float* C, int64_t ldc,
                  float* copy = nullptr) {
-  constexpr int MR = Vec::kMR, NV = Vec::kNV, N = Vec::N;
+  constexpr int MR = Vec::kMR, N = Vec::N;
   auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
-  const int64_t n_full = n / (NV * N) * (NV * N), n_vec = n / N * N;
+  const int64_t n_vec = n / N * N;
   auto copy_rows = [&](int64_t r0, int64_t r1) {
     if (copy)
       for (int64_t r = r0; r < r1; ++r)
@@ -185,11 +204,10 @@ inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int
   };
   int64_t i = 0;
   for (; i + MR <= m; i += MR) {
-    row_block<Vec, MR, kSet>(shape, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+    row_block<Vec, MR, kSet>(shape, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
     copy_rows(i, i + MR);
   }
-  if (i < m)
-    tail_rows<Vec, MR / 2, kSet>(shape, m, n_full, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
+  if (i < m) tail_rows<Vec, MR / 2, kSet>(shape, m, n_vec, k, i, A, a_rs, a_cs, B, ldb, C, ldc);
   copy_rows(i, m);
   if (copy) Vec::stream_fence();
   // Scalar tail columns (fewer than one vector).
