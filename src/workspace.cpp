@@ -19,8 +19,14 @@ constexpr int kKept = 2;  // two callers' threads at once
 struct KeptBlocks {
   std::mutex mu;
   Block b[kKept];
+  // Emptied, not only freed: a call from another static object's destructor
+  // after this one then finds no block (and the one it gives back stays).
   ~KeptBlocks() {
-    for (Block& x : b) std::free(x.p);
+    const std::lock_guard<std::mutex> lock(mu);
+    for (Block& x : b) {
+      std::free(x.p);
+      x = Block{};
+    }
   }
 };
 

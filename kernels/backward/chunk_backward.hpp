@@ -586,7 +586,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
       gemm::gemm_set<Vec>(kUpperK, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
       // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of
-      // (exp(G) per channel for KDA: its row of Pc; else a row of KC).
+      // (exp(G) per channel for KDA: its row of Pc).
       for (int64_t i = 0; i < L; ++i) {
         const float* e = channel ? w.Pc + i * K : nullptr;  // else exp(G_i) (or 1) throughout
         const float e1 = gated ? std::exp(G[i]) : 1.0f;

@@ -41,10 +41,10 @@ struct IntervalRows {
   float* uv(int64_t i) const { return u + i * V; }
 };
 
-// Rows [s0, s0 + n) of this pair's q^ and k^ gradients (row stride K):
-// dq and dk themselves when the pair is its q/k head's only value head and
-// no L2 norm lies between (direct_qk), else added into the sums.
-// One of the two (out = b.dq, sums = b.dq_acc, or dk's).
+// Rows [s0, s0 + n) of this pair's q^ or k^ gradient d (row stride K; out
+// = b.dq and sums = b.dq_acc, or dk's): the output rows themselves when the
+// pair is its q/k head's only value head and no L2 norm lies between
+// (direct_qk), else added into the sums.
 template <class Vec>
 inline void add_grad_rows(const BackwardTask& b, const OutRows& out, float* sums, int64_t s0,
                           int64_t n, const float* d) {
@@ -59,6 +59,7 @@ inline void add_grad_rows(const BackwardTask& b, const OutRows& out, float* sums
     rows::axpy<Vec>(n * K, 1.0f, d, sums + s0 * K);
 }
 
+// Both gradients' rows.
 template <class Vec>
 inline void add_qk_rows(const BackwardTask& b, int64_t s0, int64_t n, const float* dq,
                         const float* dk) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "backward_problem.hpp"
 #include "problem.hpp"
 
 namespace fwtest {
@@ -64,6 +65,39 @@ TEST(Concurrency, HostThreadsMatchSerialRunsBitwise) {
     EXPECT_EQ(0, std::memcmp(a.o.data(), b.o.data(), a.o.size() * sizeof(float))) << "job " << i;
     EXPECT_EQ(
         0, std::memcmp(a.state_out.data(), b.state_out.data(), a.state_out.size() * sizeof(float)))
+        << "job " << i;
+  }
+}
+
+// Workspaces of 1 MB and more are kept between calls (src/workspace.cpp):
+// host threads whose backward calls take and give back such blocks of
+// different sizes at once each still get the serial run's bits.
+TEST(Concurrency, KeptWorkspacesAcrossHostThreads) {
+  constexpr int kHostThreads = 4;
+  std::vector<std::unique_ptr<BackwardProblem>> serial, parallel;
+  BackwardOptions o;
+  for (fw_op op : all_ops())
+    for (int64_t T : {600, 900}) {
+      serial.push_back(std::make_unique<BackwardProblem>(op, 1, T, 1, 1, 128, 128, o, 31));
+      parallel.push_back(std::make_unique<BackwardProblem>(op, 1, T, 1, 1, 128, 128, o, 31));
+      serial.back()->args.mode = parallel.back()->args.mode = FW_MODE_CHUNKED;
+      ASSERT_EQ(serial.back()->run(), FW_OK);
+    }
+  const int jobs = static_cast<int>(parallel.size());
+  std::atomic<int> next{0}, failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kHostThreads; ++t)
+    pool.emplace_back([&] {
+      for (int i; (i = next.fetch_add(1)) < 2 * jobs;)
+        if (parallel[i % jobs]->run() != FW_OK) failures.fetch_add(1);
+    });
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int i = 0; i < jobs; ++i) {
+    const BackwardProblem& a = *serial[i];
+    const BackwardProblem& b = *parallel[i];
+    EXPECT_TRUE(same_bits(a.dq, b.dq) && same_bits(a.dk, b.dk) && same_bits(a.dv, b.dv) &&
+                same_bits(a.dg, b.dg) && same_bits(a.dbeta, b.dbeta) && same_bits(a.dh0, b.dh0))
         << "job " << i;
   }
 }
