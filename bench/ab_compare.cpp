@@ -13,7 +13,9 @@
 //     K-first states unless FW_AB_STATE_X=v_first, fp32 q, k, v and o
 //     unless FW_AB_DTYPE_X=bf16 or f16; FW_AB_BACKWARD_X=1 times that
 //     side's backward (fw_scan_backward: every gradient, chunked unless the
-//     mode says otherwise) instead of its forward. LIB_A and LIB_B may be
+//     mode says otherwise) instead of its forward; FW_AB_INTER_X=1 has that
+//     side's forward keep its intermediate states (at every chunk, or every
+//     token in the recurrent form). LIB_A and LIB_B may be
 //     the same file, to compare modes, chunk sizes, state layouts, dtypes,
 //     or the backward against the forward (FW_AB_BACKWARD_B=1 alone).
 //
@@ -103,12 +105,14 @@ using ScanFn = fw_status (*)(fw_op, const fw_scan_args*);
 using Abi0Fn = fw_status (*)(const void*);
 using SetThreadsFn = void (*)(int);
 using OpInfoFn = fw_status (*)(fw_op, fw_op_info*);
+using InterCountFn = fw_status (*)(fw_op, const fw_scan_args*, int64_t*);
 
 struct Build {
   ScanFn scan = nullptr;       // ABI 1
   ScanFn backward = nullptr;   // ABI 1, from the backward's issue on
   Abi0Fn abi0_ops[4] = {};     // ABI 0: one entry point per op
   OpInfoFn op_info = nullptr;  // ABI 1
+  InterCountFn inter_count = nullptr;
   SetThreadsFn set_threads = nullptr;
 };
 
@@ -121,6 +125,7 @@ bool load(const char* path, Build* b) {
   b->scan = reinterpret_cast<ScanFn>(dlsym(h, "fw_scan"));
   b->backward = reinterpret_cast<ScanFn>(dlsym(h, "fw_scan_backward"));
   b->op_info = reinterpret_cast<OpInfoFn>(dlsym(h, "fw_op_get_info"));
+  b->inter_count = reinterpret_cast<InterCountFn>(dlsym(h, "fw_intermediate_state_count"));
   b->set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "fw_set_num_threads"));
   if (!b->scan) {
     const char* names[4] = {"fw_linear_attn", "fw_simple_gla", "fw_delta_rule",
@@ -192,10 +197,23 @@ int main(int argc, char** argv) {
   fw_scan_args args[2] = {make_args(p, info, 'A'), make_args(p, info, 'B')};
   bool backward[2];
   fwbench::Gradients grads[2];
+  fwbench::Tensor inter[2];
   for (int s = 0; s < 2; ++s) {
     const char* b = env_side("BACKWARD", s == 0 ? 'A' : 'B');
     backward[s] = b && std::strcmp(b, "1") == 0;
     if (backward[s]) grads[s].attach(p, info, &args[s]);
+    const char* keep = env_side("INTER", s == 0 ? 'A' : 'B');
+    int64_t steps = 0;
+    if (keep && std::strcmp(keep, "1") == 0) {
+      if (!builds[s].inter_count ||
+          builds[s].inter_count(static_cast<fw_op>(op), &args[s], &steps) != FW_OK) {
+        std::fprintf(stderr, "side %c: no intermediate states\n", s == 0 ? 'A' : 'B');
+        return 2;
+      }
+      inter[s].resize(batch * steps * H * K * K);
+      const int64_t sizes[5] = {batch, steps, H, K, K};
+      fw_tensor_contiguous(&args[s].intermediate_states, inter[s].data(), 5, sizes);
+    }
   }
   const Abi0ScanArgs abi0[2] = {to_abi0(args[0]), to_abi0(args[1])};
   for (Build& b : builds) b.set_threads(threads);
