@@ -74,6 +74,10 @@ struct ScanTask {
                         // state's column j, at S + j * S_ld, S_ld >= K)
   float* z;             // K normaliser state (normalize only), in place
   float* ws;            // scratch: chunk_scratch_floats(K, V, chunk) floats
+  float* S_copy;        // chunked advance: the state after the chunk is also
+                        // streamed here as its update finishes each row (rows
+                        // S_ld apart, whole lines: an intermediate state), or
+                        // nullptr
 };
 
 // The chunked kernels come in two halves (docs/design.md, "Chunked form"):
@@ -274,6 +278,9 @@ inline int64_t feature_map_backward_floats(int64_t dim, int64_t out_dim) {
 // V-first state layout goes through it (exact, so bitwise either way).
 using TransposeFn = void (*)(int64_t m, int64_t n, const float* src, int64_t lds, float* dst,
                              int64_t ldd);
+// dst rows (m x n, row stride ldd) = src rows (row stride lds), past the
+// caches where the rows are whole lines (chunk_ops.hpp, stream_rows).
+using StreamRowsFn = TransposeFn;
 
 // FW_MODE_AUTO runs a sequence chunked from chunked_from tokens on, and
 // recurrent below, by op (rows in op_registry.hpp's order) and key width
@@ -339,6 +346,7 @@ struct KernelTable {
   FeatureMapFn feature_map;
   FeatureMapFn feature_map_backward;
   TransposeFn transpose;
+  StreamRowsFn stream_rows;
   AutoSwitch auto_switch;
   ThreadFloors thread_floors;
 

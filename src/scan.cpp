@@ -111,7 +111,7 @@ void run_recurrent(const ScanPlan& p, const ScanTask& t, int64_t pair, int64_t v
     one.ask_state_rows = t.ask_state_rows && s == 0;
     one.row_sweeps = t.row_sweeps && s == 0;
     recurrent(one);
-    store_intermediate(p, pair, s, v0, t);
+    store_intermediate(p, pair, s, v0, t, /*stream=*/false);
   }
 }
 
@@ -179,8 +179,10 @@ fw_status run_pairs(const ScanPlan& p, int64_t pairs, const Team& team) {
         if (c0 >= chunked[i].T) continue;
         fk.prepare(chunked[i], c0, rec);
         if (i + 1 < n && c0 < chunked[i + 1].T) prefetch_chunk_rows(chunked[i + 1], c0, C);
+        chunked[i].S_copy = intermediate_rows(p, pair_of[i], c0 / C, 0, chunked[i]);
         fk.advance(chunked[i], c0, rec);
-        if (p.intermediate.data) store_intermediate(p, pair_of[i], c0 / C, 0, chunked[i]);
+        if (p.intermediate.data && !chunked[i].S_copy)
+          store_intermediate(p, pair_of[i], c0 / C, 0, chunked[i], /*stream=*/true);
       }
     for (int64_t i = 0; i < n; ++i) store_pair_state(p, chunked[i], pair_of[i]);
   };
@@ -293,11 +295,13 @@ fw_status run_pairs_together(const ScanPlan& p, int64_t pairs, const Team& team)
             return;
           }
           const int64_t part = item - next;
-          const ScanTask t = slice(whole, part, slot);
+          ScanTask t = slice(whole, part, slot);
           for (int64_t c = 0; c < group_size(i); ++c) {
-            advance(t, (i * group + c) * C, buffer(i) + c * record);
-            if (p.intermediate.data)
-              store_intermediate(p, pair, i * group + c, part * split.width, t);
+            const int64_t step = i * group + c;
+            t.S_copy = intermediate_rows(p, pair, step, part * split.width, t);
+            advance(t, step * C, buffer(i) + c * record);
+            if (p.intermediate.data && !t.S_copy)
+              store_intermediate(p, pair, step, part * split.width, t, /*stream=*/true);
           }
         };
         team_loop(team, next + split.parts, step);

@@ -1,6 +1,7 @@
 #include "src/scan_task.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace fw {
@@ -53,6 +54,7 @@ ScanTask pair_task(const ScanPlan& p, int64_t pair, float* own, bool native_v_fi
   t.ask_state_rows = p.ask_state_rows;
   t.row_sweeps = p.row_sweeps;
   t.ws = nullptr;
+  t.S_copy = nullptr;
   const bool padding = p.is_padding(n);
   t.S_v_first = p.v_first && native_v_first;
   if (p.final_state.data && (!p.v_first || native_v_first) && !padding) {
@@ -84,14 +86,22 @@ void load_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair) {
 namespace {
 
 // dst (a caller's state block in the plan's layout, row stride dld) =
-// columns [v0, v0 + t.V) of the pair's working state t.S.
-void copy_state_out(const ScanPlan& p, const ScanTask& t, float* dst, int64_t dld, int64_t v0) {
-  if (t.S_v_first)
-    copy_rows(dst + v0 * dld, dld, t.S, t.S_ld, t.V, p.K);
-  else if (p.v_first)
+// columns [v0, v0 + t.V) of the pair's working state t.S; stream: past the
+// caches (the kernels' stream_rows) where no transpose lies between.
+void copy_state_out(const ScanPlan& p, const ScanTask& t, float* dst, int64_t dld, int64_t v0,
+                    bool stream = false) {
+  if (t.S_v_first) {
+    if (stream)
+      p.kernels->stream_rows(t.V, p.K, t.S, t.S_ld, dst + v0 * dld, dld);
+    else
+      copy_rows(dst + v0 * dld, dld, t.S, t.S_ld, t.V, p.K);
+  } else if (p.v_first) {
     p.kernels->transpose(p.K, t.V, t.S, t.S_ld, dst + v0 * dld, dld);
-  else
+  } else if (stream) {
+    p.kernels->stream_rows(p.K, t.V, t.S, t.S_ld, dst + v0, dld);
+  } else {
     copy_rows(dst + v0, dld, t.S, t.S_ld, p.K, t.V);
+  }
 }
 
 }  // namespace
@@ -113,10 +123,21 @@ void write_padding(const ScanPlan& p, int64_t pair) {
   if (p.final_norm.data) copy_rows(p.final_norm.at(n, hv), p.K, nullptr, 0, 1, p.K);
 }
 
-void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
-                        const ScanTask& t) {
+float* intermediate_rows(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
+                         const ScanTask& t) {
+  constexpr int64_t kLine = 64 / sizeof(float);
+  if (!p.intermediate.data || p.v_first || t.S_v_first || p.intermediate.row != t.S_ld ||
+      t.S_ld % kLine != 0 || t.V % kLine != 0)
+    return nullptr;
   const int64_t n = pair / p.HV, hv = pair % p.HV;
-  copy_state_out(p, t, p.intermediate.at(n, hv, step), p.intermediate.row, v0);
+  float* dst = p.intermediate.at(n, hv, step) + v0;
+  return reinterpret_cast<uintptr_t>(dst) % 64 == 0 ? dst : nullptr;
+}
+
+void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
+                        const ScanTask& t, bool stream) {
+  const int64_t n = pair / p.HV, hv = pair % p.HV;
+  copy_state_out(p, t, p.intermediate.at(n, hv, step), p.intermediate.row, v0, stream);
 }
 
 ScanTask token_range(const ScanTask& t, int64_t s, int64_t n) {

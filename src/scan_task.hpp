@@ -27,9 +27,18 @@ void store_pair_state(const ScanPlan& p, const ScanTask& t, int64_t pair);
 void write_padding(const ScanPlan& p, int64_t pair);
 
 // Intermediate state `step` of the pair, columns [v0, v0 + t.V) = t's state
-// (a column slice when v0 > 0).
+// (a column slice when v0 > 0). stream: written past the caches, for the
+// chunked form's states (kept for a backward or a prefix cache, read much
+// later); the recurrent form's per-token states (a draft's verification,
+// read at once) go through them.
 void store_intermediate(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
-                        const ScanTask& t);
+                        const ScanTask& t, bool stream);
+
+// Where the chunked advance can stream intermediate state `step` itself
+// (ScanTask::S_copy: a K-first state with the working state's row stride,
+// whole lines), else nullptr (store_intermediate after the advance).
+float* intermediate_rows(const ScanPlan& p, int64_t pair, int64_t step, int64_t v0,
+                         const ScanTask& t);
 
 // Tokens [s, s + n) of a task.
 ScanTask token_range(const ScanTask& t, int64_t s, int64_t n);

@@ -119,6 +119,30 @@ inline void transpose(int64_t m, int64_t n, const float* src, int64_t lds, float
     for (int64_t j = i < m_blocks ? n_blocks : 0; j < n; ++j) dst[j * ldd + i] = src[i * lds + j];
 }
 
+// dst rows (m x n, row stride ldd) = src rows (row stride lds), written
+// past the caches where they are whole lines, else through them: states a
+// caller keeps for much later (the chunked forward's intermediate states
+// where the advance cannot stream them itself, ScanTask::S_copy; plain
+// copies, each line fetched before being overwritten, had made that
+// forward take 1.17-1.23x the time of one that keeps none;
+// docs/decisions.md).
+template <class Vec>
+inline void stream_rows(int64_t m, int64_t n, const float* src, int64_t lds, float* dst,
+                        int64_t ldd) {
+  constexpr int64_t kLine = 64 / sizeof(float);
+  const bool lines = Vec::N > 1 && n % kLine == 0 && ldd % kLine == 0 &&
+                     reinterpret_cast<uintptr_t>(dst) % 64 == 0;
+  for (int64_t i = 0; i < m; ++i) {
+    if (!lines) {
+      rows::scaled_copy<Vec>(n, 1.0f, src + i * lds, dst + i * ldd);
+      continue;
+    }
+    for (int64_t x = 0; x < n; x += Vec::N)
+      Vec::stream(dst + i * ldd + x, Vec::load(src + i * lds + x));
+  }
+  if (lines) Vec::stream_fence();
+}
+
 // Rows c0 .. c0+L-1 of q and k (L2-normalised on request), k transposed
 // (KT, leading dimension C), and the in-chunk cumulative log-decay
 // G_i = g_1 + ... + g_i (zeros when ungated).
@@ -492,12 +516,15 @@ inline void add_causal_product(int64_t L, int64_t V, int64_t C, const float* A, 
 template <class Vec>
 inline void update_state(int64_t L, int64_t K, int64_t V, const float* Kd, const float* U,
                          int64_t ldu, const float* G, bool gated, bool channel, float* S,
-                         int64_t ldS) {
+                         int64_t ldS, float* copy) {
   if (channel)
     for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, G[(L - 1) * K + k], S + k * ldS);
   else if (gated)
     for (int64_t k = 0; k < K; ++k) rows::scal<Vec>(V, std::exp(G[L - 1]), S + k * ldS);
-  gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, Kd, 1, K, U, ldu, S, ldS);
+  if (copy)
+    gemm::gemm_acc_copy<Vec>(K, V, L, Kd, 1, K, U, ldu, S, ldS, copy);
+  else
+    gemm::gemm_acc<Vec>(gemm::kFull, K, V, L, Kd, 1, K, U, ldu, S, ldS);
 }
 
 }  // namespace chunk

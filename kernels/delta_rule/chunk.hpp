@@ -94,7 +94,8 @@ void delta_rule_advance(const ScanTask& t, int64_t c0, const float* rec) {
   chunk::times_state<Vec>(/*accumulate=*/false, L, K, V, r.Q, t.S, t.S_ld, s.O, V);
   chunk::add_causal_product<Vec>(L, V, C, r.A, s.U, V, s.O, V);
   chunk::store_outputs<Vec>(t, c0, L, s.O, nullptr);
-  chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g.p != nullptr, t.g_channel, t.S, t.S_ld);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.U, V, r.G, t.g.p != nullptr, t.g_channel, t.S, t.S_ld,
+                           t.S_copy);
 }
 
 }  // namespace kern

@@ -33,6 +33,7 @@ constexpr KernelTable table(const AutoSwitch& auto_switch, const ThreadFloors& t
       &feature_map<Vec>,
       &feature_map_backward<Vec>,
       &chunk::transpose<Vec>,
+      &chunk::stream_rows<Vec>,
       auto_switch,
       thread_floors,
   };

@@ -62,7 +62,8 @@ void linear_attn_advance(const ScanTask& t, int64_t c0, const float* rec) {
     for (int64_t j = 0; j < L; ++j) rows::axpy<Vec>(K, 1.0f, r.Kd + j * K, t.z);
   }
   chunk::store_outputs<Vec>(t, c0, L, s.O, t.normalize ? factor : nullptr);
-  chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g.p != nullptr, t.g_channel, t.S, t.S_ld);
+  chunk::update_state<Vec>(L, K, V, r.Kd, s.X, V, r.G, t.g.p != nullptr, t.g_channel, t.S, t.S_ld,
+                           t.S_copy);
 }
 
 }  // namespace kern

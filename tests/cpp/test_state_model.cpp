@@ -3,6 +3,7 @@
 // states. Each must give exactly the bits of the plain dense, K-first call.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,8 +17,8 @@ namespace {
 // Three sequences (packed or batched), four value heads: enough pairs for
 // the side-by-side path at one thread and too few for it at 13 threads
 // (src/scan.cpp: all threads then share each pair).
-Shape state_shape(fw_op op, int32_t mode, bool packed) {
-  Shape s = make_shape(op, mode, 3, 45, 2, 4, 20, 36, true);
+Shape state_shape(fw_op op, int32_t mode, bool packed, int64_t V = 36) {
+  Shape s = make_shape(op, mode, 3, 45, 2, 4, 20, V, true);
   s.chunk = 16;
   if (packed) {
     s.B = 1;
@@ -272,63 +273,70 @@ TEST(StateModel, PaddedStateStrides) {
 
 // The state after each token (recurrent) or chunk (chunked) is the final
 // state of the same call cut short there; rows past a sequence's end stay.
+// V = 32 into a buffer on a cache line: whole-line rows, which the chunked
+// kernels stream out as the state's update finishes them (ScanTask::S_copy);
+// V = 36 goes through store_intermediate.
 TEST(StateModel, IntermediateStatesAreTheStatesAfterEachStep) {
   for (const Case& c : cases())
-    for (bool v_first : {false, true}) {
-      ThreadScope threads(c.threads);
-      const Shape s = state_shape(c.op, c.mode, c.packed);
-      Problem p(s);
-      const int64_t N = static_cast<int64_t>(p.state_in.size()) / state_size(s);
-      if (v_first) p.args.flags |= FW_FLAG_STATE_V_FIRST;
-      std::vector<float> in = v_first ? to_v_first(p.state_in, s.K, s.V) : p.state_in;
-      p.set_state(&p.args.initial_state, in.data(), N, v_first);
-      p.set_state(&p.args.final_state, p.state_out.data(), N, v_first);
-      int64_t steps = 0;
-      ASSERT_EQ(fw_intermediate_state_count(s.op, &p.args, &steps), FW_OK);
-      const int64_t longest = c.packed ? 60 : s.T;
-      ASSERT_EQ(steps, c.mode == FW_MODE_RECURRENT ? longest : (longest + s.chunk - 1) / s.chunk);
-      const int64_t slot = state_size(s);
-      p.inter.assign(N * steps * slot, Problem::kSentinel);
-      const int64_t sizes[5] = {N, steps, s.HV, v_first ? s.V : s.K, v_first ? s.K : s.V};
-      fw_tensor_contiguous(&p.args.intermediate_states, p.inter.data(), 5, sizes);
-      ASSERT_EQ(p.run(), FW_OK) << c.name();
-      for (int64_t n = 0; n < N; ++n) {
-        const int64_t len = c.packed ? p.cu[n + 1] - p.cu[n] : s.T;
-        const int64_t used = c.mode == FW_MODE_RECURRENT ? len : (len + s.chunk - 1) / s.chunk;
-        for (int64_t st = 0; st < steps; ++st) {
-          const std::vector<float> got(p.inter.begin() + (n * steps + st) * slot,
-                                       p.inter.begin() + (n * steps + st + 1) * slot);
-          if (st >= used) {
-            for (float e : got) ASSERT_EQ(e, Problem::kSentinel) << c.name() << " past end";
-            continue;
+    for (bool v_first : {false, true})
+      for (int64_t V : {36, 32}) {
+        ThreadScope threads(c.threads);
+        const Shape s = state_shape(c.op, c.mode, c.packed, V);
+        Problem p(s);
+        const int64_t N = static_cast<int64_t>(p.state_in.size()) / state_size(s);
+        if (v_first) p.args.flags |= FW_FLAG_STATE_V_FIRST;
+        std::vector<float> in = v_first ? to_v_first(p.state_in, s.K, s.V) : p.state_in;
+        p.set_state(&p.args.initial_state, in.data(), N, v_first);
+        p.set_state(&p.args.final_state, p.state_out.data(), N, v_first);
+        int64_t steps = 0;
+        ASSERT_EQ(fw_intermediate_state_count(s.op, &p.args, &steps), FW_OK);
+        const int64_t longest = c.packed ? 60 : s.T;
+        ASSERT_EQ(steps, c.mode == FW_MODE_RECURRENT ? longest : (longest + s.chunk - 1) / s.chunk);
+        const int64_t slot = state_size(s);
+        p.inter.assign(N * steps * slot + 16, Problem::kSentinel);
+        float* inter = p.inter.data();
+        while (reinterpret_cast<uintptr_t>(inter) % 64 != 0) ++inter;
+        const int64_t sizes[5] = {N, steps, s.HV, v_first ? s.V : s.K, v_first ? s.K : s.V};
+        fw_tensor_contiguous(&p.args.intermediate_states, inter, 5, sizes);
+        ASSERT_EQ(p.run(), FW_OK) << c.name();
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t len = c.packed ? p.cu[n + 1] - p.cu[n] : s.T;
+          const int64_t used = c.mode == FW_MODE_RECURRENT ? len : (len + s.chunk - 1) / s.chunk;
+          for (int64_t st = 0; st < steps; ++st) {
+            const std::vector<float> got(inter + (n * steps + st) * slot,
+                                         inter + (n * steps + st + 1) * slot);
+            if (st >= used) {
+              for (float e : got) ASSERT_EQ(e, Problem::kSentinel) << c.name() << " past end";
+              continue;
+            }
+            // Sequence n alone, cut after this step: its final state.
+            Shape cut = s;
+            cut.B = 1;
+            cut.cu_seqlens = false;
+            cut.T = c.mode == FW_MODE_RECURRENT ? st + 1 : std::min(len, (st + 1) * s.chunk);
+            Problem q(cut);
+            const int64_t t0 = c.packed ? p.cu[n] : 0, b = c.packed ? 0 : n;
+            auto copy_rows = [&](std::vector<float>& dst, const std::vector<float>& src,
+                                 int64_t heads, int64_t d, int64_t T_src) {
+              for (int64_t t = 0; t < cut.T; ++t)
+                for (int64_t x = 0; x < heads * d; ++x)
+                  dst[t * heads * d + x] = src[((b * T_src) + t0 + t) * heads * d + x];
+            };
+            copy_rows(q.q, p.q, s.H, s.K, s.T);
+            copy_rows(q.k, p.k, s.H, s.K, s.T);
+            copy_rows(q.v, p.v, s.HV, s.V, s.T);
+            if (!q.g.empty()) copy_rows(q.g, p.g, s.HV, is_channel_gated(s.op) ? s.K : 1, s.T);
+            if (!q.beta.empty()) copy_rows(q.beta, p.beta, s.HV, 1, s.T);
+            std::copy(p.state_in.begin() + n * slot, p.state_in.begin() + (n + 1) * slot,
+                      q.state_in.begin());
+            ASSERT_EQ(q.run(), FW_OK);
+            const std::vector<float> want =
+                v_first ? to_v_first(q.state_out, s.K, s.V) : q.state_out;
+            EXPECT_TRUE(same_bits(got, want))
+                << c.name() << (v_first ? " v_first" : "") << " seq " << n << " step " << st;
           }
-          // Sequence n alone, cut after this step: its final state.
-          Shape cut = s;
-          cut.B = 1;
-          cut.cu_seqlens = false;
-          cut.T = c.mode == FW_MODE_RECURRENT ? st + 1 : std::min(len, (st + 1) * s.chunk);
-          Problem q(cut);
-          const int64_t t0 = c.packed ? p.cu[n] : 0, b = c.packed ? 0 : n;
-          auto copy_rows = [&](std::vector<float>& dst, const std::vector<float>& src,
-                               int64_t heads, int64_t d, int64_t T_src) {
-            for (int64_t t = 0; t < cut.T; ++t)
-              for (int64_t x = 0; x < heads * d; ++x)
-                dst[t * heads * d + x] = src[((b * T_src) + t0 + t) * heads * d + x];
-          };
-          copy_rows(q.q, p.q, s.H, s.K, s.T);
-          copy_rows(q.k, p.k, s.H, s.K, s.T);
-          copy_rows(q.v, p.v, s.HV, s.V, s.T);
-          if (!q.g.empty()) copy_rows(q.g, p.g, s.HV, is_channel_gated(s.op) ? s.K : 1, s.T);
-          if (!q.beta.empty()) copy_rows(q.beta, p.beta, s.HV, 1, s.T);
-          std::copy(p.state_in.begin() + n * slot, p.state_in.begin() + (n + 1) * slot,
-                    q.state_in.begin());
-          ASSERT_EQ(q.run(), FW_OK);
-          const std::vector<float> want = v_first ? to_v_first(q.state_out, s.K, s.V) : q.state_out;
-          EXPECT_TRUE(same_bits(got, want))
-              << c.name() << (v_first ? " v_first" : "") << " seq " << n << " step " << st;
         }
       }
-    }
 }
 
 }  // namespace
