@@ -296,14 +296,12 @@ template <class Vec>
 inline void channel_scores_backward_diagonal_any(int64_t i0, int64_t i1, int64_t K, int64_t C,
                                                  const float* Q, const float* Kc, const float* E,
                                                  const float* dA, float* dq, float* dk, float* d) {
-  // Held in registers where they fit: AVX-512 at K = 64 or 128.
-  if constexpr (Vec::N == 16) {
-    if (K == 8 * Vec::N)
-      return channel_scores_backward_diagonal_held<Vec, 8>(i0, i1, K, C, Q, Kc, E, dA, dq, dk);
-    if (K == 4 * Vec::N)
-      return channel_scores_backward_diagonal_held<Vec, 4>(i0, i1, K, C, Q, Kc, E, dA, dq, dk);
-  }
-  channel_scores_backward_diagonal<Vec>(i0, i1, K, C, Q, Kc, E, dA, dq, dk, d);
+  auto held = [&](auto nv) {
+    channel_scores_backward_diagonal_held<Vec, decltype(nv)::value>(i0, i1, K, C, Q, Kc, E, dA, dq,
+                                                                    dk);
+  };
+  if (!chunk::walk_held<Vec>(K, held))
+    channel_scores_backward_diagonal<Vec>(i0, i1, K, C, Q, Kc, E, dA, dq, dk, d);
 }
 
 template <class Vec>
@@ -371,25 +369,6 @@ inline const float* chunk_values(const ScanTask& f, int64_t c0, int64_t L, const
   return up;
 }
 
-// Whether rows of n floats from dst (64-byte aligned) can be streamed past
-// the caches: the boundary states are written once here and read once, much
-// later, so fetching their lines before writing them is wasted.
-template <class Vec>
-inline bool streams(int64_t n, const float* dst) {
-  return Vec::N > 1 && n % (64 / sizeof(float)) == 0 && reinterpret_cast<uintptr_t>(dst) % 64 == 0;
-}
-
-// dst = src (n floats), streamed where streams() allows.
-template <class Vec>
-inline void stream_copy(int64_t n, const float* src, float* dst) {
-  if (!streams<Vec>(n, dst)) {
-    rows::scaled_copy<Vec>(n, 1.0f, src, dst);
-    return;
-  }
-  for (int64_t i = 0; i < n; i += Vec::N) Vec::stream(dst + i, Vec::load(src + i));
-  Vec::stream_fence();
-}
-
 }  // namespace chunk_backward
 
 template <class Vec>
@@ -423,7 +402,9 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     else
       rows::fill<Vec>(V, 0.0f, run + r * V);
   }
-  if (!saved) chunk_backward::stream_copy<Vec>(KV, run, w.states);
+  // The boundary states are written once and read once, much later:
+  // streamed past the caches where they are whole lines.
+  if (!saved) chunk::stream_rows<Vec>(1, KV, run, KV, w.states, KV);
   for (int64_t c = 0; c < (saved ? 0 : layout.chunks); ++c) {
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w, C);
@@ -432,7 +413,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // The updated state's rows go out as the product finishes them (gemm's
     // copy).
     float* boundary = w.states + (c + 1) * KV;
-    if (chunk_backward::streams<Vec>(V, boundary)) {
+    if (rows::whole_lines<Vec>(V, V, boundary)) {
       gemm::gemm_acc_copy<Vec>(K, V, L, w.Kd, 1, K, U, V, run, V, boundary);
     } else {
       gemm::gemm_acc<Vec>(kFull, K, V, L, w.Kd, 1, K, U, V, run, V);

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/common/convert.hpp"
 #include "kernels/common/gates.hpp"
@@ -129,18 +130,12 @@ inline void transpose(int64_t m, int64_t n, const float* src, int64_t lds, float
 template <class Vec>
 inline void stream_rows(int64_t m, int64_t n, const float* src, int64_t lds, float* dst,
                         int64_t ldd) {
-  constexpr int64_t kLine = 64 / sizeof(float);
-  const bool lines = Vec::N > 1 && n % kLine == 0 && ldd % kLine == 0 &&
-                     reinterpret_cast<uintptr_t>(dst) % 64 == 0;
-  for (int64_t i = 0; i < m; ++i) {
-    if (!lines) {
-      rows::scaled_copy<Vec>(n, 1.0f, src + i * lds, dst + i * ldd);
-      continue;
-    }
-    for (int64_t x = 0; x < n; x += Vec::N)
-      Vec::stream(dst + i * ldd + x, Vec::load(src + i * lds + x));
+  if (!rows::whole_lines<Vec>(n, ldd, dst)) {
+    for (int64_t i = 0; i < m; ++i) rows::scaled_copy<Vec>(n, 1.0f, src + i * lds, dst + i * ldd);
+    return;
   }
-  if (lines) Vec::stream_fence();
+  rows::stream_rows_unfenced<Vec>(m, n, src, lds, dst, ldd);
+  Vec::stream_fence();
 }
 
 // Rows c0 .. c0+L-1 of q and k (L2-normalised on request), k transposed
@@ -330,19 +325,34 @@ inline void channel_scores_diagonal_held(int64_t i0, int64_t i1, int64_t K, int6
   }
 }
 
+// The per-channel walks (the forward's and the backward's) hold a row's
+// vectors in registers where they fit beside the sums: AVX-512 at K = 64 or
+// 128. There held(std::integral_constant<int, K / N>) runs and this returns
+// true; elsewhere false, and the caller walks with reloads.
+template <class Vec, class Held>
+inline bool walk_held(int64_t K, Held&& held) {
+  if constexpr (Vec::N == 16) {
+    if (K == 8 * Vec::N) {
+      held(std::integral_constant<int, 8>());
+      return true;
+    }
+    if (K == 4 * Vec::N) {
+      held(std::integral_constant<int, 4>());
+      return true;
+    }
+  }
+  return false;
+}
+
 template <class Vec, bool kKeys>
 inline void channel_scores_diagonal_any(int64_t i0, int64_t i1, int64_t K, int64_t C,
                                         const float* X, const float* Kc, const float* E, float* A,
                                         float* Akk, float* d) {
-  // Held in registers where they fit beside the sums: AVX-512 at K = 64
-  // or 128.
-  if constexpr (Vec::N == 16) {
-    if (K == 8 * Vec::N)
-      return channel_scores_diagonal_held<Vec, kKeys, 8>(i0, i1, K, C, X, Kc, E, A, Akk);
-    if (K == 4 * Vec::N)
-      return channel_scores_diagonal_held<Vec, kKeys, 4>(i0, i1, K, C, X, Kc, E, A, Akk);
-  }
-  channel_scores_diagonal<Vec, kKeys>(i0, i1, K, C, X, Kc, E, A, Akk, d);
+  auto held = [&](auto nv) {
+    channel_scores_diagonal_held<Vec, kKeys, decltype(nv)::value>(i0, i1, K, C, X, Kc, E, A, Akk);
+  };
+  if (!walk_held<Vec>(K, held))
+    channel_scores_diagonal<Vec, kKeys>(i0, i1, K, C, X, Kc, E, A, Akk, d);
 }
 
 template <class Vec>

@@ -30,6 +30,8 @@
 
 #include <cstdint>
 
+#include "kernels/common/rows.hpp"
+
 namespace fw {
 namespace gemm {
 
@@ -185,7 +187,7 @@ inline void tail_rows(int shape, int64_t m, int64_t n_vec, int64_t k, int64_t i,
 // Cascade Lake): AVX2 0.88-0.96 of the time, AVX-512 0.97-1.02
 // (docs/decisions.md). Each accumulator sees the same FMAs in the same order
 // either way.
-// copy (kFull only; n a multiple of Vec::N, copy and ldc whole lines): each
+// copy (kFull only; rows::whole_lines(n, ldc, copy)): each
 // block of finished rows of C is also streamed past the caches into copy,
 // while the next block computes (the backward's boundary states: a burst of
 // 64 KB after the product had stalled the first pass; docs/decisions.md).
@@ -197,10 +199,7 @@ inline void gemm(int shape, int64_t m, int64_t n, int64_t k, const float* A, int
   auto first_row = [&](int64_t j) -> int64_t { return shape == kLowerC ? j / MR * MR : 0; };
   const int64_t n_vec = n / N * N;
   auto copy_rows = [&](int64_t r0, int64_t r1) {
-    if (copy)
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t j = 0; j < n; j += N)
-          Vec::stream(copy + r * ldc + j, Vec::load(C + r * ldc + j));
+    if (copy) rows::stream_rows_unfenced<Vec>(r1 - r0, n, C + r0 * ldc, ldc, copy + r0 * ldc, ldc);
   };
   int64_t i = 0;
   for (; i + MR <= m; i += MR) {

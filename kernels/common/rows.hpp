@@ -10,6 +10,26 @@
 namespace fw {
 namespace rows {
 
+// Whether rows of n floats at dst, ld floats apart, are whole cache lines
+// that the vectors can write past the caches (stream_rows_unfenced).
+template <class Vec>
+inline bool whole_lines(int64_t n, int64_t ld, const float* dst) {
+  constexpr int64_t kLine = 64 / sizeof(float);
+  return Vec::N > 1 && n % kLine == 0 && ld % kLine == 0 &&
+         reinterpret_cast<uintptr_t>(dst) % 64 == 0;
+}
+
+// dst rows (m x n, row stride ldd) = src rows (row stride lds), streamed
+// past the caches; whole_lines(n, ldd, dst) must hold, and the caller ends
+// its run of streamed rows with Vec::stream_fence().
+template <class Vec>
+inline void stream_rows_unfenced(int64_t m, int64_t n, const float* src, int64_t lds, float* dst,
+                                 int64_t ldd) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t x = 0; x < n; x += Vec::N)
+      Vec::stream(dst + i * ldd + x, Vec::load(src + i * lds + x));
+}
+
 // Asks for the cache lines of bytes [0, n) from x, for writing if asked.
 // The empty asm marks the function as having an effect: GCC 12 otherwise
 // found a caller made only of prefetches pure and deleted the call.
