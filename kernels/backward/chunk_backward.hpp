@@ -461,12 +461,23 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // this chunk's products: it was written past the caches in the first
     // pass, and its first product otherwise waits on memory (docs/decisions.md,
     // "Backward: U' kept").
-    const float* next = !saved && c > 0 ? w.states + (c - 1) * KV : nullptr;
-    int64_t asked = 0;
+    // The forward's states (the one before chunk c - 1, for c > 1) come
+    // from memory too, in rows of `row` floats at cs_ld.
+    const float* next = nullptr;
+    int64_t row = V, next_ld = V;
+    if (!saved && c > 0) next = w.states + (c - 1) * KV;
+    if (saved && c > 1) {
+      next = b.chunk_states + (c - 2) * b.cs_step;
+      row = b.cs_v_first ? K : V;
+      next_ld = b.cs_ld;
+    }
+    const int64_t rows_of_next = KV / row;
+    int64_t asked = 0;  // rows
     auto ask_next = [&](int64_t eighths) {
-      if (next)
-        for (; asked < eighths * KV / 8; asked += 64 / sizeof(float))
-          __builtin_prefetch(next + asked, 0, 2);
+      if (!next) return;
+      for (; asked < eighths * rows_of_next / 8; ++asked)
+        for (int64_t x = 0; x < row; x += 64 / sizeof(float))
+          __builtin_prefetch(next + asked * next_ld + x, 0, 2);
     };
     chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w, -C);
     const float* Up =
