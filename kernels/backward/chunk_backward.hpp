@@ -530,7 +530,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // stores (streamed past the caches) drain under the products that
     // follow: the linear family's dv is dU'.
     if (!delta && b.dv.p)
-      chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.dUp, nullptr, 1.0f, t.stream_o);
+      chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.dUp, nullptr, 1.0f, t.stream_o, -C);
     ask_next(2);
     // dA o Gm, dA = dOs U'^T (lower, with the diagonal; GLA's decays lie
     // inside the sums over channels, below).
@@ -568,7 +568,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       gemm::gemm_acc<Vec>(kUpperK, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
     }
 
-    if (!t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq);  // final
+    if (!t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq, -C);  // final
     if (delta) {
       // P = dU' S^T (dW = -P); TP = T^T P; X = T^T dU' (after X^T is taken).
       chunk::transpose<Vec>(L, V, w.dUp, V, w.dUT, C);
@@ -603,7 +603,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         else
           for (int64_t x = 0; x < K; ++x) dk_read[x] -= w.beta[i] * e1 * tp[x];
       }
-      if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.X, nullptr, 1.0f, t.stream_o);
+      if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.X, nullptr, 1.0f, t.stream_o, -C);
       ask_next(6);
       // dT = dU' (beta V)^T - P (beta exp(G) K)^T, strictly lower (T's
       // diagonal is fixed at 1).
@@ -689,8 +689,8 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         rows::axpy<Vec>(K, 1.0f, carry, w.dk + i * K);
       }
     }
-    if (t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq);
-    backward::add_grad_rows<Vec>(b, b.dk, b.dk_acc, c0, L, w.dk);
+    if (t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq, -C);
+    backward::add_grad_rows<Vec>(b, b.dk, b.dk_acc, c0, L, w.dk, -C);
   }
   if (b.dS0)
     for (int64_t r = 0; r < K; ++r)

@@ -47,10 +47,10 @@ struct IntervalRows {
 // (direct_qk), else added into the sums.
 template <class Vec>
 inline void add_grad_rows(const BackwardTask& b, const OutRows& out, float* sums, int64_t s0,
-                          int64_t n, const float* d) {
+                          int64_t n, const float* d, int64_t far = 0) {
   const int64_t K = b.f.K;
   if (b.direct_qk) {
-    if (out.p) chunk::store_rows<Vec>(out, s0, n, b.f.T, K, d, nullptr, 1.0f, b.f.stream_o);
+    if (out.p) chunk::store_rows<Vec>(out, s0, n, b.f.T, K, d, nullptr, 1.0f, b.f.stream_o, far);
     return;
   }
   if (b.first_head)
