@@ -66,9 +66,9 @@ struct Blocks {
   float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
   float *E, *Pc, *carry;  // per-channel gates: decays, decays from the chunk's start, dg's sums (K)
   float* dkr;             // KDA: the part of dk from k's reads of the state
-  float* dZ;              // normalize: the gradient of each token's z (C x K)
-  float* zs;              // normalize: z at every chunk boundary, then dz's carry
-  float *factor, *gden;   // normalize: scale / den per token, den's gradient (C)
+  float* dZ;  // normalize: the gradient of each token's z (C x K); per-channel gates: dg's rows
+  float* zs;  // normalize: z at every chunk boundary, then dz's carry
+  float *factor, *gden;  // normalize: scale / den per token, den's gradient (C)
   float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT, *dOT, *dUT;  // C x V (UT .. dUT: V x C)
   float *A, *T, *M, *dA, *dT, *Y, *TT;                   // C x C
   float *G, *beta, *dbeta, *dG;                          // C (dG: a scalar gate's, per token)
@@ -662,12 +662,14 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
           w.carry[k] +=
               w.Qh[i * K + k] * w.dq[i * K + k] - w.Kh[i * K + k] * w.dk[i * K + k] + read;
         }
-        if (b.dg.p) convert::narrow_scaled<Vec>(K, 1.0f, w.carry, b.dg.at(s), b.dg.dt);
+        rows::scaled_copy<Vec>(K, 1.0f, w.carry, w.dZ + i * K);  // dg's row, stored below
       }
       if (b.dbeta.p && delta)
         convert::store_element<Vec>(b.dbeta.p, s * b.dbeta.ts, b.dbeta.dt,
                                     gates::beta_gradient<Vec>(t, w.beta[i], w.dbeta[i]));
     }
+    if (channel && b.dg.p)  // dZ is free: no normalize with a gate
+      chunk::store_rows<Vec>(b.dg, c0, L, T, K, w.dZ, nullptr, 1.0f, t.stream_o, -C);
     // The chunk before starts its channels' sums from <dS_k, S_k> (S the
     // state before this chunk, dS now its gradient).
     if (channel)
