@@ -694,6 +694,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     if (t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq, -C);
     backward::add_grad_rows<Vec>(b, b.dk, b.dk_acc, c0, L, w.dk, -C);
   }
+  Vec::stream_fence();  // the gradients' streamed rows (store_rows)
   if (b.dS0)
     for (int64_t r = 0; r < K; ++r)
       rows::scaled_copy<Vec>(V, 1.0f, w.dS + r * V, b.dS0 + r * b.dS0_ld);

@@ -273,6 +273,7 @@ void scan_backward(const BackwardTask& b, float* ws) {
     for (int64_t i = n - 1; i >= 0; --i)
       backward::reverse_step<Vec>(b, s0 + i, before(i), states + i * L.state, kept, i, dS, w);
   }
+  Vec::stream_fence();  // dq's and dk's streamed rows (store_rows)
   if (b.dS0)
     for (int64_t r = 0; r < K; ++r)
       rows::scaled_copy<Vec>(V, 1.0f, dS + r * V, b.dS0 + r * b.dS0_ld);
