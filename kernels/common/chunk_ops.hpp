@@ -434,9 +434,10 @@ inline void load_values(const ScanTask& t, int64_t c0, int64_t L, const float* a
 // the row's streamed stores come, and those do not then find the line in
 // cache.
 inline const char* page_mate(const void* row, int64_t bytes) {
-  const uintptr_t r = reinterpret_cast<uintptr_t>(row), page = r & ~uintptr_t(4095);
-  if (((r + bytes) & ~uintptr_t(4095)) == page) return reinterpret_cast<const char*>(r + bytes);
-  if (r > page) return reinterpret_cast<const char*>(r - 64);
+  const char* p = static_cast<const char*>(row);
+  const int64_t in_page = static_cast<int64_t>(reinterpret_cast<uintptr_t>(row) & 4095);
+  if (in_page + bytes < 4096) return p + bytes;
+  if (in_page > 0) return p - 64;
   return nullptr;
 }
 
