@@ -235,16 +235,21 @@ inline BackwardScratch backward_scratch(int64_t T, int64_t K, int64_t V, int64_t
   return b;
 }
 
-// The chunked backward's scratch of one pair (backward/chunk_backward.hpp,
-// whose block lists have these lengths): the state at every chunk boundary
-// (chunks + 1 of K x V), the carried dS (K x V), normalize's z at every
-// boundary and its gradient's carry (chunks + 2 of K), kRowsK blocks of
-// C x K, kRowsV of C x V, kSquares of C x C and kRows1 of C; keep_values
-// (the delta rules, states recomputed): every chunk's U' (chunks of C x V).
+// The chunked backward's scratch (backward/chunk_backward.hpp, whose block
+// lists have these lengths). Each pair's own: the state at every chunk
+// boundary (chunks + 1 of K x V), the carried dS (K x V), normalize's z at
+// every boundary and its gradient's carry (chunks + 2 of K), a gate per
+// channel's dg sums (K), and with keep_values (the delta rules, states
+// recomputed) every chunk's U' (chunks of C x V). Shared by the pairs that
+// run in lockstep (one chunk of one pair at a time): kRowsK blocks of
+// C x K, kRowsV of C x V, kSquares of C x C, kRows1 of C and
+// channel_scores' scratch.
 struct ChunkBackwardScratch {
-  static constexpr int64_t kRowsK = 17, kRowsV = 9, kSquares = 7, kRows1 = 6;
-  int64_t chunks;  // ceil(T / C)
-  int64_t total;
+  static constexpr int64_t kRowsK = 16, kRowsV = 9, kSquares = 7, kRows1 = 6;
+  int64_t chunks;    // ceil(T / C)
+  int64_t per_pair;  // floats
+  int64_t shared;
+  int64_t total(int64_t pairs) const { return pairs * per_pair + shared; }
 };
 
 // saved: the forward's states are given (BackwardTask::chunk_states), and
@@ -255,14 +260,22 @@ inline ChunkBackwardScratch chunk_backward_scratch(int64_t T, int64_t K, int64_t
   using S = ChunkBackwardScratch;
   S s;
   s.chunks = (T + C - 1) / C;
-  s.total = ((saved ? 2 : s.chunks + 1) + 1) * K * V + (s.chunks + 2) * K + S::kRowsK * C * K +
-            S::kRowsV * C * V + S::kSquares * C * C + S::kRows1 * C + channel_scores_floats(K, C) +
-            (keep_values ? s.chunks * C * V : 0);
+  s.per_pair = ((saved ? 2 : s.chunks + 1) + 1) * K * V + (s.chunks + 3) * K +
+               (keep_values ? s.chunks * C * V : 0);
+  s.shared = S::kRowsK * C * K + S::kRowsV * C * V + S::kSquares * C * C + S::kRows1 * C +
+             channel_scores_floats(K, C);
   return s;
 }
 
+// The most pairs the chunked backward runs in lockstep (ScanBackwardGroupFn).
+constexpr int64_t kMaxLockstep = 8;
+
 using ScanFn = void (*)(const ScanTask&);
 using ScanBackwardFn = void (*)(const BackwardTask&, float* ws);
+// The chunked backward of 1 .. kMaxLockstep pairs of one sequence, in
+// lockstep: each chunk of every pair before the next chunk. ws:
+// chunk_backward_scratch(...).total(pairs) floats.
+using ScanBackwardGroupFn = void (*)(const BackwardTask* tasks, int64_t pairs, float* ws);
 // Chunk [c0, c0 + chunk) of a task: prepare writes rec, advance reads it.
 using ChunkPrepareFn = void (*)(const ScanTask&, int64_t c0, float* rec);
 using ChunkAdvanceFn = void (*)(const ScanTask&, int64_t c0, const float* rec);
@@ -339,10 +352,10 @@ constexpr int kNumFamilies = 2;
 
 // One backend: every kernel of the library, compiled for one ISA.
 struct KernelTable {
-  FamilyKernels family[kNumFamilies];    // by Family
-  ScanBackwardFn scan_backward;          // every op: one pair's gradients, token by token
-  ScanBackwardFn scan_backward_chunked;  // every op
-  ScanBackwardFn scan_backward_qk;       // a q/k head's dq and dk from the sums
+  FamilyKernels family[kNumFamilies];         // by Family
+  ScanBackwardFn scan_backward;               // every op: one pair's gradients, token by token
+  ScanBackwardGroupFn scan_backward_chunked;  // every op
+  ScanBackwardFn scan_backward_qk;            // a q/k head's dq and dk from the sums
   FeatureMapFn feature_map;
   FeatureMapFn feature_map_backward;
   TransposeFn transpose;

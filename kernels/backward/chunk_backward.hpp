@@ -58,16 +58,19 @@ namespace fw {
 namespace kern {
 namespace chunk_backward {
 
-// The blocks of one pair's scratch (chunk_backward_scratch's layout).
+// The blocks of one pair's scratch (chunk_backward_scratch's layout): its
+// own first, then those it shares with the pairs in lockstep.
 struct Blocks {
+  // The pair's own.
   float *states, *dS;  // K x V ((chunks + 1) states)
+  float* zs;           // normalize: z at every chunk boundary, then dz's carry
+  float* carry;        // per-channel gates: dg's sums (K)
   float* Us;           // the delta rules' U' of every chunk (C x V each), or null
-  // C x K (KhT, KbT, KC: K x C)
+  // Shared. C x K (KhT, KbT, KC: K x C):
   float *Qh, *Kh, *KhT, *Qt, *Kd, *Wn, *dq, *dk, *P, *TP, *KbT, *KC;
-  float *E, *Pc, *carry;  // per-channel gates: decays, decays from the chunk's start, dg's sums (K)
-  float* dkr;             // KDA: the part of dk from k's reads of the state
-  float* dZ;  // normalize: the gradient of each token's z (C x K); per-channel gates: dg's rows
-  float* zs;  // normalize: z at every chunk boundary, then dz's carry
+  float *E, *Pc;         // per-channel gates: decays, decays from the chunk's start
+  float* dkr;            // KDA: the part of dk from k's reads of the state
+  float* dZ;             // normalize: the gradient of each token's z; per-channel gates: dg's rows
   float *factor, *gden;  // normalize: scale / den per token, den's gradient (C)
   float *dOs, *Vr, *X, *Up, *dUp, *UT, *XT, *dOT, *dUT;  // C x V (UT .. dUT: V x C)
   float *A, *T, *M, *dA, *dT, *Y, *TT;                   // C x C
@@ -75,20 +78,29 @@ struct Blocks {
   float* CS;                                             // channel_scores' scratch
 };
 
+// Pair `index` of `pairs`.
 template <class Vec>
 inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool saved,
-                     bool keep_values) {
+                     bool keep_values, int64_t pairs, int64_t index) {
+  const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C, saved, keep_values);
   Blocks b;
-  float* p = ws;
+  float* p = ws + index * layout.per_pair;
   auto take = [&](float** x, int64_t n) {
     *x = p;
     p += n;
   };
+  take(&b.states, (saved ? 2 : layout.chunks + 1) * K * V);
+  take(&b.dS, K * V);
+  take(&b.zs, (layout.chunks + 2) * K);
+  take(&b.carry, K);
+  b.Us = nullptr;
+  if (keep_values) take(&b.Us, layout.chunks * C * V);
   // The lists' lengths are chunk_backward_scratch's counts, checked here.
   // Qt then Wn, dOs then dUp: dS's update takes each pair as one product
   // of 2 C rows.
-  float** ck[] = {&b.Qh, &b.Kh,  &b.KhT, &b.Qt, &b.Wn, &b.Kd,    &b.dq,  &b.dk, &b.P,
-                  &b.TP, &b.KbT, &b.KC,  &b.E,  &b.Pc, &b.carry, &b.dkr, &b.dZ};
+  p = ws + pairs * layout.per_pair;
+  float** ck[] = {&b.Qh, &b.Kh, &b.KhT, &b.Qt, &b.Wn, &b.Kd, &b.dq,  &b.dk,
+                  &b.P,  &b.TP, &b.KbT, &b.KC, &b.E,  &b.Pc, &b.dkr, &b.dZ};
   float** cv[] = {&b.dOs, &b.dUp, &b.Vr, &b.X, &b.Up, &b.UT, &b.XT, &b.dOT, &b.dUT};
   float** cc[] = {&b.A, &b.T, &b.M, &b.dA, &b.dT, &b.Y, &b.TT};
   float** c1[] = {&b.G, &b.beta, &b.dbeta, &b.factor, &b.gden, &b.dG};
@@ -96,11 +108,6 @@ inline Blocks blocks(float* ws, int64_t T, int64_t K, int64_t V, int64_t C, bool
   static_assert(sizeof cv / sizeof cv[0] == ChunkBackwardScratch::kRowsV, "C x V blocks");
   static_assert(sizeof cc / sizeof cc[0] == ChunkBackwardScratch::kSquares, "C x C blocks");
   static_assert(sizeof c1 / sizeof c1[0] == ChunkBackwardScratch::kRows1, "C blocks");
-  take(&b.states, (saved ? 2 : (T + C - 1) / C + 1) * K * V);
-  take(&b.dS, K * V);
-  take(&b.zs, ((T + C - 1) / C + 2) * K);
-  b.Us = nullptr;
-  if (keep_values) take(&b.Us, (T + C - 1) / C * C * V);
   for (float** x : ck) take(x, C * K);
   for (float** x : cv) take(x, C * V);
   for (float** x : cc) take(x, C * C);
@@ -369,25 +376,42 @@ inline const float* chunk_values(const ScanTask& f, int64_t c0, int64_t L, const
   return up;
 }
 
-}  // namespace chunk_backward
-
+// One pair's two passes, a chunk at a time: scan_backward_chunked takes the
+// chunks of the pairs it runs in lockstep in turn.
 template <class Vec>
-void scan_backward_chunked(const BackwardTask& b, float* ws) {
-  using gemm::kCausalK;
-  using gemm::kFull;
-  using gemm::kLowerC;
-  using gemm::kUpperK;
-  const ScanTask& t = b.f;
-  const int64_t T = t.T, K = t.K, V = t.V, C = t.chunk, KV = K * V;
-  const bool delta = t.beta.p != nullptr, channel = t.g_channel;
-  const bool gated = t.g.p != nullptr && !channel;  // a scalar gate
-  const bool saved = b.chunk_states != nullptr;
-  // The first pass keeps the delta rules' U' of every chunk for the second
-  // (docs/decisions.md, "Backward: U' kept").
-  const bool keep_values = delta && !saved;
-  const ChunkBackwardScratch layout = chunk_backward_scratch(T, K, V, C, saved, keep_values);
-  const chunk_backward::Blocks w = chunk_backward::blocks<Vec>(ws, T, K, V, C, saved, keep_values);
-  auto values_of = [&](int64_t c) { return keep_values ? w.Us + c * C * V : w.Up; };
+struct PairWalk {
+  const BackwardTask* task;
+  Blocks w;
+  ChunkBackwardScratch layout;
+  int64_t T, K, V, C, KV;
+  bool delta, channel, gated, saved, keep_values;
+
+  // Rows of a state as the second pass reads it, for asking ahead.
+  struct StateRows {
+    const float* p;
+    int64_t row, ld, rows;
+  };
+
+  void init(const BackwardTask& b, float* ws, int64_t pairs, int64_t index) {
+    const ScanTask& t = b.f;
+    task = &b;
+    T = t.T;
+    K = t.K;
+    V = t.V;
+    C = t.chunk;
+    KV = K * V;
+    delta = t.beta.p != nullptr;
+    channel = t.g_channel;
+    gated = t.g.p != nullptr && !channel;  // a scalar gate
+    saved = b.chunk_states != nullptr;
+    // The first pass keeps the delta rules' U' of every chunk for the
+    // second (docs/decisions.md, "Backward: U' kept").
+    keep_values = delta && !saved;
+    layout = chunk_backward_scratch(T, K, V, C, saved, keep_values);
+    w = blocks<Vec>(ws, T, K, V, C, saved, keep_values, pairs, index);
+  }
+
+  float* values_of(int64_t c) const { return keep_values ? w.Us + c * C * V : w.Up; }
 
   // 1. States at the chunk boundaries: states + c K V before chunk c, the
   // final one last (keys and values only: no output is formed). The state
@@ -395,21 +419,30 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
   // copy is streamed out. With the forward's states given, only the
   // initial one, into states (and the next block holds a given state
   // transposed or repacked).
-  float* const run = saved ? w.states : w.dS;
-  for (int64_t r = 0; r < K; ++r) {
-    if (t.S)
-      rows::scaled_copy<Vec>(V, 1.0f, t.S + r * t.S_ld, run + r * V);
-    else
-      rows::fill<Vec>(V, 0.0f, run + r * V);
+  float* run() const { return saved ? w.states : w.dS; }
+
+  void first_pass_start() {
+    const ScanTask& t = task->f;
+    float* const run = this->run();
+    for (int64_t r = 0; r < K; ++r) {
+      if (t.S)
+        rows::scaled_copy<Vec>(V, 1.0f, t.S + r * t.S_ld, run + r * V);
+      else
+        rows::fill<Vec>(V, 0.0f, run + r * V);
+    }
+    // The boundary states are written once and read once, much later:
+    // streamed past the caches where they are whole lines.
+    if (!saved) chunk::stream_rows<Vec>(1, KV, run, KV, w.states, KV);
   }
-  // The boundary states are written once and read once, much later:
-  // streamed past the caches where they are whole lines.
-  if (!saved) chunk::stream_rows<Vec>(1, KV, run, KV, w.states, KV);
-  for (int64_t c = 0; c < (saved ? 0 : layout.chunks); ++c) {
+
+  void first_pass_chunk(int64_t c) {
+    using gemm::kFull;
+    const ScanTask& t = task->f;
+    float* const run = this->run();
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
-    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/false, w, C);
-    const float* U = chunk_backward::chunk_values<Vec>(t, c0, L, run, w, values_of(c), false, C);
-    chunk_backward::decay_state<Vec>(t, L, w, run);
+    factors<Vec>(t, c0, L, /*with_queries=*/false, w, C);
+    const float* U = chunk_values<Vec>(t, c0, L, run, w, values_of(c), false, C);
+    decay_state<Vec>(t, L, w, run);
     // The updated state's rows go out as the product finishes them (gemm's
     // copy).
     float* boundary = w.states + (c + 1) * KV;
@@ -421,21 +454,10 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     }
   }
 
-  if (t.normalize) {
-    chunk_backward::norm_boundaries<Vec>(t, layout.chunks, w);
-    rows::fill<Vec>(K, 0.0f, w.zs + (layout.chunks + 1) * K);  // dz after the last chunk: 0
-  }
-
-  // 2. The chunks last first, dS the gradient of the state after the chunk.
-  for (int64_t r = 0; r < K; ++r) {
-    if (b.dST)
-      rows::scaled_copy<Vec>(V, 1.0f, b.dST + r * b.dST_ld, w.dS + r * V);
-    else
-      rows::fill<Vec>(V, 0.0f, w.dS + r * V);
-  }
-  // The state before chunk c (after chunk c - 1): stored above, or the
-  // forward's (V-first ones transposed into states).
-  auto state_before = [&](int64_t c) -> const float* {
+  // The state before chunk c (after chunk c - 1): stored by the first pass,
+  // or the forward's (V-first ones transposed into states).
+  const float* state_before(int64_t c) {
+    const BackwardTask& b = *task;
     if (!saved) return w.states + c * KV;
     if (c == 0) return w.states;  // the initial state (read only below)
     const float* S = b.chunk_states + (c - 1) * b.cs_step;
@@ -446,42 +468,66 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     else
       for (int64_t r = 0; r < K; ++r) rows::scaled_copy<Vec>(V, 1.0f, S + r * b.cs_ld, own + r * V);
     return own;
-  };
-  // A gate per channel: dg's running sum per channel, within each chunk
-  // from its end, starting with the term of the state after it (below).
-  if (channel) {
-    const float* ST = state_before(layout.chunks);
-    for (int64_t k = 0; k < K; ++k) w.carry[k] = rows::dot<Vec>(V, w.dS + k * V, ST + k * V);
   }
-  const float* G = w.G;
-  for (int64_t c = layout.chunks - 1; c >= 0; --c) {
+
+  StateRows state_rows(int64_t c) const {
+    const BackwardTask& b = *task;
+    if (!saved) return {w.states + c * KV, V, V, K};
+    if (c == 0) return {nullptr, 0, 0, 0};  // the initial state, copied in
+    const int64_t row = b.cs_v_first ? K : V;
+    return {b.chunk_states + (c - 1) * b.cs_step, row, b.cs_ld, KV / row};
+  }
+
+  void second_pass_start() {
+    const BackwardTask& b = *task;
+    const ScanTask& t = b.f;
+    if (t.normalize) {
+      norm_boundaries<Vec>(t, layout.chunks, w);
+      rows::fill<Vec>(K, 0.0f, w.zs + (layout.chunks + 1) * K);  // dz after the last chunk: 0
+    }
+
+    // 2. The chunks last first, dS the gradient of the state after the chunk.
+    for (int64_t r = 0; r < K; ++r) {
+      if (b.dST)
+        rows::scaled_copy<Vec>(V, 1.0f, b.dST + r * b.dST_ld, w.dS + r * V);
+      else
+        rows::fill<Vec>(V, 0.0f, w.dS + r * V);
+    }
+    // A gate per channel: dg's running sum per channel, within each chunk
+    // from its end, starting with the term of the state after it (below).
+    if (channel) {
+      const float* ST = state_before(layout.chunks);
+      for (int64_t k = 0; k < K; ++k) w.carry[k] = rows::dot<Vec>(V, w.dS + k * V, ST + k * V);
+    }
+  }
+
+  // Chunk c of the second pass (the chunks last first, dS the gradient of
+  // the state after the chunk); next: the state the next step reads.
+  void second_pass_chunk(int64_t c, StateRows next) {
+    using gemm::kCausalK;
+    using gemm::kFull;
+    using gemm::kLowerC;
+    using gemm::kUpperK;
+    const BackwardTask& b = *task;
+    const ScanTask& t = b.f;
     const int64_t c0 = c * C, L = T - c0 < C ? T - c0 : C;
     const float* S = state_before(c);
-    // The next chunk's state, asked for into L2 an eighth at a time between
-    // this chunk's products: it was written past the caches in the first
-    // pass, and its first product otherwise waits on memory (docs/decisions.md,
-    // "Backward: U' kept").
-    // The forward's states (the one before chunk c - 1, for c > 1) come
-    // from memory too, in rows of `row` floats at cs_ld.
-    const float* next = nullptr;
-    int64_t row = V, next_ld = V;
-    if (!saved && c > 0) next = w.states + (c - 1) * KV;
-    if (saved && c > 1) {
-      next = b.chunk_states + (c - 2) * b.cs_step;
-      row = b.cs_v_first ? K : V;
-      next_ld = b.cs_ld;
-    }
-    const int64_t rows_of_next = KV / row;
+    const float* G = w.G;
+    // The state the next step reads (this pair's before chunk c - 1, or the
+    // next pair's before chunk c), asked for into L2 an eighth at a time
+    // between this chunk's products: written past the caches in the first
+    // pass, or the forward's, it comes from memory, and the next step's
+    // first product otherwise waits on it (docs/decisions.md, "Backward: U'
+    // kept").
     int64_t asked = 0;  // rows
     auto ask_next = [&](int64_t eighths) {
-      if (!next) return;
-      for (; asked < eighths * rows_of_next / 8; ++asked)
-        for (int64_t x = 0; x < row; x += 64 / sizeof(float))
-          __builtin_prefetch(next + asked * next_ld + x, 0, 2);
+      if (!next.p) return;
+      for (; asked < eighths * next.rows / 8; ++asked)
+        for (int64_t x = 0; x < next.row; x += 64 / sizeof(float))
+          __builtin_prefetch(next.p + asked * next.ld + x, 0, 2);
     };
-    chunk_backward::factors<Vec>(t, c0, L, /*with_queries=*/true, w, -C);
-    const float* Up =
-        chunk_backward::chunk_values<Vec>(t, c0, L, S, w, values_of(c), keep_values, -C);
+    factors<Vec>(t, c0, L, /*with_queries=*/true, w, -C);
+    const float* Up = chunk_values<Vec>(t, c0, L, S, w, values_of(c), keep_values, -C);
     ask_next(1);
     // A scalar gate's dG_i (the gradient of the chunk's cumulative G_i),
     // term by term as each exp(G) meets its product below: the state's
@@ -535,8 +581,8 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     // dA o Gm, dA = dOs U'^T (lower, with the diagonal; GLA's decays lie
     // inside the sums over channels, below).
     gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dOs, V, 1, w.UT, C, w.dA, C);
-    if (gated) chunk_backward::add_score_terms<Vec>(L, C, w.A, w.dA, w.dG);
-    chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/false, w.dA);
+    if (gated) add_score_terms<Vec>(L, C, w.A, w.dA, w.dG);
+    causal_decay<Vec>(L, C, G, gated, /*strict=*/false, w.dA);
     // dq^ = exp(G) (dOs S^T) + (dA o Gm) k^.
     times_state_t(S, w.dOT, w.dq);
     ask_next(3);
@@ -562,8 +608,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       }
     if (channel) {
       chunk::channel_decay_keys<Vec>(L, K, w.E, w.dk, w.TP);
-      chunk_backward::channel_scores_backward<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.dA, w.dq, w.dk,
-                                                   w.CS);
+      channel_scores_backward<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.dA, w.dq, w.dk, w.CS);
     } else {
       gemm::gemm_acc<Vec>(kUpperK, L, K, L, w.dA, 1, C, w.Qh, K, w.dk, K);
     }
@@ -610,7 +655,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
       gemm::gemm_set<Vec>(kLowerC, L, L, V, w.dUp, V, 1, w.XT, C, w.dT, C);
       rows::scal<Vec>(L * K, -1.0f, w.P);
       gemm::gemm_acc<Vec>(kLowerC, L, L, K, w.P, K, 1, w.KbT, C, w.dT, C);
-      chunk_backward::causal_decay<Vec>(L, C, G, false, /*strict=*/true, w.dT);
+      causal_decay<Vec>(L, C, G, false, /*strict=*/true, w.dT);
       // dA_k = -T^T (dT T^T), strictly lower.
       chunk::transpose<Vec>(L, L, w.T, C, w.TT, C);
       gemm::gemm_set<Vec>(kFull, L, L, L, w.dT, C, 1, w.TT, C, w.Y, C);
@@ -624,11 +669,10 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
         rows::scal<Vec>(i, w.beta[i], row);
       }
       // dG: T's A_k = strict_lower(beta M), M's entries scaled by exp(G_i - G_j).
-      if (gated) chunk_backward::add_score_terms<Vec>(L, C, w.M, w.dA, w.dG);
-      chunk_backward::causal_decay<Vec>(L, C, G, gated, /*strict=*/true, w.dA);
+      if (gated) add_score_terms<Vec>(L, C, w.M, w.dA, w.dG);
+      causal_decay<Vec>(L, C, G, gated, /*strict=*/true, w.dA);
       if (channel) {  // the row's k reads, the column's writes
-        chunk_backward::channel_scores_backward<Vec>(L, K, C, w.Kh, w.Kh, w.E, w.dA, w.dkr, w.dk,
-                                                     w.CS);
+        channel_scores_backward<Vec>(L, K, C, w.Kh, w.Kh, w.E, w.dA, w.dkr, w.dk, w.CS);
         rows::axpy<Vec>(L * K, 1.0f, w.dkr, w.dk);
       } else {
         gemm::gemm_acc<Vec>(kCausalK, L, K, L, w.dA, C, 1, w.Kh, K, w.dk, K);
@@ -638,7 +682,7 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
 
     ask_next(7);
     // dS <- exp(G_last) dS + (exp(G) Q)^T dOs + (-W)^T dU'.
-    chunk_backward::decay_state<Vec>(t, L, w, w.dS);
+    decay_state<Vec>(t, L, w, w.dS);
     if (delta && L == C) {  // [Qt; -W]^T [dOs; dU'] in one pass over dS (blocks())
       gemm::gemm_acc<Vec>(kFull, K, V, 2 * C, w.Qt, 1, K, w.dOs, V, w.dS, V);
     } else {
@@ -694,10 +738,44 @@ void scan_backward_chunked(const BackwardTask& b, float* ws) {
     if (t.normalize) backward::add_grad_rows<Vec>(b, b.dq, b.dq_acc, c0, L, w.dq, -C);
     backward::add_grad_rows<Vec>(b, b.dk, b.dk_acc, c0, L, w.dk, -C);
   }
+
+  void finish() {
+    const BackwardTask& b = *task;
+    if (b.dS0)
+      for (int64_t r = 0; r < K; ++r)
+        rows::scaled_copy<Vec>(V, 1.0f, w.dS + r * V, b.dS0 + r * b.dS0_ld);
+  }
+};
+
+}  // namespace chunk_backward
+
+// Pairs of one sequence in lockstep, each pair's chunk c before any pair's
+// next chunk: each token's rows of q, k, v, do and the gradients lie in one
+// 4 KiB page for several heads ([T, H, K] with H K = 2048 floats holds 8
+// heads per page), and a pair alone walks a page table for every row it
+// touches.
+template <class Vec>
+void scan_backward_chunked(const BackwardTask* tasks, int64_t pairs, float* ws) {
+  using Walk = chunk_backward::PairWalk<Vec>;
+  Walk walks[kMaxLockstep];
+  for (int64_t g = 0; g < pairs; ++g) walks[g].init(tasks[g], ws, pairs, g);
+  const int64_t chunks = walks[0].layout.chunks;
+  for (int64_t g = 0; g < pairs; ++g) walks[g].first_pass_start();
+  if (!walks[0].saved)
+    for (int64_t c = 0; c < chunks; ++c)
+      for (int64_t g = 0; g < pairs; ++g) walks[g].first_pass_chunk(c);
+  for (int64_t g = 0; g < pairs; ++g) walks[g].second_pass_start();
+  for (int64_t c = chunks - 1; c >= 0; --c)
+    for (int64_t g = 0; g < pairs; ++g) {
+      typename Walk::StateRows next = {nullptr, 0, 0, 0};
+      if (g + 1 < pairs)
+        next = walks[g + 1].state_rows(c);
+      else if (c > 0)
+        next = walks[0].state_rows(c - 1);
+      walks[g].second_pass_chunk(c, next);
+    }
   Vec::stream_fence();  // the gradients' streamed rows (store_rows)
-  if (b.dS0)
-    for (int64_t r = 0; r < K; ++r)
-      rows::scaled_copy<Vec>(V, 1.0f, w.dS + r * V, b.dS0 + r * b.dS0_ld);
+  for (int64_t g = 0; g < pairs; ++g) walks[g].finish();
 }
 
 }  // namespace kern

@@ -173,6 +173,35 @@ TEST(ScanBackwardDeterminism, ThreadsChangeNoBit) {
     }
 }
 
+// The chunked form runs several q/k heads in lockstep, as many as the
+// thread count allows (src/scan_backward.cpp, lockstep_heads): with 5 q/k
+// heads of 2 value heads each, 1 thread takes all 5 at once, 3 threads
+// sets of 2, 2 and 1, 5 threads one at a time. Every option that gives a
+// pair state of its own (normalize's z, per-channel dg sums, V-first states
+// transposed in and out, the forward's states) keeps its bits.
+TEST(ScanBackwardDeterminism, HeadsInLockstepChangeNoBit) {
+  for (fw_op op : all_ops())
+    for (bool variant : {false, true}) {
+      SCOPED_TRACE(std::string(op_name(op)) + (variant ? " variant" : ""));
+      BackwardOptions o;
+      o.chunk = 8;
+      o.v_first = variant;
+      o.normalize = variant && op == FW_OP_LINEAR_ATTN;
+      o.l2 = variant && is_delta(op);
+      std::vector<float> first;
+      for (int threads : {1, 3, 5}) {
+        BackwardProblem bp(op, 2, 37, 5, 10, 16, 16, o, 21);
+        bp.args.mode = FW_MODE_CHUNKED;
+        ThreadScope scope(threads);
+        ASSERT_EQ(bp.run(), FW_OK);
+        if (threads == 1)
+          first = all_grads(bp);
+        else
+          EXPECT_TRUE(same_bits(first, all_grads(bp))) << threads << " threads";
+      }
+    }
+}
+
 // The chunked forward's intermediate states (its chunk boundaries) given to
 // the backward replace its own first pass: the same gradients, bit for bit
 // (the same products of the same floats), K- or V-first.
@@ -183,18 +212,18 @@ TEST(ScanBackwardSavedStates, ForwardStatesGiveTheSameBits) {
       BackwardOptions o;
       o.chunk = 8;
       o.v_first = v_first;
-      BackwardProblem plain(op, 2, 37, 1, 2, 16, 12, o, 15), saved(op, 2, 37, 1, 2, 16, 12, o, 15);
+      BackwardProblem plain(op, 2, 37, 3, 6, 16, 12, o, 15), saved(op, 2, 37, 3, 6, 16, 12, o, 15);
       plain.args.mode = saved.args.mode = FW_MODE_CHUNKED;
       // The forward with its intermediate states [N, S, HV, rows, cols].
       fw_scan_args f = saved.args;
       std::vector<float> o_buf(saved.v.size());
-      const int64_t osz[4] = {2, 37, 2, 12};
+      const int64_t osz[4] = {2, 37, 6, 12};
       fw_tensor_contiguous(&f.o, o_buf.data(), 4, osz);
       int64_t steps = 0;
       ASSERT_EQ(fw_intermediate_state_count(op, &f, &steps), FW_OK);
       ASSERT_EQ(steps, 5);
-      std::vector<float> inter(2 * steps * 2 * 16 * 12);
-      const int64_t isz[5] = {2, steps, 2, v_first ? 12 : 16, v_first ? 16 : 12};
+      std::vector<float> inter(2 * steps * 6 * 16 * 12);
+      const int64_t isz[5] = {2, steps, 6, v_first ? 12 : 16, v_first ? 16 : 12};
       fw_tensor_contiguous(&f.intermediate_states, inter.data(), 5, isz);
       ASSERT_EQ(fw_scan(op, &f), FW_OK);
       saved.args.intermediate_states = f.intermediate_states;
