@@ -3,6 +3,8 @@
 // thread (docs/design.md, "The backward"). dq and dk of a q/k head are sums
 // over its value heads, added in head order within one task, so the thread
 // count never changes a bit.
+#include <unistd.h>
+
 #include "fastweights/fastweights.h"
 #include "kernels/kernel_table.hpp"
 #include "kernels/op_registry.hpp"
@@ -98,21 +100,36 @@ BackwardTask backward_task(const ScanPlan& p, int64_t pair, const OwnBuffers& ow
 // The q/k heads the chunked backward runs in lockstep
 // (scan_backward_chunked: each token's rows of several heads share a page):
 // the most, up to kMaxLockstep, that leaves no thread more heads than one
-// at a time would (16 heads on 2 threads: 8; on 3: 2) and keeps their own
-// scratch (per_pair floats each) within kLockstepFloats. The bits of every
+// at a time would (16 heads on 2 threads: 8; on 3: 2), keeps their own
+// scratch (per_pair floats each) within kLockstepFloats, and their dS
+// blocks (K V floats each) within half of a core's L2. The bits of every
 // head are the same either way. Backward B/A at B = 1, T = 4096, H = 16,
-// K = V = 128, one thread, Zen 4, reading the forward's states: 4 heads
-// against 1 linear attention 0.93, delta rule 0.95, KDA 0.97; 8 against 4
-// 0.95-0.98; 2 against 4 1.02-1.05.
+// K = V = 128, one thread, Zen 4 (1 MiB L2), reading the forward's states:
+// 4 heads against 1 linear attention 0.93, delta rule 0.95, KDA 0.97; 8
+// against 4 0.95-0.98; 2 against 1 0.94-1.04. Smaller L2s (Zen 3's 512
+// KiB) are capped in proportion, unmeasured.
 constexpr int64_t kLockstepFloats = int64_t{32} << 20;  // 128 MiB
 
-int64_t lockstep_heads(int64_t H, int64_t N, int64_t threads, int64_t per_pair) {
+int64_t l2_bytes() {
+  static const int64_t bytes = [] {
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    const long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (b > 0) return static_cast<int64_t>(b);
+#endif
+    return int64_t{1} << 20;  // unknown: as Zen 4
+  }();
+  return bytes;
+}
+
+int64_t lockstep_heads(int64_t H, int64_t N, int64_t threads, int64_t per_pair, int64_t KV) {
   auto most_per_thread = [&](int64_t m) {
     const int64_t sets = N * ((H + m - 1) / m);
     return (sets + threads - 1) / threads * (m < H ? m : H);
   };
+  const int64_t l2_floats = l2_bytes() / static_cast<int64_t>(sizeof(float));
   int64_t m = kMaxLockstep;
-  while (m > 1 && (most_per_thread(m) > most_per_thread(1) || m * per_pair > kLockstepFloats))
+  while (m > 1 && (most_per_thread(m) > most_per_thread(1) || m * per_pair > kLockstepFloats ||
+                   m * KV > l2_floats / 2))
     m /= 2;
   return m;
 }
@@ -142,7 +159,8 @@ fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
   // where that leaves no thread with more heads than one at a time would.
   const ChunkBackwardScratch chunk_ws =
       chunk_backward_scratch(longest, K, V, p.chunk, saved, p.op->beta && !saved);
-  const int64_t lockstep = chunked ? lockstep_heads(p.H, p.N, threads, chunk_ws.per_pair) : 1;
+  const int64_t lockstep =
+      chunked ? lockstep_heads(p.H, p.N, threads, chunk_ws.per_pair, K * V) : 1;
   const int64_t sets_per_sequence = (p.H + lockstep - 1) / lockstep;
   const int64_t kernel_ws =
       chunked ? chunk_ws.total(lockstep) : backward_scratch(longest, K, V, interval).total;
