@@ -1,8 +1,9 @@
 // The scans' backward entry points: plan (src/scan_plan.cpp, the backward's
-// checks), then run each q/k head's value heads one after another on one
-// thread (docs/design.md, "The backward"). dq and dk of a q/k head are sums
-// over its value heads, added in head order within one task, so the thread
-// count never changes a bit.
+// checks), then run sets of q/k heads on the threads (the chunked form runs
+// a set's heads in lockstep), each q/k head's value heads one after another
+// (docs/design.md, "The backward"). dq and dk of a q/k head are sums over
+// its value heads, added in head order within one task, so the thread count
+// never changes a bit.
 #include <unistd.h>
 
 #include "fastweights/fastweights.h"
