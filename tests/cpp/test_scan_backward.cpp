@@ -178,7 +178,8 @@ TEST(ScanBackwardDeterminism, ThreadsChangeNoBit) {
 // heads of 2 value heads each, 1 thread takes all 5 at once, 3 threads
 // sets of 2, 2 and 1, 5 threads one at a time. Every option that gives a
 // pair state of its own (normalize's z, per-channel dg sums, V-first states
-// transposed in and out, the forward's states) keeps its bits.
+// transposed in and out) keeps its bits, and so do sequences packed along
+// T (cu_seqlens).
 TEST(ScanBackwardDeterminism, HeadsInLockstepChangeNoBit) {
   for (fw_op op : all_ops())
     for (bool variant : {false, true}) {
@@ -188,6 +189,7 @@ TEST(ScanBackwardDeterminism, HeadsInLockstepChangeNoBit) {
       o.v_first = variant;
       o.normalize = variant && op == FW_OP_LINEAR_ATTN;
       o.l2 = variant && is_delta(op);
+      o.packed = variant;
       std::vector<float> first;
       for (int threads : {1, 3, 5}) {
         BackwardProblem bp(op, 2, 37, 5, 10, 16, 16, o, 21);
