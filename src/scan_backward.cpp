@@ -132,7 +132,7 @@ int64_t lockstep_heads(int64_t H, int64_t N, int64_t threads, int64_t per_pair, 
   while (m > 1 && (most_per_thread(m) > most_per_thread(1) || m * per_pair > kLockstepFloats ||
                    m * KV > l2_floats / 2))
     m /= 2;
-  return m;
+  return m < H ? m : H;  // a set's heads, and no scratch for more
 }
 
 fw_status run_scan_backward(int64_t op, const fw_scan_args* a) {
