@@ -757,7 +757,7 @@ struct PairWalk {
 template <class Vec>
 void scan_backward_chunked(const BackwardTask* tasks, int64_t pairs, float* ws) {
   using Walk = chunk_backward::PairWalk<Vec>;
-  Walk walks[kMaxLockstep];
+  Walk walks[kMaxLockstep]{};  // pairs >= 1 of them set up below
   for (int64_t g = 0; g < pairs; ++g) walks[g].init(tasks[g], ws, pairs, g);
   const int64_t chunks = walks[0].layout.chunks;
   for (int64_t g = 0; g < pairs; ++g) walks[g].first_pass_start();
