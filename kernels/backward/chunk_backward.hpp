@@ -265,49 +265,17 @@ inline void channel_scores_backward_diagonal(int64_t i0, int64_t i1, int64_t K, 
   }
 }
 
-// channel_scores_backward_diagonal for K = kNV vectors exactly, with D,
-// row i's queries and its dq sums held in registers (dq_i stored once):
-// the same operations in the same order, so the same bits.
+// channel_scores_backward_diagonal over K in slices of kNV vectors (one
+// where K is exactly that), with D, row i's queries and its dq sums in
+// registers through the walk (dq_i stored once per slice): the same
+// operations in the same order, so the same bits. Beside the whole-row
+// walk (AVX-512, K = 64 or 128), slices of 4 vectors serve AVX2: backward
+// B/A (K = 128) GLA 0.93-0.99, KDA 0.97-1.02, the walk 4.0 % of KDA's
+// samples instead of 6.0 %.
 template <class Vec, int kNV>
 inline void channel_scores_backward_diagonal_held(int64_t i0, int64_t i1, int64_t K, int64_t C,
                                                   const float* Q, const float* Kc, const float* E,
                                                   const float* dA, float* dq, float* dk) {
-  using VT = typename Vec::type;
-  constexpr int N = Vec::N;
-  for (int64_t i = i0; i < i1; ++i) {
-    VT d[kNV], qi[kNV], dqi[kNV];
-    for (int x = 0; x < kNV; ++x) {
-      d[x] = Vec::set1(1.0f);
-      qi[x] = Vec::load(Q + i * K + x * N);
-      dqi[x] = Vec::load(dq + i * K + x * N);
-    }
-    for (int64_t j = i; j >= i0; --j) {
-      const float* ej = E + (j + 1) * K;
-      const float* kj = Kc + j * K;
-      float* dkj = dk + j * K;
-      const VT va = Vec::set1(dA[i * C + j]);
-#pragma GCC unroll 8
-      for (int x = 0; x < kNV; ++x) {
-        if (j < i)
-          d[x] = Vec::flush_below(Vec::mul(d[x], Vec::load(ej + x * N)), chunk::kDecayFloor);
-        const VT ad = Vec::mul(va, d[x]);
-        dqi[x] = Vec::fma(ad, Vec::load(kj + x * N), dqi[x]);
-        Vec::store(dkj + x * N, Vec::fma(ad, qi[x], Vec::load(dkj + x * N)));
-      }
-    }
-    for (int x = 0; x < kNV; ++x) Vec::store(dq + i * K + x * N, dqi[x]);
-  }
-}
-
-// channel_scores_backward_diagonal over K in slices of kNV vectors, with D,
-// row i's queries and its dq sums in registers through the walk, where a
-// whole row's do not fit (AVX2): the same operations in the same order, so
-// the same bits. AVX2 backward B/A (K = 128): GLA 0.93-0.99, KDA 0.97-1.02,
-// the walk 4.0 % of KDA's samples instead of 6.0 %.
-template <class Vec, int kNV>
-inline void channel_scores_backward_diagonal_sliced(int64_t i0, int64_t i1, int64_t K, int64_t C,
-                                                    const float* Q, const float* Kc, const float* E,
-                                                    const float* dA, float* dq, float* dk) {
   using VT = typename Vec::type;
   constexpr int N = Vec::N;
   for (int64_t i = i0; i < i1; ++i)
@@ -345,9 +313,8 @@ inline void channel_scores_backward_diagonal_any(int64_t i0, int64_t i1, int64_t
                                                                     dk);
   };
   if (chunk::walk_held<Vec>(K, held)) return;
-  constexpr int kNV = 4;
-  if (K % (kNV * Vec::N) == 0)
-    channel_scores_backward_diagonal_sliced<Vec, kNV>(i0, i1, K, C, Q, Kc, E, dA, dq, dk);
+  if (K % (4 * Vec::N) == 0)  // no whole row in registers (AVX2): slices of 4 vectors
+    held(std::integral_constant<int, 4>());
   else
     channel_scores_backward_diagonal<Vec>(i0, i1, K, C, Q, Kc, E, dA, dq, dk, d);
 }
