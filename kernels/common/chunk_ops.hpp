@@ -328,7 +328,8 @@ inline void channel_scores_diagonal_held(int64_t i0, int64_t i1, int64_t K, int6
 // The per-channel walks (the forward's and the backward's) hold a row's
 // vectors in registers where they fit beside the sums: AVX-512 at K = 64 or
 // 128. There held(std::integral_constant<int, K / N>) runs and this returns
-// true; elsewhere false, and the caller walks with reloads.
+// true; elsewhere false, and the caller walks another way (the backward's
+// in slices of 4 vectors where K allows, else with reloads).
 template <class Vec, class Held>
 inline bool walk_held(int64_t K, Held&& held) {
   if constexpr (Vec::N == 16) {
@@ -458,9 +459,7 @@ template <class Vec>
 inline void store_rows(const OutRows& out, int64_t c0, int64_t L, int64_t T, int64_t n,
                        const float* src, const float* a, float a_all, bool stream,
                        int64_t far = 0) {
-  constexpr int64_t kLine = 64 / sizeof(float);
-  if (Vec::N > 1 && stream && out.is_f32() && n % kLine == 0 && out.ts % kLine == 0 &&
-      reinterpret_cast<uintptr_t>(out.p) % 64 == 0) {
+  if (stream && out.is_f32() && rows::whole_lines<Vec>(n, out.ts, static_cast<float*>(out.p))) {
     for (int64_t i = 0; i < L; ++i) {
       const typename Vec::type va = Vec::set1(a ? a[i] : a_all);
       float* row = static_cast<float*>(out.at(c0 + i));
