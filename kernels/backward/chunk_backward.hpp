@@ -168,11 +168,15 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
     chunk::channel_prefix_decays<Vec>(L, K, w.E, w.Pc);
     rows::scaled_copy<Vec>(L * K, 1.0f, w.Kh, w.Kd);
     chunk::channel_decay_keys<Vec>(L, K, w.E, w.Kd, w.TP);
-    // Both score matrices in one walk (KDA's strict keys' ones in M); A is
-    // scratch when there are no queries.
-    if (with_queries || delta)
-      chunk::channel_scores<Vec>(L, K, C, with_queries ? w.Qh : w.Kh, w.Kh, w.E, w.A,
-                                 delta ? w.M : nullptr, w.CS);
+    // Both score matrices in one walk (KDA's strict keys' ones in M).
+    // Without queries KDA's keys' scores alone, into M, whose diagonal then
+    // goes (the walk's two sums had been the same sum twice).
+    if (with_queries) {
+      chunk::channel_scores<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.A, delta ? w.M : nullptr, w.CS);
+    } else if (delta) {
+      chunk::channel_scores<Vec>(L, K, C, w.Kh, w.Kh, w.E, w.M, nullptr, w.CS);
+      for (int64_t i = 0; i < L; ++i) w.M[i * C + i] = 0.0f;
+    }
     if (with_queries) {
       rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
       chunk::decay_rows<Vec>(L, K, w.Pc, w.Qt);
@@ -345,6 +349,40 @@ inline void channel_scores_backward(int64_t L, int64_t K, int64_t C, const float
     channel_scores_backward_diagonal_any<Vec>(i0, i1, K, C, Q, Kc, E, dA, dq, dk, tmp);
     if (i0 > 0) channel_scores_backward_left<Vec>(i0, i1, K, C, Q, Kc, E, dA, dq, dk, tmp);
   }
+}
+
+// A gate per channel: dg's running sum over token i, carry += q dq - k dk
+// (+ 2 k dkr, KDA's reads of k, when dkr is given). (As a scalar loop, which
+// GCC kept scalar for the arrays' possible aliasing, 2 % of KDA's backward.)
+template <class Vec>
+inline void carry_channels(int64_t K, const float* q, const float* dq, const float* k,
+                           const float* dk, const float* dkr, float* carry) {
+  using VT = typename Vec::type;
+  int64_t x = 0;
+  for (; x + Vec::N <= K; x += Vec::N) {
+    const VT kx = Vec::load(k + x);
+    VT t = Vec::sub(Vec::mul(Vec::load(q + x), Vec::load(dq + x)), Vec::mul(kx, Vec::load(dk + x)));
+    if (dkr) t = Vec::add(t, Vec::mul(Vec::add(kx, kx), Vec::load(dkr + x)));
+    Vec::store(carry + x, Vec::add(Vec::load(carry + x), t));
+  }
+  for (; x < K; ++x) {
+    float t = q[x] * dq[x] - k[x] * dk[x];
+    if (dkr) t += 2.0f * k[x] * dkr[x];
+    carry[x] += t;
+  }
+}
+
+// KDA's dk from W's reads of the state: dkr = 0 - (beta e) o TP (e the
+// row's decays from the chunk's start).
+template <class Vec>
+inline void weighted_reads(int64_t K, float beta, const float* e, const float* tp, float* dkr) {
+  using VT = typename Vec::type;
+  const VT vb = Vec::set1(beta);
+  int64_t x = 0;
+  for (; x + Vec::N <= K; x += Vec::N)
+    Vec::store(dkr + x,
+               Vec::sub(Vec::zero(), Vec::mul(Vec::mul(vb, Vec::load(e + x)), Vec::load(tp + x))));
+  for (; x < K; ++x) dkr[x] = 0.0f - beta * e[x] * tp[x];
 }
 
 // normalize: z at every chunk boundary (zs + c K before chunk c), from the
@@ -631,31 +669,34 @@ struct PairWalk {
       chunk::transpose<Vec>(L, V, w.X, V, w.XT, C);
       gemm::gemm_set<Vec>(kUpperK, L, V, L, w.T, 1, C, w.dUp, V, w.X, V);
       // Kb = beta exp(G) k^ (transposed, K x C), the rows W was made of
-      // (exp(G) per channel for KDA: its row of Pc).
+      // (exp(G) per channel for KDA: its row of Pc), gathered in KC (free
+      // between the products) and transposed once.
       for (int64_t i = 0; i < L; ++i) {
         const float* e = channel ? w.Pc + i * K : nullptr;  // else exp(G_i) (or 1) throughout
         const float e1 = gated ? std::exp(G[i]) : 1.0f;
-        float* kb = w.KC;  // exp(G_i) o k^_i (KC is free between the products)
+        float* kb = w.KC + i * K;  // exp(G_i) o k^_i
         if (channel)
           rows::mul<Vec>(K, e, w.Kh + i * K, kb);
         else
           rows::scaled_copy<Vec>(K, e1, w.Kh + i * K, kb);
-        for (int64_t x = 0; x < K; ++x) w.KbT[x * C + i] = w.beta[i] * kb[x];
         // dv = beta T^T dU'; dbeta from U and from W; dk^ from W (a read of
         // the state: dkr for KDA's gate, below). (from_w summed in one
         // float's order had been a chain of K dependent adds per row: 2 %
         // of the delta rule's backward.)
         const float from_w = rows::dot<Vec>(K, kb, w.TP + i * K);
+        rows::scal<Vec>(K, w.beta[i], kb);
         w.dbeta[i] = rows::dot<Vec>(V, w.Vr + i * V, w.X + i * V) - from_w;
         if (gated) w.dG[i] -= w.beta[i] * from_w;  // W's rows hold exp(G_i)
         rows::scal<Vec>(V, w.beta[i], w.X + i * V);
-        float* dk_read = channel ? w.dkr + i * K : w.dk + i * K;
         const float* tp = w.TP + i * K;
-        if (channel)
-          for (int64_t x = 0; x < K; ++x) dk_read[x] = 0.0f - w.beta[i] * e[x] * tp[x];
-        else
-          for (int64_t x = 0; x < K; ++x) dk_read[x] -= w.beta[i] * e1 * tp[x];
+        if (channel) {
+          weighted_reads<Vec>(K, w.beta[i], e, tp, w.dkr + i * K);
+        } else {
+          float* dk = w.dk + i * K;
+          for (int64_t x = 0; x < K; ++x) dk[x] -= w.beta[i] * e1 * tp[x];
+        }
       }
+      chunk::transpose<Vec>(L, K, w.KC, K, w.KbT, C);
       if (b.dv.p) chunk::store_rows<Vec>(b.dv, c0, L, T, V, w.X, nullptr, 1.0f, t.stream_o, -C);
       ask_next(6);
       // dT = dU' (beta V)^T - P (beta exp(G) K)^T, strictly lower (T's
@@ -708,12 +749,9 @@ struct PairWalk {
         carry += w.dG[i];
         if (b.dg.p) convert::store_element<Vec>(b.dg.p, s * b.dg.ts, b.dg.dt, carry);
       }
-      if (channel) {  // per channel q dq - k dk, and KDA's reads of k twice back
-        for (int64_t k = 0; k < K; ++k) {
-          const float read = delta ? 2.0f * w.Kh[i * K + k] * w.dkr[i * K + k] : 0.0f;
-          w.carry[k] +=
-              w.Qh[i * K + k] * w.dq[i * K + k] - w.Kh[i * K + k] * w.dk[i * K + k] + read;
-        }
+      if (channel) {
+        carry_channels<Vec>(K, w.Qh + i * K, w.dq + i * K, w.Kh + i * K, w.dk + i * K,
+                            delta ? w.dkr + i * K : nullptr, w.carry);
         rows::scaled_copy<Vec>(K, 1.0f, w.carry, w.dZ + i * K);  // dg's row, stored below
       }
       if (b.dbeta.p && delta)
