@@ -13,15 +13,17 @@ Every forward op has one schema, whatever the op: absent inputs are None,
 absent outputs are empty tensors (custom ops return a fixed tuple).
 """
 import math
+import threading
+import weakref
 
 import numpy as np
 import torch
 
 from . import backward as _backward
 from . import feature_maps as _feature_maps
-from .ops import (FLAG_NORMALIZE, FLAG_STATE_V_FIRST, MODE_CHUNKED, MODE_RECURRENT, _beta,
-                  _scan)
-from ._lib import OPS
+from .ops import (FLAG_NORMALIZE, FLAG_STATE_V_FIRST, LINE_FLOATS, MODE_CHUNKED, MODE_RECURRENT,
+                  _beta, _scan, line_view)
+from ._lib import OPS, lib
 
 try:  # numpy's bfloat16, for zero-copy views of bf16 tensors
     import ml_dtypes
@@ -36,11 +38,12 @@ _EMPTY = (0,)
 
 _SCAN_SCHEMA = ("(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, float scale, "
                 "Tensor? initial_state, Tensor? initial_norm, bool output_final_state, "
-                "Tensor? cu_seqlens, int flags, int chunk_size, float eps) "
-                "-> (Tensor, Tensor, Tensor)")
+                "Tensor? cu_seqlens, int flags, int chunk_size, float eps, "
+                "bool save_states=False) -> (Tensor, Tensor, Tensor, Tensor)")
 _BACKWARD_SCHEMA = ("(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor do, "
                     "Tensor? dht, float scale, Tensor? initial_state, Tensor? initial_norm, "
-                    "Tensor? cu_seqlens, int flags, int chunk_size, float eps) "
+                    "Tensor? cu_seqlens, int flags, int chunk_size, float eps, "
+                    "Tensor? chunk_states=None) "
                     "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)")
 
 
@@ -85,42 +88,95 @@ def _ones_if(has_beta, beta, v):
     return _beta(None, v) if has_beta and beta is None else beta
 
 
+def _chunk_states_shape(op, q, v, flags, chunk_size):
+    """[N, S, HV, K, V] (V-first: [N, S, HV, V, K]) for a chunked call
+    without cu_seqlens: the state after each of its S chunks."""
+    C = chunk_size or lib.fw_chunk_size(op, q.shape[3])
+    S = (q.shape[1] + C - 1) // C
+    N, *tail = _state_shape(q, v, None, flags)
+    return (N, S, *tail)
+
+
+class _KeptBuffers:
+    """Buffers for the forward's chunk states (save_chunk_states), reused
+    once autograd lets a step's go: fresh pages cost a fault each (256 MiB
+    took 100-125 ms to touch first, 11 ms after, on Zen 4), more than
+    reading the states saves the backward. A buffer comes back when the
+    tensor's storage is freed (the numpy view it was made from dies with
+    it), and up to kMax free ones wait for a call that fits them. Each
+    starts on a cache line (ops.line_view)."""
+    kMax = 16
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._free = []  # numpy buffers, LINE_FLOATS longer than they hold
+
+    def take(self, shape):
+        n = math.prod(shape)
+        with self._lock:
+            fits = [i for i, b in enumerate(self._free) if n <= b.size - LINE_FLOATS <= 2 * n]
+            best = min(fits, key=lambda i: self._free[i].size) if fits else None
+            base = None if best is None else self._free.pop(best)
+        if base is None:
+            base = np.empty(n + LINE_FLOATS, dtype=np.float32)
+        view = line_view(base, shape)
+        weakref.finalize(view, self._give, base)
+        return torch.from_numpy(view)
+
+    def _give(self, base):
+        with self._lock:
+            if len(self._free) < self.kMax:
+                self._free.append(base)
+
+
+_KEPT = _KeptBuffers()
+
+
 def _scan_impl(op, mode, g_channel, has_beta):
     def impl(q, k, v, g, beta, scale, initial_state, initial_norm, output_final_state,
-             cu_seqlens, flags, chunk_size, eps):
+             cu_seqlens, flags, chunk_size, eps, save_states=False):
         normalize = bool(flags & FLAG_NORMALIZE)
         state0 = as_numpy(initial_state)
         if normalize and initial_norm is not None:
             state0 = (state0, as_numpy(initial_norm))
         o = torch.empty(v.shape, dtype=v.dtype if v.dtype in KERNEL_DTYPES else torch.float32)
         q_, k_, v_, g_, beta_ = (as_numpy(_kernel_input(x)) for x in (q, k, v, g, beta))
-        _, final = _scan(
+        keep = save_states and mode == "chunk" and cu_seqlens is None
+        kept = _KEPT.take(_chunk_states_shape(op, q, v, flags, chunk_size)) if keep else None
+        _, final, *_ = _scan(
             op, f"fastweights::{mode}", q_, k_, v_, g=g_, beta=_ones_if(has_beta, beta_, v_),
             scale=scale or None, initial_state=state0, output_final_state=output_final_state,
             cu_seqlens=as_numpy(cu_seqlens),
             mode=MODE_CHUNKED if mode == "chunk" else MODE_RECURRENT, chunk_size=chunk_size,
             flags=flags & ~FLAG_STATE_V_FIRST, eps=eps,
             state_v_first=bool(flags & FLAG_STATE_V_FIRST), g_channel=g_channel,
-            out=as_numpy(o))
+            output_intermediate_states=keep, out=as_numpy(o),
+            intermediate_out=as_numpy(kept))
         state1, norm1 = final if normalize and final is not None else (final, None)
         return (o.to(v.dtype), torch.empty(_EMPTY) if state1 is None else as_torch(state1),
-                torch.empty(_EMPTY) if norm1 is None else as_torch(norm1))
+                torch.empty(_EMPTY) if norm1 is None else as_torch(norm1),
+                kept if keep else torch.empty(_EMPTY))
     return impl
 
 
-def _scan_fake(q, k, v, g, beta, scale, initial_state, initial_norm, output_final_state,
-               cu_seqlens, flags, chunk_size, eps):
-    shape = _state_shape(q, v, cu_seqlens, flags)
-    state = q.new_empty(shape if output_final_state else _EMPTY, dtype=torch.float32)
-    normalize = output_final_state and flags & FLAG_NORMALIZE
-    norm = q.new_empty((shape[0], v.shape[2], q.shape[3]) if normalize else _EMPTY,
-                       dtype=torch.float32)
-    return v.new_empty(v.shape), state, norm
+def _scan_fake_of(op, mode):
+    def fake(q, k, v, g, beta, scale, initial_state, initial_norm, output_final_state,
+             cu_seqlens, flags, chunk_size, eps, save_states=False):
+        shape = _state_shape(q, v, cu_seqlens, flags)
+        state = q.new_empty(shape if output_final_state else _EMPTY, dtype=torch.float32)
+        normalize = output_final_state and flags & FLAG_NORMALIZE
+        norm = q.new_empty((shape[0], v.shape[2], q.shape[3]) if normalize else _EMPTY,
+                           dtype=torch.float32)
+        keep = save_states and mode == "chunk" and cu_seqlens is None
+        kept = q.new_empty(_chunk_states_shape(op, q, v, flags, chunk_size) if keep else _EMPTY,
+                           dtype=torch.float32)
+        return v.new_empty(v.shape), state, norm, kept
+    return fake
 
 
 def _backward_impl(op, g_channel, has_beta):
     def impl(q, k, v, g, beta, do, dht, scale, initial_state, initial_norm, cu_seqlens, flags,
-             chunk_size, eps):
+             chunk_size, eps, chunk_states=None):
         state0 = as_numpy(initial_state)
         if flags & FLAG_NORMALIZE and initial_norm is not None:
             state0 = (state0, as_numpy(initial_norm))
@@ -130,7 +186,8 @@ def _backward_impl(op, g_channel, has_beta):
             dht=as_numpy(dht), scale=scale or None, initial_state=state0,
             cu_seqlens=as_numpy(cu_seqlens), flags=flags & ~FLAG_STATE_V_FIRST,
             chunk_size=chunk_size, eps=eps,
-            state_v_first=bool(flags & FLAG_STATE_V_FIRST), g_channel=g_channel)
+            state_v_first=bool(flags & FLAG_STATE_V_FIRST), g_channel=g_channel,
+            intermediate_states=as_numpy(chunk_states))
         # beta None (ones) still has a gradient from the kernels: dropped
         inputs = (q, k, v, g, beta, initial_state)
         return tuple(torch.empty(_EMPTY) if d is None or x is None else as_torch(d).to(x.dtype)
@@ -139,7 +196,7 @@ def _backward_impl(op, g_channel, has_beta):
 
 
 def _backward_fake(q, k, v, g, beta, do, dht, scale, initial_state, initial_norm, cu_seqlens,
-                   flags, chunk_size, eps):
+                   flags, chunk_size, eps, chunk_states=None):
     def like(x, dtype=None):
         return q.new_empty(_EMPTY) if x is None else torch.empty_like(x, dtype=dtype)
     return (like(q), like(k), like(v), like(g), like(beta),
@@ -148,24 +205,33 @@ def _backward_fake(q, k, v, g, beta, do, dht, scale, initial_state, initial_norm
 
 def _scan_setup_context(ctx, inputs, output):
     (q, k, v, g, beta, scale, initial_state, initial_norm, _, cu_seqlens, flags, chunk_size,
-     eps) = inputs
-    ctx.save_for_backward(q, k, v, g, beta, initial_state, initial_norm, cu_seqlens)
+     eps, *_) = inputs
+    kept = output[3]  # the chunk states, when the forward kept them
+    ctx.save_for_backward(q, k, v, g, beta, initial_state, initial_norm, cu_seqlens,
+                          kept if kept.numel() else None)
     ctx.scale, ctx.flags, ctx.chunk_size, ctx.eps = scale, flags, chunk_size, eps
+    # An unused output's gradient arrives as None, not zeros: the kept
+    # states' zeros (256 MiB at T = 4096, H = 16) took longer than reading
+    # them saved.
+    ctx.set_materialize_grads(False)
 
 
 def _scan_autograd(backward_op):
-    def backward(ctx, do, dht, dnorm):
-        q, k, v, g, beta, initial_state, initial_norm, cu_seqlens = ctx.saved_tensors
+    def backward(ctx, do, dht, dnorm, dkept):
+        q, k, v, g, beta, initial_state, initial_norm, cu_seqlens, kept = ctx.saved_tensors
         if dht is not None and dht.numel() == 0:
             dht = None
+        if do is None:  # only the final state's gradient
+            do = torch.zeros_like(v)
         grads = backward_op(q, k, v, g, beta, do, None if dht is None else dht.float(),
                             ctx.scale, initial_state, initial_norm, cu_seqlens, ctx.flags,
-                            ctx.chunk_size, ctx.eps)
+                            ctx.chunk_size, ctx.eps, kept)
         dq, dk, dv, dg, dbeta, dh0 = (None if x is None else d
                                       for d, x in zip(grads, (q, k, v, g, beta, initial_state)))
         # scale, initial_norm (the normaliser's state has no backward yet),
-        # output_final_state, cu_seqlens, flags, chunk_size, eps: no gradient
-        return dq, dk, dv, dg, dbeta, None, dh0, None, None, None, None, None, None
+        # output_final_state, cu_seqlens, flags, chunk_size, eps, save_states:
+        # no gradient
+        return dq, dk, dv, dg, dbeta, None, dh0, None, None, None, None, None, None, None
     return backward
 
 
@@ -186,7 +252,8 @@ def _define_scans():
             library.define(qualified + _SCAN_SCHEMA)
             torch.library.impl(f"fastweights::{qualified}", "CPU",
                                _scan_impl(op, mode, g_channel, info.has_beta), lib=library)
-            torch.library.register_fake(f"fastweights::{qualified}", _scan_fake, lib=library)
+            torch.library.register_fake(f"fastweights::{qualified}", _scan_fake_of(op, mode),
+                                        lib=library)
             torch.library.register_autograd(f"fastweights::{qualified}",
                                             _scan_autograd(backward_op),
                                             setup_context=_scan_setup_context, lib=library)

@@ -4,6 +4,7 @@ itself checked against reference.py), in both forms of every op, with grouped
 value heads, cu_seqlens, V-first states, L2-normalised q and k, fla's gate
 and beta options; half dtypes; the custom ops' own checks (opcheck); a
 torch.compile(fullgraph=True) module; a training loop whose loss falls."""
+import gc
 import os
 
 import numpy as np
@@ -251,6 +252,86 @@ def test_strided_inputs_are_read_without_a_copy():
     assert torch.equal(o1, o2)
 
 
+@pytest.mark.parametrize("name", list(GATE))
+def test_saved_chunk_states_give_the_same_gradients(name):
+    """save_chunk_states: the backward reads the forward's chunk states, bit
+    for bit the gradients of the call that recomputes them; with V-first
+    states, an L2 norm, normalize and a short last chunk too."""
+    q, k, v, g, beta, h0 = inputs(name)
+    do, dht = draw((B, T, HV, V), seed=11), draw((B, HV, K, V), seed=12)
+    extra = [dict()]
+    if name in BETA:
+        extra.append(dict(use_qk_l2norm_in_kernel=True, chunk_size=16))
+    if name != "linear_attn":
+        extra.append(dict(state_v_first=True))
+    for kw in extra:
+        first = h0.transpose(-1, -2).contiguous() if kw.get("state_v_first") else h0
+        runs = []
+        for save in (False, True):
+            xs = leaves(q, k, v, g, beta, first)
+            o, S = call(name, "chunk", *xs, save_chunk_states=save, **kw)
+            ((o * do).sum() + (S * (dht.transpose(-1, -2) if kw.get("state_v_first")
+                                    else dht)).sum()).backward()
+            runs.append([o, S] + [x.grad for x in xs if x is not None])
+        for a, b in zip(*runs):
+            assert torch.equal(a, b), kw
+    # normalize (linear attention's default): the same bits as well
+    runs = []
+    for save in (False, True):
+        xs = leaves(q, k, v)
+        o, _ = ft.chunk_linear_attn(*xs, save_chunk_states=save)
+        (o * do).sum().backward()
+        runs.append([o] + [x.grad for x in xs])
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+
+
+def test_kept_states_stay_until_their_backward():
+    """Two layers each keep their chunk states until the backward: a buffer
+    handed out again too early (as one tied to a Python tensor object had
+    been) gives the second layer's states to the first's backward."""
+    def step(save):
+        xs = leaves(*inputs("kda")[:5])
+        o1, _ = ft.chunk_kda(*xs, save_chunk_states=save)
+        gc.collect()
+        q2 = (o1 * 0.5).reshape(B, T, H, HV * V)[..., :K].contiguous()
+        o2, _ = ft.chunk_kda(q2, *xs[1:], save_chunk_states=save)
+        gc.collect()
+        (o2.square().sum() + o1.sum()).backward()
+        return [o2] + [x.grad for x in xs]
+    want = step(False)
+    for _ in range(2):  # the second step reuses the first's buffers
+        for a, b in zip(want, step(True)):
+            assert torch.equal(a, b)
+
+
+def test_chunk_states_are_kept_only_when_a_gradient_is_wanted():
+    """The autograd graph holds [N, S, HV, K, V] chunk states with
+    save_chunk_states and a gradient to take; none under no_grad, with
+    cu_seqlens, or without the keyword."""
+    q, k, v, g, beta, h0 = inputs("kda")
+    chunks = -(-T // fw.chunk_size("kda", K))
+
+    def kept_states(xs, **kw):
+        saved = []
+
+        def pack(x):
+            saved.append(tuple(x.shape))
+            return x
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+            o, _ = ft.chunk_kda(*xs, **kw)
+        if o.requires_grad:
+            o.sum().backward()
+        return [shape for shape in saved if len(shape) == 5]
+    assert kept_states(leaves(q, k, v, g, beta), save_chunk_states=True) == [
+        (B, chunks, HV, K, V)]
+    assert kept_states((q, k, v, g, beta), save_chunk_states=True) == []
+    assert kept_states(leaves(q, k, v, g, beta)) == []
+    cu = torch.tensor([0, 20, 37], dtype=torch.int32)
+    packed = leaves(*(x[:1] for x in (q, k, v, g, beta)))
+    assert kept_states(packed, cu_seqlens=cu, save_chunk_states=True) == []
+
+
 @pytest.mark.parametrize("fn", ["chunk_gated_delta_rule", "fused_recurrent_kda",
                                 "chunk_linear_attn"])
 def test_opcheck(fn):
@@ -261,6 +342,7 @@ def test_opcheck(fn):
     flags = 0x1 if name == "linear_attn" else 0
     args = (q, k, v, g, beta, 0.3, h0, None, True, None, flags, 0, 1e-6)
     torch.library.opcheck(getattr(torch.ops.fastweights, fn), args)
+    torch.library.opcheck(getattr(torch.ops.fastweights, fn), args + (True,))
 
 
 def test_feature_maps_and_their_gradients():
@@ -285,9 +367,9 @@ def test_feature_maps_and_their_gradients():
 class _Mixer(torch.nn.Module):
     """A gated delta net mixer in miniature: projections, the scan, a readout."""
 
-    def __init__(self, d=16, heads=2, dk=8):
+    def __init__(self, d=16, heads=2, dk=8, save_chunk_states=False):
         super().__init__()
-        self.heads, self.dk = heads, dk
+        self.heads, self.dk, self.save = heads, dk, save_chunk_states
         self.qkv = torch.nn.Linear(d, 3 * heads * dk)
         self.gb = torch.nn.Linear(d, 2 * heads)
         self.out = torch.nn.Linear(heads * dk, d)
@@ -298,13 +380,15 @@ class _Mixer(torch.nn.Module):
         a, beta = self.gb(x).unflatten(-1, (2, self.heads)).unbind(2)
         g = -torch.nn.functional.softplus(a)
         o, _ = ft.chunk_gated_delta_rule(q, k, v, g, beta.sigmoid(),
-                                         use_qk_l2norm_in_kernel=True)
+                                         use_qk_l2norm_in_kernel=True,
+                                         save_chunk_states=self.save)
         return self.out(o.reshape(b, t, -1))
 
 
-def test_torch_compile_fullgraph():
+@pytest.mark.parametrize("save", [False, True])
+def test_torch_compile_fullgraph(save):
     torch.manual_seed(0)
-    model = _Mixer()
+    model = _Mixer(save_chunk_states=save)
     x = torch.randn(2, 24, 16)
     compiled = torch.compile(model, fullgraph=True)
     want = model(x)
