@@ -38,6 +38,7 @@ _TARGETS = [
 ]
 
 _originals = {}  # (module, name) -> the function transformers had bound
+_options = {"save_chunk_states": False}  # passed to the functions that take them
 
 
 def _taking_known_keywords(fn, original):
@@ -47,16 +48,21 @@ def _taking_known_keywords(fn, original):
 
     @functools.wraps(original)
     def call(*args, **kwargs):
-        return fn(*args, **{k: v for k, v in kwargs.items() if k in known})
+        kwargs = {k: v for k, v in kwargs.items() if k in known}
+        kwargs.update((k, v) for k, v in _options.items() if k in known)
+        return fn(*args, **kwargs)
 
     call.fastweights = fn
     return call
 
 
-def patch():
+def patch(save_chunk_states=False):
     """Rebinds every target present in the installed transformers (a model
-    family it lacks is skipped); calling it again changes nothing. Returns
-    the patched names, "module.function"."""
+    family it lacks is skipped); calling it again changes only the option.
+    save_chunk_states: the chunked layers keep their chunk states for the
+    backward (fastweights.torch). Returns the patched names,
+    "module.function"."""
+    _options["save_chunk_states"] = bool(save_chunk_states)
     patched = []
     for module_name, name, ours in _TARGETS:
         try:
@@ -77,3 +83,4 @@ def unpatch():
     for (module_name, name), original in _originals.items():
         setattr(importlib.import_module(module_name), name, original)
     _originals.clear()
+    _options["save_chunk_states"] = False

@@ -265,11 +265,12 @@ def feature_map(x, kind, nu=1, m=None, seed=0, eps=1e-6):
     return feature_map_op(x, kind, nu, m or 0, seed, eps)
 
 
-def patch_transformers():
+def patch_transformers(save_chunk_states=False):
     """Routes transformers' gated delta net (Qwen3-Next, Qwen3.5) and KDA
-    (Kimi Linear) layers to fastweights; see fastweights._transformers."""
+    (Kimi Linear) layers to fastweights; see fastweights._transformers.
+    save_chunk_states: as the chunk functions' keyword, for every layer."""
     from ._transformers import patch
-    return patch()
+    return patch(save_chunk_states)
 
 
 def unpatch_transformers():

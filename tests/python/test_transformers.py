@@ -117,6 +117,33 @@ def test_bfloat16_logits(family, calls):
     assert relerr(got, exact) < 2 * relerr(want, exact) + 1e-3
 
 
+@pytest.mark.parametrize("family", ["qwen3_next", "kimi_linear"])
+def test_training_with_saved_chunk_states(family, calls):
+    """patch_transformers(save_chunk_states=True): each chunked layer's graph
+    holds its chunk states, and every parameter's gradient is bit for bit
+    the one the layers' recomputing backward gives."""
+    torch.manual_seed(0)
+    model = MODELS[family]().train()
+    ids = torch.randint(3, 256, (2, 40))
+    grads = []
+    for save in (False, True):
+        ft.patch_transformers(save_chunk_states=save)
+        model.zero_grad()
+        states = []
+
+        def pack(x):
+            states.extend([tuple(x.shape)] if x.dim() == 5 else [])
+            return x
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+            loss = model(ids, labels=ids).loss
+        loss.backward()
+        assert len(states) == (3 if save else 0), states
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1])
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
+
+
 def test_unpatch_restores_the_fallback(calls):
     module = transformers.models.qwen3_next.modeling_qwen3_next
     original = module.torch_chunk_gated_delta_rule
