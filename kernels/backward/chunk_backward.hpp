@@ -187,13 +187,15 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
       if (L < C)  // causal_scores reads a short chunk's keys in whole vectors
         for (int64_t r = 0; r < K; ++r) rows::fill<Vec>(C - L, 0.0f, w.KhT + r * C + L);
     }
-    for (int64_t i = 0; i < L; ++i)
-      rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[L - 1] - w.G[i]) : 1.0f, w.Kh + i * K,
-                             w.Kd + i * K);
+    if (w.Kd != w.Kh)
+      for (int64_t i = 0; i < L; ++i)
+        rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[L - 1] - w.G[i]) : 1.0f, w.Kh + i * K,
+                               w.Kd + i * K);
     if (with_queries) {
       chunk::causal_scores<Vec>(L, K, C, w.Qh, w.KhT, w.G, gated, /*strict=*/false, w.A);
-      for (int64_t i = 0; i < L; ++i)
-        rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[i]) : 1.0f, w.Qh + i * K, w.Qt + i * K);
+      if (w.Qt != w.Qh)
+        for (int64_t i = 0; i < L; ++i)
+          rows::scaled_copy<Vec>(K, gated ? std::exp(w.G[i]) : 1.0f, w.Qh + i * K, w.Qt + i * K);
     }
     if (delta) chunk::causal_scores<Vec>(L, K, C, w.Kh, w.KhT, w.G, gated, /*strict=*/true, w.M);
   }
@@ -455,6 +457,12 @@ struct PairWalk {
     keep_values = delta && !saved;
     layout = chunk_backward_scratch(T, K, V, C, saved, keep_values);
     w = blocks<Vec>(ws, T, K, V, C, saved, keep_values, pairs, index);
+    // Without a gate the decayed keys and queries are k^ and q^ themselves
+    // (the delta rules keep Qt, which dS's update reads beside -W).
+    if (!gated && !channel) {
+      w.Kd = w.Kh;
+      if (!delta) w.Qt = w.Qh;
+    }
   }
 
   float* values_of(int64_t c) const { return keep_values ? w.Us + c * C * V : w.Up; }
