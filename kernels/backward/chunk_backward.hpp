@@ -130,14 +130,19 @@ inline void causal_decay(int64_t L, int64_t C, const float* G, bool gated, bool 
 // A scalar gate's in-chunk terms of a score matrix X (entries j < i of
 // rows i < L, leading dim C) whose entries scale by exp(G_i - G_j), against
 // their gradient dX: dG_i += X_ij dX_ij, dG_j -= X_ij dX_ij.
+// (dG_i in a register through its row: kept in memory, as the compiler
+// must when dG_j might be it, each add waited on the last one's store.)
 template <class Vec>
 inline void add_score_terms(int64_t L, int64_t C, const float* X, const float* dX, float* dG) {
-  for (int64_t i = 1; i < L; ++i)
+  for (int64_t i = 1; i < L; ++i) {
+    float gi = dG[i];
     for (int64_t j = 0; j < i; ++j) {
       const float x = X[i * C + j] * dX[i * C + j];
-      dG[i] += x;
+      gi += x;
       dG[j] -= x;
     }
+    dG[i] = gi;
+  }
 }
 
 // The chunk's factors, as the forward's prepare makes them but kept apart:
@@ -589,7 +594,7 @@ struct PairWalk {
     // chunk.
     if (gated) {
       rows::fill<Vec>(L, 0.0f, w.dG);
-      w.dG[L - 1] = std::exp(G[L - 1]) * rows::dot<Vec>(KV, w.dS, S);
+      w.dG[L - 1] = std::exp(G[L - 1]) * rows::dot_long<Vec>(KV, w.dS, S);
     }
     if (t.normalize) {
       // o_i = factor_i y_i, y = Q S + A U' (the forward's unscaled output),

@@ -152,6 +152,27 @@ inline float dot(int64_t n, const float* x, const float* y) {
   return s;
 }
 
+// dot over a long run (a whole state, K V floats), four sums in flight: in
+// one sum it is a chain of n / N dependent FMAs (1024 at K = V = 128 and
+// AVX-512), which per chunk held a scalar gate's backward 1.2-1.4 %.
+template <class Vec>
+inline float dot_long(int64_t n, const float* x, const float* y) {
+  using VT = typename Vec::type;
+  VT a0 = Vec::zero(), a1 = Vec::zero(), a2 = Vec::zero(), a3 = Vec::zero();
+  constexpr int64_t N = Vec::N;
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    a0 = Vec::fma(Vec::load(x + i), Vec::load(y + i), a0);
+    a1 = Vec::fma(Vec::load(x + i + N), Vec::load(y + i + N), a1);
+    a2 = Vec::fma(Vec::load(x + i + 2 * N), Vec::load(y + i + 2 * N), a2);
+    a3 = Vec::fma(Vec::load(x + i + 3 * N), Vec::load(y + i + 3 * N), a3);
+  }
+  for (; i + N <= n; i += N) a0 = Vec::fma(Vec::load(x + i), Vec::load(y + i), a0);
+  float s = Vec::hsum(Vec::add(Vec::add(a0, a1), Vec::add(a2, a3)));
+  for (; i < n; ++i) s = Vec::fma1(x[i], y[i], s);
+  return s;
+}
+
 // The fused recurrent sweep over one state row:
 //   S_row = s * S_row + a * d;  acc += b * S_row  (acc = 0 + b * S_row with
 //   first: the same sum from zero, without reading acc)
