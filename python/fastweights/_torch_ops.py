@@ -88,12 +88,20 @@ def _ones_if(has_beta, beta, v):
     return _beta(None, v) if has_beta and beta is None else beta
 
 
-def _chunk_states_shape(op, q, v, flags, chunk_size):
-    """[N, S, HV, K, V] (V-first: [N, S, HV, V, K]) for a chunked call
-    without cu_seqlens: the state after each of its S chunks."""
+def _chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size, fake=False):
+    """[N, S, HV, K, V] (V-first: [N, S, HV, V, K]) for a chunked call: the
+    state after each of the longest sequence's S chunks. With cu_seqlens S
+    comes from the lengths, which a fake call cannot read: a size torch
+    learns at run time."""
     C = chunk_size or lib.fw_chunk_size(op, q.shape[3])
-    S = (q.shape[1] + C - 1) // C
-    N, *tail = _state_shape(q, v, None, flags)
+    N, *tail = _state_shape(q, v, cu_seqlens, flags)
+    if cu_seqlens is None:
+        S = (q.shape[1] + C - 1) // C
+    elif fake:
+        S = torch.library.get_ctx().new_dynamic_size()
+    else:
+        longest = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if N > 0 else 0
+        S = (longest + C - 1) // C
     return (N, S, *tail)
 
 
@@ -141,8 +149,9 @@ def _scan_impl(op, mode, g_channel, has_beta):
             state0 = (state0, as_numpy(initial_norm))
         o = torch.empty(v.shape, dtype=v.dtype if v.dtype in KERNEL_DTYPES else torch.float32)
         q_, k_, v_, g_, beta_ = (as_numpy(_kernel_input(x)) for x in (q, k, v, g, beta))
-        keep = save_states and mode == "chunk" and cu_seqlens is None
-        kept = _KEPT.take(_chunk_states_shape(op, q, v, flags, chunk_size)) if keep else None
+        keep = save_states and mode == "chunk"
+        kept = (_KEPT.take(_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size))
+                if keep else None)
         _, final, *_ = _scan(
             op, f"fastweights::{mode}", q_, k_, v_, g=g_, beta=_ones_if(has_beta, beta_, v_),
             scale=scale or None, initial_state=state0, output_final_state=output_final_state,
@@ -167,9 +176,9 @@ def _scan_fake_of(op, mode):
         normalize = output_final_state and flags & FLAG_NORMALIZE
         norm = q.new_empty((shape[0], v.shape[2], q.shape[3]) if normalize else _EMPTY,
                            dtype=torch.float32)
-        keep = save_states and mode == "chunk" and cu_seqlens is None
-        kept = q.new_empty(_chunk_states_shape(op, q, v, flags, chunk_size) if keep else _EMPTY,
-                           dtype=torch.float32)
+        keep = save_states and mode == "chunk"
+        kept = q.new_empty(_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size, fake=True)
+                           if keep else _EMPTY, dtype=torch.float32)
         return v.new_empty(v.shape), state, norm, kept
     return fake
 
@@ -206,9 +215,9 @@ def _backward_fake(q, k, v, g, beta, do, dht, scale, initial_state, initial_norm
 def _scan_setup_context(ctx, inputs, output):
     (q, k, v, g, beta, scale, initial_state, initial_norm, _, cu_seqlens, flags, chunk_size,
      eps, *_) = inputs
-    kept = output[3]  # the chunk states, when the forward kept them
+    kept = output[3]  # the chunk states [N, S, ...] when the forward kept them, else (0,)
     ctx.save_for_backward(q, k, v, g, beta, initial_state, initial_norm, cu_seqlens,
-                          kept if kept.numel() else None)
+                          kept if kept.dim() == 5 else None)
     ctx.scale, ctx.flags, ctx.chunk_size, ctx.eps = scale, flags, chunk_size, eps
     # An unused output's gradient arrives as None, not zeros: the kept
     # states' zeros (256 MiB at T = 4096, H = 16) took longer than reading

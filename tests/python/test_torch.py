@@ -252,11 +252,19 @@ def test_strided_inputs_are_read_without_a_copy():
     assert torch.equal(o1, o2)
 
 
+def same_bits_saving_states(step):
+    """step(save) runs a forward and backward and returns its tensors: the
+    same bits whether the forward keeps its chunk states or not."""
+    for a, b in zip(step(False), step(True)):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("name", list(GATE))
 def test_saved_chunk_states_give_the_same_gradients(name):
     """save_chunk_states: the backward reads the forward's chunk states, bit
     for bit the gradients of the call that recomputes them; with V-first
-    states, an L2 norm, normalize and a short last chunk too."""
+    states, an L2 norm, a short last chunk, packed sequences (S from their
+    lengths, a size torch.compile learns at run time) and normalize too."""
     q, k, v, g, beta, h0 = inputs(name)
     do, dht = draw((B, T, HV, V), seed=11), draw((B, HV, K, V), seed=12)
     extra = [dict()]
@@ -265,25 +273,30 @@ def test_saved_chunk_states_give_the_same_gradients(name):
     if name != "linear_attn":
         extra.append(dict(state_v_first=True))
     for kw in extra:
-        first = h0.transpose(-1, -2).contiguous() if kw.get("state_v_first") else h0
-        runs = []
-        for save in (False, True):
-            xs = leaves(q, k, v, g, beta, first)
+        v_first = kw.get("state_v_first", False)
+
+        def step(save):
+            xs = leaves(q, k, v, g, beta, h0.transpose(-1, -2).contiguous() if v_first else h0)
             o, S = call(name, "chunk", *xs, save_chunk_states=save, **kw)
-            ((o * do).sum() + (S * (dht.transpose(-1, -2) if kw.get("state_v_first")
-                                    else dht)).sum()).backward()
-            runs.append([o, S] + [x.grad for x in xs if x is not None])
-        for a, b in zip(*runs):
-            assert torch.equal(a, b), kw
-    # normalize (linear attention's default): the same bits as well
-    runs = []
-    for save in (False, True):
+            ((o * do).sum() + (S * (dht.transpose(-1, -2) if v_first else dht)).sum()).backward()
+            return [o, S] + [x.grad for x in xs if x is not None]
+        same_bits_saving_states(step)
+
+    def packed(save):
+        xs = leaves(*(None if x is None else x[:1] for x in (q, k, v, g, beta)))
+        cu = torch.tensor([0, 9, 37], dtype=torch.int32)
+        o, _ = call(name, "chunk", *xs, None, cu_seqlens=cu, save_chunk_states=save,
+                    chunk_size=16)
+        (o * do[:1]).sum().backward()
+        return [o] + [x.grad for x in xs if x is not None]
+    same_bits_saving_states(packed)
+
+    def normalized(save):
         xs = leaves(q, k, v)
         o, _ = ft.chunk_linear_attn(*xs, save_chunk_states=save)
         (o * do).sum().backward()
-        runs.append([o] + [x.grad for x in xs])
-    for a, b in zip(*runs):
-        assert torch.equal(a, b)
+        return [o] + [x.grad for x in xs]
+    same_bits_saving_states(normalized)
 
 
 def test_kept_states_stay_until_their_backward():
@@ -299,16 +312,14 @@ def test_kept_states_stay_until_their_backward():
         gc.collect()
         (o2.square().sum() + o1.sum()).backward()
         return [o2] + [x.grad for x in xs]
-    want = step(False)
-    for _ in range(2):  # the second step reuses the first's buffers
-        for a, b in zip(want, step(True)):
-            assert torch.equal(a, b)
+    for _ in range(2):  # the second time reuses the first's buffers
+        same_bits_saving_states(step)
 
 
 def test_chunk_states_are_kept_only_when_a_gradient_is_wanted():
     """The autograd graph holds [N, S, HV, K, V] chunk states with
-    save_chunk_states and a gradient to take; none under no_grad, with
-    cu_seqlens, or without the keyword."""
+    save_chunk_states and a gradient to take (S: the longest sequence's
+    chunks); none under no_grad or without the keyword."""
     q, k, v, g, beta, h0 = inputs("kda")
     chunks = -(-T // fw.chunk_size("kda", K))
 
@@ -327,9 +338,10 @@ def test_chunk_states_are_kept_only_when_a_gradient_is_wanted():
         (B, chunks, HV, K, V)]
     assert kept_states((q, k, v, g, beta), save_chunk_states=True) == []
     assert kept_states(leaves(q, k, v, g, beta)) == []
-    cu = torch.tensor([0, 20, 37], dtype=torch.int32)
+    cu = torch.tensor([0, 9, 37], dtype=torch.int32)
     packed = leaves(*(x[:1] for x in (q, k, v, g, beta)))
-    assert kept_states(packed, cu_seqlens=cu, save_chunk_states=True) == []
+    assert kept_states(packed, cu_seqlens=cu, save_chunk_states=True, chunk_size=16) == [
+        (2, 2, HV, K, V)]
 
 
 @pytest.mark.parametrize("fn", ["chunk_gated_delta_rule", "fused_recurrent_kda",
@@ -343,6 +355,10 @@ def test_opcheck(fn):
     args = (q, k, v, g, beta, 0.3, h0, None, True, None, flags, 0, 1e-6)
     torch.library.opcheck(getattr(torch.ops.fastweights, fn), args)
     torch.library.opcheck(getattr(torch.ops.fastweights, fn), args + (True,))
+    if fn.startswith("chunk_"):  # packed, keeping states of a size known at run time
+        cu = torch.tensor([0, 4, 9], dtype=torch.int32)
+        packed = args[:6] + (None, None, True, cu, flags, 4, 1e-6, True)
+        torch.library.opcheck(getattr(torch.ops.fastweights, fn), packed)
 
 
 def test_feature_maps_and_their_gradients():
