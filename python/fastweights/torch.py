@@ -19,7 +19,7 @@ keeps the state after every chunk (T / chunk_size states of HV x K x V
 floats per sequence: 256 MiB at T = 4096, HV = 16, K = V = 128, chunk 16)
 and the backward reads them instead of recomputing them, for a training
 step of 0.85-0.91x the time (Zen 4, one thread; README.md). With
-cu_seqlens, S is the longest sequence's chunk count.
+cu_seqlens each sequence has room for as many as the longest one has chunks.
 
 fla's gate and beta options are computed with torch ops before the scan, so
 their gradients flow too: use_gate_in_kernel (g = -exp(A_log) *
