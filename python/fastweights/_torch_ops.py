@@ -119,7 +119,9 @@ class _KeptBuffers:
         self._lock = threading.Lock()
         self._free = []  # numpy buffers, LINE_FLOATS longer than they hold
 
-    def take(self, shape):
+    def take(self, shape, zeros=False):
+        """zeros: packed sequences leave the rows past a shorter one's end
+        as they are, and a reused buffer holds another call's states."""
         n = math.prod(shape)
         with self._lock:
             fits = [i for i, b in enumerate(self._free) if n <= b.size - LINE_FLOATS <= 2 * n]
@@ -128,6 +130,8 @@ class _KeptBuffers:
         if base is None:
             base = np.empty(n + LINE_FLOATS, dtype=np.float32)
         view = line_view(base, shape)
+        if zeros:
+            view.fill(0.0)
         weakref.finalize(view, self._give, base)
         return torch.from_numpy(view)
 
@@ -135,6 +139,10 @@ class _KeptBuffers:
         with self._lock:
             if len(self._free) < self.kMax:
                 self._free.append(base)
+
+    def clear(self):
+        with self._lock:
+            self._free.clear()
 
 
 _KEPT = _KeptBuffers()
@@ -150,8 +158,8 @@ def _scan_impl(op, mode, g_channel, has_beta):
         o = torch.empty(v.shape, dtype=v.dtype if v.dtype in KERNEL_DTYPES else torch.float32)
         q_, k_, v_, g_, beta_ = (as_numpy(_kernel_input(x)) for x in (q, k, v, g, beta))
         keep = save_states and mode == "chunk"
-        kept = (_KEPT.take(_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size))
-                if keep else None)
+        kept = (_KEPT.take(_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size),
+                           zeros=cu_seqlens is not None) if keep else None)
         _, final, *_ = _scan(
             op, f"fastweights::{mode}", q_, k_, v_, g=g_, beta=_ones_if(has_beta, beta_, v_),
             scale=scale or None, initial_state=state0, output_final_state=output_final_state,

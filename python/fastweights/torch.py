@@ -31,13 +31,13 @@ import torch
 import torch.nn.functional as F
 
 from .ops import FLAG_NORMALIZE, FLAG_STATE_V_FIRST, _delta_flags, _no
-from ._torch_ops import SCANS, default_scale, feature_map_op
+from ._torch_ops import _KEPT, SCANS, default_scale, feature_map_op
 
 __all__ = [
     "chunk_linear_attn", "fused_recurrent_linear_attn", "chunk_simple_gla",
     "fused_recurrent_simple_gla", "chunk_delta_rule", "fused_recurrent_delta_rule",
     "chunk_gated_delta_rule", "fused_recurrent_gated_delta_rule", "chunk_gla",
-    "fused_recurrent_gla", "chunk_kda", "fused_recurrent_kda", "feature_map",
+    "fused_recurrent_gla", "chunk_kda", "fused_recurrent_kda", "feature_map", "empty_cache",
     "patch_transformers", "unpatch_transformers",
 ]
 
@@ -258,6 +258,13 @@ def fused_recurrent_kda(q, k, v, g, beta=None, scale=None, initial_state=None,
                  scale=scale, initial_state=initial_state,
                  output_final_state=output_final_state, cu_seqlens=cu_seqlens,
                  flags=_delta_flags(use_qk_l2norm_in_kernel), state_v_first=state_v_first)
+
+
+def empty_cache():
+    """Gives back the buffers save_chunk_states keeps for the next step's
+    chunk states (as torch.cuda.empty_cache gives back cached blocks); states
+    still held for a backward are not touched."""
+    _KEPT.clear()
 
 
 def feature_map(x, kind, nu=1, m=None, seed=0, eps=1e-6):

@@ -312,8 +312,13 @@ def test_kept_states_stay_until_their_backward():
         gc.collect()
         (o2.square().sum() + o1.sum()).backward()
         return [o2] + [x.grad for x in xs]
-    for _ in range(2):  # the second time reuses the first's buffers
+    from fastweights._torch_ops import _KEPT
+    ft.empty_cache()
+    for _ in range(2):  # the second time reuses the first's two buffers
         same_bits_saving_states(step)
+    assert len(_KEPT._free) == 2
+    ft.empty_cache()
+    assert not _KEPT._free
 
 
 def test_chunk_states_are_kept_only_when_a_gradient_is_wanted():
