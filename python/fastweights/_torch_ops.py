@@ -93,7 +93,8 @@ def _chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size, fake=False):
     state after each of the longest sequence's S chunks. With cu_seqlens S
     comes from the lengths, which a fake call cannot read: a size torch
     learns at run time."""
-    C = chunk_size or lib.fw_chunk_size(op, q.shape[3])
+    # (Bad arguments size nothing here: the scan itself reports them.)
+    C = max(chunk_size or lib.fw_chunk_size(op, q.shape[3]), 1)
     N, *tail = _state_shape(q, v, cu_seqlens, flags)
     if cu_seqlens is None:
         S = (q.shape[1] + C - 1) // C
@@ -101,7 +102,7 @@ def _chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size, fake=False):
         S = torch.library.get_ctx().new_dynamic_size()
     else:
         longest = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if N > 0 else 0
-        S = (longest + C - 1) // C
+        S = (max(longest, 0) + C - 1) // C
     return (N, S, *tail)
 
 
