@@ -355,6 +355,9 @@ def test_chunk_states_are_kept_only_when_a_gradient_is_wanted():
     packed = leaves(*(x[:1] for x in (q, k, v, g, beta)))
     assert kept_states(packed, cu_seqlens=cu, save_chunk_states=True, chunk_size=16) == [
         (2, 2, HV, K, V)]
+    with pytest.raises(fw.FastweightsError, match="cu_seqlens"):  # the scan's own check
+        ft.chunk_kda(*packed, cu_seqlens=torch.tensor([0, 40], dtype=torch.int32),
+                     save_chunk_states=True)
 
 
 @pytest.mark.parametrize("fn", ["chunk_gated_delta_rule", "fused_recurrent_kda",
