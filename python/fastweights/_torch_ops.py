@@ -88,22 +88,17 @@ def _ones_if(has_beta, beta, v):
     return _beta(None, v) if has_beta and beta is None else beta
 
 
-def _chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size, fake=False):
-    """[N, S, HV, K, V] (V-first: [N, S, HV, V, K]) for a chunked call: the
-    state after each of the longest sequence's S chunks. With cu_seqlens S
-    comes from the lengths, which a fake call cannot read: a size torch
-    learns at run time."""
-    # (Bad arguments size nothing here: the scan itself reports them.)
-    C = max(chunk_size or lib.fw_chunk_size(op, q.shape[3]), 1)
+def _fake_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size):
+    """[N, S, HV, K, V] (V-first: [N, S, HV, V, K]), as the library sizes a
+    chunked call's intermediate states (fw_intermediate_state_count, which
+    the real call asks): S chunks of the longest sequence. With cu_seqlens
+    that length is data a fake call cannot read: a size torch learns at run
+    time."""
     N, *tail = _state_shape(q, v, cu_seqlens, flags)
-    if cu_seqlens is None:
-        S = (q.shape[1] + C - 1) // C
-    elif fake:
-        S = torch.library.get_ctx().new_dynamic_size()
-    else:
-        longest = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if N > 0 else 0
-        S = (max(longest, 0) + C - 1) // C
-    return (N, S, *tail)
+    if cu_seqlens is not None:
+        return (N, torch.library.get_ctx().new_dynamic_size(), *tail)
+    C = max(chunk_size or lib.fw_chunk_size(op, q.shape[3]), 1)  # bad K: the scan reports it
+    return (N, (q.shape[1] + C - 1) // C, *tail)
 
 
 class _KeptBuffers:
@@ -159,8 +154,11 @@ def _scan_impl(op, mode, g_channel, has_beta):
         o = torch.empty(v.shape, dtype=v.dtype if v.dtype in KERNEL_DTYPES else torch.float32)
         q_, k_, v_, g_, beta_ = (as_numpy(_kernel_input(x)) for x in (q, k, v, g, beta))
         keep = save_states and mode == "chunk"
-        kept = (_KEPT.take(_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size),
-                           zeros=cu_seqlens is not None) if keep else None)
+        kept = []  # the chunk states' tensor, sized by the scan once its checks pass
+
+        def buffer(shape):
+            kept.append(_KEPT.take(shape, zeros=cu_seqlens is not None))
+            return as_numpy(kept[0])
         _, final, *_ = _scan(
             op, f"fastweights::{mode}", q_, k_, v_, g=g_, beta=_ones_if(has_beta, beta_, v_),
             scale=scale or None, initial_state=state0, output_final_state=output_final_state,
@@ -169,11 +167,11 @@ def _scan_impl(op, mode, g_channel, has_beta):
             flags=flags & ~FLAG_STATE_V_FIRST, eps=eps,
             state_v_first=bool(flags & FLAG_STATE_V_FIRST), g_channel=g_channel,
             output_intermediate_states=keep, out=as_numpy(o),
-            intermediate_out=as_numpy(kept))
+            intermediate_buffer=buffer)
         state1, norm1 = final if normalize and final is not None else (final, None)
         return (o.to(v.dtype), torch.empty(_EMPTY) if state1 is None else as_torch(state1),
                 torch.empty(_EMPTY) if norm1 is None else as_torch(norm1),
-                kept if keep else torch.empty(_EMPTY))
+                kept[0] if keep else torch.empty(_EMPTY))
     return impl
 
 
@@ -186,7 +184,7 @@ def _scan_fake_of(op, mode):
         norm = q.new_empty((shape[0], v.shape[2], q.shape[3]) if normalize else _EMPTY,
                            dtype=torch.float32)
         keep = save_states and mode == "chunk"
-        kept = q.new_empty(_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size, fake=True)
+        kept = q.new_empty(_fake_chunk_states_shape(op, q, v, cu_seqlens, flags, chunk_size)
                            if keep else _EMPTY, dtype=torch.float32)
         return v.new_empty(v.shape), state, norm, kept
     return fake

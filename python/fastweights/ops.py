@@ -153,7 +153,7 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
           output_final_state=False, cu_seqlens=None, mode=MODE_AUTO, chunk_size=0, flags=0,
           eps=1e-10, state_indices=None, inplace_final_state=True, state_v_first=False,
           output_intermediate_states=False, g_channel=False, A_log=None, dt_bias=None,
-          out=None, intermediate_out=None):
+          out=None, intermediate_buffer=None):
     q, k, v, g, beta, cu = _inputs(q, k, v, g, beta, cu_seqlens, g_channel)
     B, T, H, K = q.shape
     HV, V = v.shape[2], v.shape[3]
@@ -226,12 +226,9 @@ def _scan(op, where, q, k, v, g=None, beta=None, scale=None, initial_state=None,
         steps = ctypes.c_int64()
         check(lib.fw_intermediate_state_count(op, ctypes.byref(a), ctypes.byref(steps)), where)
         shape = (N, steps.value) + tail
-        if intermediate_out is not None:  # fastweights.torch's kept buffers
-            if intermediate_out.shape != shape or intermediate_out.dtype != np.float32:
-                raise ValueError(f"{where}: intermediate states need float32 {shape}")
-            inter = intermediate_out
-        else:
-            inter = line_view(np.zeros(math.prod(shape) + LINE_FLOATS, dtype=np.float32), shape)
+        # intermediate_buffer(shape): fastweights.torch's kept buffers
+        inter = (intermediate_buffer(shape) if intermediate_buffer else
+                 line_view(np.zeros(math.prod(shape) + LINE_FLOATS, dtype=np.float32), shape))
         _tensor(a.intermediate_states, inter)
     check(lib.fw_scan(op, ctypes.byref(a)), where)
     if not output_final_state:
