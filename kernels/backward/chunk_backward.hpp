@@ -178,13 +178,11 @@ inline void factors(const ScanTask& f, int64_t c0, int64_t L, bool with_queries,
     // goes (the walk's two sums had been the same sum twice).
     if (with_queries) {
       chunk::channel_scores<Vec>(L, K, C, w.Qh, w.Kh, w.E, w.A, delta ? w.M : nullptr, w.CS);
+      rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
+      chunk::decay_rows<Vec>(L, K, w.Pc, w.Qt);
     } else if (delta) {
       chunk::channel_scores<Vec>(L, K, C, w.Kh, w.Kh, w.E, w.M, nullptr, w.CS);
       for (int64_t i = 0; i < L; ++i) w.M[i * C + i] = 0.0f;
-    }
-    if (with_queries) {
-      rows::scaled_copy<Vec>(L * K, 1.0f, w.Qh, w.Qt);
-      chunk::decay_rows<Vec>(L, K, w.Pc, w.Qt);
     }
   } else {
     if (with_queries || delta) {  // the scores' keys
