@@ -140,6 +140,27 @@ constexpr int row_sweep_vectors() {
   return Vec::N >= 8 ? 8 : 4;
 }
 
+// The token's values for kNV column vectors, held in registers on AVX-512
+// (row_sweep_vectors); elsewhere update_vector loads them again.
+template <class Vec, int kNV>
+[[gnu::always_inline]] inline void hold_values(const float* v, typename Vec::type* vv) {
+#pragma GCC unroll 8
+  for (int x = 0; x < kNV; ++x) vv[x] = Vec::N == 16 ? Vec::load(v + x * Vec::N) : Vec::zero();
+}
+
+// Column vector x of a state row, s_i row + k_i v, stored back and returned.
+template <class Vec>
+[[gnu::always_inline]] inline typename Vec::type update_vector(typename Vec::type si,
+                                                               typename Vec::type ki,
+                                                               const typename Vec::type* vv,
+                                                               const float* v, float* row, int x) {
+  constexpr int N = Vec::N;
+  const typename Vec::type r =
+      Vec::fma(ki, N == 16 ? vv[x] : Vec::load(v + x * N), Vec::mul(si, Vec::load(row + x * N)));
+  Vec::store(row + x * N, r);
+  return r;
+}
+
 // update_read_rows on rows [i0, i1) (i1 - i0 <= R P) and kNV vectors of
 // columns from S, v and lanes (offset to them): partial row l takes rows
 // i0 + l, i0 + l + P, .. in registers, starting from zero when `first`,
@@ -154,10 +175,8 @@ template <class Vec, int P, int kNV>
                                                      int64_t V, int64_t ask_ahead, int64_t K) {
   using VT = typename Vec::type;
   constexpr int N = Vec::N;
-  constexpr bool kHold = N == 16;
   VT vv[kNV];
-#pragma GCC unroll 8
-  for (int x = 0; x < kNV; ++x) vv[x] = kHold ? Vec::load(v + x * N) : Vec::zero();
+  hold_values<Vec, kNV>(v, vv);
   for (int64_t l = 0; l < used; ++l) {
     float* part = lanes + l * V;
     VT acc[kNV];
@@ -167,17 +186,44 @@ template <class Vec, int P, int kNV>
       if (ask_ahead > 0 && i + ask_ahead < K)
         rows::prefetch<Vec>(S + (i + ask_ahead) * ld, kNV * N, true);
       const VT si = Vec::set1(s_rows ? s_rows[i] : s), ki = Vec::set1(k[i]), qi = Vec::set1(q[i]);
-      float* row = S + i * ld;
 #pragma GCC unroll 8
-      for (int x = 0; x < kNV; ++x) {
-        const VT r = Vec::fma(ki, kHold ? vv[x] : Vec::load(v + x * N),
-                              Vec::mul(si, Vec::load(row + x * N)));
-        Vec::store(row + x * N, r);
-        acc[x] = Vec::fma(qi, r, acc[x]);
-      }
+      for (int x = 0; x < kNV; ++x)
+        acc[x] = Vec::fma(qi, update_vector<Vec>(si, ki, vv, v, S + i * ld, x), acc[x]);
     }
 #pragma GCC unroll 8
     for (int x = 0; x < kNV; ++x) Vec::store(part + x * N, acc[x]);
+  }
+}
+
+// update_read_block with one row per partial (R = 1: rows [i0, i1), row
+// i0 + l into partial l), in address order: each column vector's partial is
+// loaded, added to and stored right beside the row's own vector, not
+// loaded before the row and stored after it. The same operations, so the
+// same bits. Decode (B = 64, HV = 32, K = V = 128, AVX-512, one thread,
+// Zen 4): 0.88-0.93x the time of update_read_block's order (GLA, simple
+// GLA, linear attention; the delta rules' second sweep 0.98-0.99); one
+// function for both, the order a template flag, took 1.02-1.03x this one's.
+template <class Vec, int kNV>
+[[gnu::always_inline]] inline void update_read_block_rows(bool first, int64_t i0, int64_t i1,
+                                                          float s, const float* s_rows, float* S,
+                                                          int64_t ld, const float* k,
+                                                          const float* v, const float* q,
+                                                          float* lanes, int64_t V,
+                                                          int64_t ask_ahead, int64_t K) {
+  using VT = typename Vec::type;
+  constexpr int N = Vec::N;
+  VT vv[kNV];
+  hold_values<Vec, kNV>(v, vv);
+  for (int64_t i = i0; i < i1; ++i) {
+    if (ask_ahead > 0 && i + ask_ahead < K)
+      rows::prefetch<Vec>(S + (i + ask_ahead) * ld, kNV * N, true);
+    const VT si = Vec::set1(s_rows ? s_rows[i] : s), ki = Vec::set1(k[i]), qi = Vec::set1(q[i]);
+    float* part = lanes + (i - i0) * V;
+#pragma GCC unroll 8
+    for (int x = 0; x < kNV; ++x) {
+      const VT r = update_vector<Vec>(si, ki, vv, v, S + i * ld, x);
+      Vec::store(part + x * N, Vec::fma(qi, r, first ? Vec::zero() : Vec::load(part + x * N)));
+    }
   }
 }
 
@@ -209,7 +255,8 @@ __attribute__((noinline)) void update_read_rows_in_order(int64_t K, int64_t w, f
 // linear attention). The rows go R P at a time, each partial's rows
 // of them summed in registers, so that a state vector costs one store plus
 // 1/R of a partial's. R = 1 visits the rows in address order, for a state
-// streamed from memory; a larger R suits a state in cache. Figures: Zen 4,
+// streamed from memory (update_read_block_rows); a larger R suits a state
+// in cache. Figures: Zen 4,
 // one thread, K = V = 128, linear attention; decode is B = 64, HV = 32,
 // in cache T = 256, H = 4:
 //   - R = 8 (P = 16) in cache took 0.71-0.75x R = 1's time (AVX-512 and
@@ -236,9 +283,14 @@ inline void update_read_rows(int64_t K, int64_t w, float s, const float* s_rows,
     // K = V = 64 take 1.9x ABI 0's time on AVX-512).
     int64_t c = 0;
     auto block = [&](auto nv) {  // returns the columns it did
-      update_read_block<Vec, P, decltype(nv)::value>(i0 == 0, i0, i1, used, s, s_rows, S + c, ld, k,
-                                                     v + c, q, lanes + c, V, ask_ahead, K);
-      return decltype(nv)::value * N;
+      constexpr int kNV = decltype(nv)::value;
+      if (R == 1)
+        update_read_block_rows<Vec, kNV>(i0 == 0, i0, i1, s, s_rows, S + c, ld, k, v + c, q,
+                                         lanes + c, V, ask_ahead, K);
+      else
+        update_read_block<Vec, P, kNV>(i0 == 0, i0, i1, used, s, s_rows, S + c, ld, k, v + c, q,
+                                       lanes + c, V, ask_ahead, K);
+      return kNV * N;
     };
     while (c + W * N <= w) c += block(std::integral_constant<int, W>());
     if (W > 4 && c + 4 * N <= w) c += block(std::integral_constant<int, 4>());
