@@ -131,10 +131,10 @@ inline void update_read(int64_t K, float s, const float* s_rows, float* S, int64
 }
 
 // Column vectors update_read_rows sums in registers at once: a whole
-// 128-wide row on AVX-512, half of one on AVX2. Only AVX-512 (32 registers) holds the
-// token's values beside them; the others load them again for each row (on
-// AVX2, four vectors with the values held took 1.9x the time in cache,
-// T = 256, H = 4, K = V = 128, Zen 4).
+// 128-wide row on AVX-512, half of one on AVX2. Only AVX-512 (32 registers)
+// holds the token's values beside them; the others load them again for
+// each row (on AVX2, four vectors with the values held took 1.9x the time
+// in cache, T = 256, H = 4, K = V = 128, Zen 4).
 template <class Vec>
 constexpr int row_sweep_vectors() {
   return Vec::N >= 8 ? 8 : 4;
@@ -256,9 +256,8 @@ __attribute__((noinline)) void update_read_rows_in_order(int64_t K, int64_t w, f
 // of them summed in registers, so that a state vector costs one store plus
 // 1/R of a partial's. R = 1 visits the rows in address order, for a state
 // streamed from memory (update_read_block_rows); a larger R suits a state
-// in cache. Figures: Zen 4,
-// one thread, K = V = 128, linear attention; decode is B = 64, HV = 32,
-// in cache T = 256, H = 4:
+// in cache. Figures: Zen 4, one thread, K = V = 128, linear attention;
+// decode is B = 64, HV = 32, in cache T = 256, H = 4:
 //   - R = 8 (P = 16) in cache took 0.71-0.75x R = 1's time (AVX-512 and
 //     AVX2), at decode 1.19x (any order but the rows' own slows a stream
 //     from memory: two column halves per 16 rows took 1.9x);
