@@ -220,10 +220,11 @@ TEST_P(RecurrentWidths, VFirstIsTheTransposedKFirstWhenWide) {
 }
 
 // Narrow states too: fewer rows than partial sums, rows narrower than a
-// vector, and widths between the register blocks.
+// vector, widths between the register blocks, and one whole block (128
+// floats: the first token's rows on AVX-512 and AVX2).
 TEST_P(RecurrentWidths, VFirstIsTheTransposedKFirstWhenNarrow) {
   FW_USE_BACKEND_OR_SKIP(GetParam());
-  const int64_t shapes[][2] = {{1, 3}, {5, 9}, {8, 16}, {17, 40}, {16, 100}};
+  const int64_t shapes[][2] = {{1, 3}, {5, 9}, {8, 16}, {17, 40}, {16, 100}, {16, 128}};
   for (fw_op op : all_ops())
     for (const auto& kv : shapes) {
       const Shape s = make_shape(op, FW_MODE_RECURRENT, 2, 5, 1, 2, kv[0], kv[1], true);
