@@ -283,7 +283,7 @@ inline void update_read_rows(int64_t K, int64_t w, float s, const float* s_rows,
     return update_read_rows_in_order<Vec, P>(K, w, s, s_rows, S, ld, k, v, q, lanes, V, ask_ahead);
   for (int64_t i0 = 0; i0 < K; i0 += R * P) {
     const int64_t i1 = K - i0 < R * P ? K : i0 + R * P;
-    // Register blocks of W vectors, then the rest in one block of 4, 2 or 1
+    // Register blocks of W vectors, then the rest in one block of 8, 4, 2 or 1
     // (single vectors, four passes over rows of 64 floats, made decode at
     // K = V = 64 take 1.9x ABI 0's time on AVX-512).
     int64_t c = 0;
